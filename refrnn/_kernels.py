@@ -1,0 +1,88 @@
+"""Dispatch from a model (or reference-system) *kind* to its Numba kernels.
+
+Generic loops -- BPTT (:mod:`refrnn.bptt`), simulation, Jacobian products and Lyapunov
+spectra -- are written once and call the functions below, which forward to the
+equations defined in :mod:`refrnn.models` (and :mod:`refrnn.systems`). This is how one
+time loop serves every model while staying cacheable: Numba cannot cache functions
+that receive other jitted functions as arguments (numba/numba#2956), but it caches
+this integer dispatch without trouble.
+
+Every kernel follows one calling convention:
+
+``step(kind, theta, dim, x, out)``
+    one step of the map, ``out = F(x)``.
+``jacobian(kind, theta, dim, x, J)``
+    ``J = dF/dx`` at ``x``, shape (dim, dim).
+``step_jvp(kind, theta, dim, x, x_out, dtheta, dx, dx_out)``
+    tangent: ``dx_out = (dF/dx) dx + (dF/dtheta) dtheta``.
+``step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x)``
+    adjoint: ``g_theta += (dF/dtheta)^T g`` and ``g_x = (dF/dx)^T g``.
+
+``theta`` is the flat float64 parameter vector whose layout each model module documents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .models import plrnn, vanilla
+
+PLRNN = plrnn.KIND
+VANILLA = vanilla.KIND
+
+
+@njit(cache=True)
+def step(kind, theta, dim, x, out):
+    if kind == PLRNN:
+        plrnn.step(theta, dim, x, out)
+    elif kind == VANILLA:
+        vanilla.step(theta, dim, x, out)
+    else:
+        raise ValueError("unknown kernel kind")
+
+
+@njit(cache=True)
+def jacobian(kind, theta, dim, x, J):
+    if kind == PLRNN:
+        plrnn.jacobian(theta, dim, x, J)
+    elif kind == VANILLA:
+        vanilla.jacobian(theta, dim, x, J)
+    else:
+        raise ValueError("unknown kernel kind")
+
+
+@njit(cache=True)
+def step_jvp(kind, theta, dim, x, x_out, dtheta, dx, dx_out):
+    if kind == PLRNN:
+        plrnn.step_jvp(theta, dim, x, x_out, dtheta, dx, dx_out)
+    elif kind == VANILLA:
+        vanilla.step_jvp(theta, dim, x, x_out, dtheta, dx, dx_out)
+    else:
+        raise ValueError("unknown kernel kind")
+
+
+@njit(cache=True)
+def step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x):
+    if kind == PLRNN:
+        plrnn.step_vjp(theta, dim, x, x_out, g, g_theta, g_x)
+    elif kind == VANILLA:
+        vanilla.step_vjp(theta, dim, x, x_out, g, g_theta, g_x)
+    else:
+        raise ValueError("unknown kernel kind")
+
+
+@njit(cache=True)
+def simulate(kind, theta, dim, x0, out):
+    """Fill ``out`` (shape (n_steps+1, dim)) with the orbit from ``x0``.
+
+    Returns the first step index whose state is non-finite, or -1 if all are finite;
+    the caller turns that into a :class:`~refrnn.DivergenceError`.
+    """
+    out[0, :] = x0
+    for t in range(1, out.shape[0]):
+        step(kind, theta, dim, out[t - 1], out[t])
+        for i in range(dim):
+            if not np.isfinite(out[t, i]):
+                return t
+    return -1

@@ -1,0 +1,108 @@
+"""Input checking shared by every public entry point.
+
+Every public function of refrnn converts its inputs here before they reach a Numba
+kernel, so that bad input produces a ``TypeError`` or ``ValueError`` naming the
+argument and what was expected, instead of a Numba typing traceback or a silent NaN.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["DivergenceError"]
+
+
+class DivergenceError(FloatingPointError):
+    """A trajectory, loss or gradient became non-finite (overflow or NaN).
+
+    Raised instead of silently returning ``inf``/``nan``. The message names where
+    it happened (window and time step, or training epoch).
+    """
+
+
+def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=False):
+    """Convert ``value`` to a float64 ndarray or raise a clear error.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in error messages.
+    value : array_like
+        Real floating-point data. Integer, boolean, complex and object arrays are
+        rejected with ``TypeError`` (silent integer arithmetic is a classic source of
+        wrong gradients).
+    ndim : int, optional
+        Required number of dimensions.
+    shape : tuple of (int or None), optional
+        Required shape; ``None`` entries are free.
+    finite : bool
+        Reject NaN and infinities.
+    copy : bool
+        Always return a fresh array (used by immutable containers).
+    """
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif isinstance(value, (list, tuple, numbers.Real)) and not isinstance(value, bool):
+        arr = np.asarray(value)
+    else:
+        raise TypeError(f"{name} must be a real floating-point array, got {type(value).__name__}")
+    if arr.dtype.kind != "f":
+        if arr.dtype.kind in "iu" and not isinstance(value, np.ndarray) and arr.size > 0:
+            # Python lists of ints such as [1, 2] are unambiguous; ndarrays of ints are not
+            # accepted because they usually mean a dtype mistake upstream.
+            arr = arr.astype(np.float64)
+        else:
+            raise TypeError(f"{name} must be a real floating-point array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(
+            s is not None and s != a for s, a in zip(shape, arr.shape, strict=True)
+        ):
+            want = "(" + ", ".join("?" if s is None else str(s) for s in shape)
+            want += ",)" if len(shape) == 1 else ")"
+            raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    arr = (
+        np.array(arr, dtype=np.float64, copy=True, order="C")
+        if copy
+        else np.ascontiguousarray(arr, dtype=np.float64)
+    )
+    if finite and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains non-finite values (first at index {tuple(bad)})")
+    return arr
+
+
+def as_positive_int(name, value, *, minimum=1):
+    """Return ``value`` as a Python int >= ``minimum`` or raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def as_tau(tau):
+    """Validate a teacher-forcing interval: ``None`` (no forcing) or an int >= 1.
+
+    Returns the kernel encoding: 0 for ``None``, otherwise ``tau``.
+    """
+    if tau is None:
+        return 0
+    return as_positive_int("tau", tau, minimum=1)
+
+
+def as_rng(rng):
+    """Return a ``numpy.random.Generator`` from a Generator, an int seed or ``None``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.SeedSequence):
+        return np.random.default_rng(rng)
+    raise TypeError(
+        f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}"
+    )

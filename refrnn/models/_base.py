@@ -1,0 +1,246 @@
+"""Shared container logic for refrnn models: validation, readout, immutability.
+
+A model is a small immutable container of float64 parameter arrays. The equations live
+in the model's own module (:mod:`refrnn.models.plrnn`, :mod:`refrnn.models.vanilla`);
+this base class only stores, validates and packs parameters and offers convenience
+methods (``step``, ``simulate``, ``jacobian``, ``observe``) that call the kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import DivergenceError, as_float_array, as_positive_int, as_rng
+
+READOUTS = ("linear", "identity")
+
+
+def uniform_init(rng, M, shape):
+    r"""Draw from U(-1/\sqrt{M}, 1/\sqrt{M}), the paper code's initialisation."""
+    bound = 1.0 / np.sqrt(M)
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _kernels():
+    # Imported lazily: refrnn._kernels imports the model modules, which import this one.
+    from .. import _kernels
+
+    return _kernels
+
+
+class RNNModel:
+    """Base class of refrnn's autonomous RNN models (not instantiated directly).
+
+    Attributes
+    ----------
+    M : int
+        Latent dimension.
+    N : int
+        Observation dimension, ``1 <= N <= M``.
+    readout : {"linear", "identity"}
+        Observation model: ``x = B z`` or ``x = z[:N]``.
+    dim : int
+        Same as ``M`` (the state dimension, for the dynamical-system protocol used by
+        :func:`refrnn.lyapunov_spectrum`).
+    dt : float
+        1.0: a model is a map, its Lyapunov exponents are per step.
+    """
+
+    _kind: int
+    _dyn_names: tuple
+    __slots__ = ("_dyn", "_B", "_Bpinv", "_theta", "M", "N", "readout", "_frozen")
+    dt = 1.0
+
+    # ---- construction helpers -------------------------------------------------------
+    @staticmethod
+    def _array(name, value, **kw):
+        return as_float_array(name, value, copy=True, **kw)
+
+    @staticmethod
+    def _check_sizes(M, N, rng):
+        M = as_positive_int("M", M)
+        N = as_positive_int("N", N)
+        if N > M:
+            raise ValueError(f"N (observations) must be <= M (latent states), got N={N}, M={M}")
+        return M, N, as_rng(rng)
+
+    @classmethod
+    def _with_readout(cls, rng, M, N, readout, **dyn):
+        if readout == "linear":
+            return cls(**dyn, B=uniform_init(rng, M, (N, M)), readout="linear")
+        if readout == "identity":
+            return cls(**dyn, readout="identity", n_obs=N)
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+
+    def _init_common(self, dyn, M, B, readout, n_obs):
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if readout == "linear":
+            if B is None:
+                raise ValueError('readout="linear" needs B, an array of shape (N, M)')
+            if n_obs is not None:
+                raise ValueError('n_obs is only used with readout="identity"; B fixes N')
+            B = self._array("B", B, ndim=2)
+            if B.shape[1] != M or not 1 <= B.shape[0] <= M:
+                raise ValueError(f"B must have shape (N, M) with 1 <= N <= M={M}, got {B.shape}")
+            N = B.shape[0]
+            Bpinv = np.linalg.pinv(B)
+        else:
+            if B is not None:
+                raise ValueError('readout="identity" takes n_obs, not B')
+            if n_obs is None:
+                raise ValueError('readout="identity" needs n_obs (the number N of observed states)')
+            N = as_positive_int("n_obs", n_obs)
+            if N > M:
+                raise ValueError(f"n_obs must be <= M={M}, got {N}")
+            Bpinv = None
+        for a in dyn.values():
+            a.flags.writeable = False
+        if B is not None:
+            B.flags.writeable = False
+            Bpinv.flags.writeable = False
+        set_ = object.__setattr__
+        set_(self, "_dyn", dyn)
+        set_(self, "_B", B)
+        set_(self, "_Bpinv", Bpinv)
+        set_(self, "M", M)
+        set_(self, "N", N)
+        set_(self, "readout", readout)
+        theta = self._pack()
+        theta.flags.writeable = False
+        set_(self, "_theta", theta)
+        set_(self, "_frozen", True)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable; use .replace(...)")
+
+    # ---- parameters ------------------------------------------------------------------
+    def _pack(self, dyn=None):
+        """Flat kernel vector: the dynamics parameters raveled in ``_dyn_names`` order."""
+        dyn = self._dyn if dyn is None else dyn
+        return np.concatenate([np.ravel(dyn[k]) for k in self._dyn_names])
+
+    def _unpack(self, theta):
+        """Inverse of :meth:`_pack`: a dict of fresh arrays shaped like the parameters."""
+        out, start = {}, 0
+        for k in self._dyn_names:
+            shape = self._dyn[k].shape
+            size = int(np.prod(shape))
+            out[k] = np.array(theta[start : start + size]).reshape(shape)
+            start += size
+        return out
+
+    @property
+    def dim(self):
+        return self.M
+
+    @property
+    def params(self):
+        """dict : constructor argument name -> float64 array (a copy)."""
+        out = {k: v.copy() for k, v in self._dyn.items()}
+        if self._B is not None:
+            out["B"] = self._B.copy()
+        return out
+
+    @property
+    def B(self):
+        """ndarray, shape (N, M) or None: the linear readout (None for identity)."""
+        return None if self._B is None else self._B.copy()
+
+    def replace(self, **arrays):
+        """Return a new, validated model with some parameter arrays replaced."""
+        unknown = set(arrays) - set(self.params)
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {sorted(unknown)}; {type(self).__name__} has "
+                f"{sorted(self.params)}"
+            )
+        new = {**self.params, **arrays}
+        if self.readout == "identity":
+            return type(self)(**new, readout="identity", n_obs=self.N)
+        return type(self)(**new, readout="linear")
+
+    def __repr__(self):
+        return f"{type(self).__name__}(M={self.M}, N={self.N}, readout={self.readout!r})"
+
+    def __eq__(self, other):
+        return (
+            type(self) is type(other)
+            and self.readout == other.readout
+            and self.N == other.N
+            and all(np.array_equal(v, other.params[k]) for k, v in self.params.items())
+        )
+
+    __hash__ = None
+
+    # ---- dynamics ----------------------------------------------------------------------
+    def _state(self, name, z):
+        return as_float_array(name, z, shape=(self.M,))
+
+    def step(self, z):
+        """One step of the map, ``F(z)``. ``z`` : ndarray, shape (M,)."""
+        z = self._state("z", z)
+        out = np.empty(self.M)
+        _kernels().step(self._kind, self._theta, self.M, z, out)
+        return out
+
+    def simulate(self, z0, n_steps):
+        """Free-running orbit ``z_0 = z0, z_t = F(z_{t-1})``.
+
+        Parameters
+        ----------
+        z0 : ndarray, shape (M,)
+        n_steps : int
+
+        Returns
+        -------
+        Z : ndarray, shape (n_steps + 1, M)
+
+        Raises
+        ------
+        DivergenceError
+            If the orbit overflows; the message names the step.
+        """
+        z0 = self._state("z0", z0)
+        n_steps = as_positive_int("n_steps", n_steps, minimum=0)
+        Z = np.empty((n_steps + 1, self.M))
+        bad = _kernels().simulate(self._kind, self._theta, self.M, z0, Z)
+        if bad >= 0:
+            raise DivergenceError(f"{self!r}: orbit became non-finite at step {bad}")
+        return Z
+
+    def jacobian(self, z):
+        """Hand-derived Jacobian ``dF/dz`` at ``z`` (shape (M,)) -> ndarray (M, M)."""
+        z = self._state("z", z)
+        J = np.empty((self.M, self.M))
+        _kernels().jacobian(self._kind, self._theta, self.M, z, J)
+        return J
+
+    def observe(self, Z):
+        """Readout ``x = B z`` (linear) or ``x = z[:N]`` (identity).
+
+        ``Z`` : ndarray, shape (..., M) -> ndarray, shape (..., N).
+        """
+        Z = as_float_array("Z", Z, finite=False)
+        if Z.ndim < 1 or Z.shape[-1] != self.M:
+            raise ValueError(f"Z must have shape (..., M={self.M}), got {Z.shape}")
+        if self.readout == "linear":
+            return Z @ self._B.T
+        return Z[..., : self.N].copy()
+
+    def infer_state(self, X):
+        """The forcing signal: a latent state inferred from observations.
+
+        Linear readout: :math:`\\tilde z = B^+ x` (all M states, minimum-norm solution);
+        identity readout: :math:`\\tilde z = [x, 0]` (the unobserved states set to 0).
+
+        ``X`` : ndarray, shape (..., N) -> ndarray, shape (..., M).
+        """
+        X = as_float_array("X", X)
+        if X.ndim < 1 or X.shape[-1] != self.N:
+            raise ValueError(f"X must have shape (..., N={self.N}), got {X.shape}")
+        if self.readout == "linear":
+            return X @ self._Bpinv.T
+        Z = np.zeros(X.shape[:-1] + (self.M,))
+        Z[..., : self.N] = X
+        return Z

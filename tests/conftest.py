@@ -1,0 +1,31 @@
+"""Shared test configuration: hypothesis profile and a one-time kernel warm-up."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Numba compiles (or loads from cache) on first call; that time must not count against
+# hypothesis' per-example deadline, and examples are deterministic given the database-free
+# derandomised profile so that CI failures reproduce locally.
+settings.register_profile(
+    "refrnn",
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("refrnn")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_up_kernels():
+    """Compile (or load) every model kernel once per test session."""
+    import refrnn
+
+    X = np.zeros((1, 3, 1))
+    for cls in (refrnn.PLRNN, refrnn.VanillaRNN):
+        m = cls.random(2, 1, rng=0)
+        refrnn.loss_and_grad(m, X, tau=2)
+        refrnn.jvp(m, X, {}, tau=2)
+        m.simulate(np.zeros(2), 2)
+        m.jacobian(np.zeros(2))

@@ -1,0 +1,239 @@
+"""Tests of refrnn.bptt: STF-BPTT gradients against finite differences, forward mode,
+the NumPy reference, and input validation."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import problems
+
+import refrnn
+from refrnn.bptt import loss_and_grad_numpy
+
+
+def _relu_pattern(model, traj):
+    # Inputs z~_{t-1} of steps 1..T: the only places where the relu kink matters.
+    if not isinstance(model, refrnn.PLRNN):
+        return None
+    return traj.Z_forced[:, :-1] > 0.0
+
+
+def fd_gradients(model, X, tau, eps=1e-6, min_eps=1e-9):
+    """Central finite differences of the STF loss for every parameter entry.
+
+    For the PLRNN the step is halved until the relu pattern at every step input is the same
+    at theta - eps, theta and theta + eps, so all three losses lie on one smooth piece and
+    the central difference is a valid derivative estimate (the kink is avoided by
+    construction rather than by discarding drawn examples). Returns ``(grads, min_step)``.
+    """
+    # The forcing signal is data: hold it fixed while B is perturbed.
+    forcing = model.infer_state(X)
+    base = _relu_pattern(model, refrnn.forward(model, X, tau))
+    params = model.params
+    out, used = {}, eps
+    for k, v in params.items():
+        g = np.zeros_like(v)
+        for idx in np.ndindex(*v.shape):
+            if k == "W" and isinstance(model, refrnn.PLRNN) and idx[0] == idx[1]:
+                continue  # W's diagonal is not a parameter of the PLRNN
+            h = eps
+            while True:
+                losses, ok = [], True
+                for sign in (1.0, -1.0):
+                    P = v.copy()
+                    P[idx] += sign * h
+                    tr = refrnn.forward(model.replace(**{k: P}), X, tau, forcing=forcing)
+                    pat = _relu_pattern(model, tr)
+                    ok &= pat is None or np.array_equal(pat, base)
+                    losses.append(tr.loss)
+                if ok or h < min_eps:
+                    break
+                h /= 4.0
+            used = min(used, h)
+            g[idx] = (losses[0] - losses[1]) / (2.0 * h)
+        out[k] = g
+    return out, used
+
+
+def _rel_err(a, b):
+    """Max abs difference relative to the array's scale (max |b|)."""
+    scale = np.max(np.abs(b))
+    return np.max(np.abs(a - b)) / scale if scale > 0 else np.max(np.abs(a - b))
+
+
+@pytest.mark.parametrize("model_name", ["PLRNN", "VanillaRNN"])
+@pytest.mark.parametrize("readout", ["linear", "identity"])
+@settings(max_examples=60)
+@given(data=st.data())
+def test_gradients_match_central_differences(model_name, readout, data):
+    model, X, tau = data.draw(problems(model_name, readout))
+    loss, grads = refrnn.loss_and_grad(model, X, tau)
+    fd, step = fd_gradients(model, X, tau)
+    assert set(grads) == set(model.params)
+    # Central differences with step h = 1e-6 have truncation error O(h^2 |d3L|), ~1e-12
+    # relative, and round-off O(eps_mach |L| / h) ~ 1e-10 |L| absolute. The largest relative
+    # error seen over these 240 examples is ~1e-7 (large-gain vanilla RNNs, T = 20), so
+    # 1e-6 has margin yet fails for any wrong term (errors are then O(1)).
+    # The round-off term is absolute (it scales with |L|, not with the gradient), so it is
+    # allowed for separately: an array whose gradient is 1e-4 of the loss would otherwise
+    # fail on round-off alone.
+    for k in grads:
+        assert grads[k].shape == model.params[k].shape
+        err = np.max(np.abs(fd[k] - grads[k]))
+        tol = 1e-6 * np.max(np.abs(grads[k])) + 1e-15 * loss / step
+        assert err <= tol, (k, err, tol, step)
+
+
+@settings(max_examples=80)
+@given(problem=problems())
+def test_forward_and_reverse_mode_agree(problem):
+    """Dot-product test: <J v, u> = <v, J^T u> for the map parameters -> predictions."""
+    model, X, tau = problem
+    rng = np.random.default_rng(X.size)
+    v = {k: rng.normal(size=p.shape) for k, p in model.params.items()}
+    if isinstance(model, refrnn.PLRNN):
+        np.fill_diagonal(v["W"], 0.0)
+    U = rng.normal(size=X.shape)
+    Jv = refrnn.jvp(model, X, v, tau)
+    JTu = refrnn.vjp(model, X, U, tau)
+    lhs = np.sum(Jv * U)
+    rhs = sum(np.sum(v[k] * JTu[k]) for k in v)
+    # Both sides are sums of the same products in a different order: agreement to a few
+    # hundred ulps of the summands' magnitude.
+    scale = np.sum(np.abs(Jv * U)) + sum(np.sum(np.abs(v[k] * JTu[k])) for k in v)
+    assert abs(lhs - rhs) <= 1e-10 * scale
+
+
+@settings(max_examples=80)
+@given(problem=problems())
+def test_numba_kernels_match_numpy_reference(problem):
+    model, X, tau = problem
+    loss, grads, gz = refrnn.loss_and_grad(model, X, tau, return_state_grads=True)
+    loss_r, grads_r, gz_r = loss_and_grad_numpy(model, X, tau)
+    assert loss == pytest.approx(loss_r, rel=1e-12, abs=0)
+    for k in grads:
+        assert _rel_err(grads[k], grads_r[k]) < 1e-12, k
+    assert _rel_err(gz, gz_r) < 1e-12
+
+
+def test_loss_definition_by_hand():
+    """L = 1/(S T N) sum_{s,t>=1} ||x_t - B z_t||^2 with z_0 = B^+ x_0, checked by hand."""
+    model = refrnn.PLRNN.random(4, 2, rng=1)
+    X = np.random.default_rng(2).normal(size=(2, 6, 2))
+    p = model.params
+    total = 0.0
+    for s in range(2):
+        z = np.linalg.pinv(p["B"]) @ X[s, 0]
+        for t in range(1, 6):
+            z = p["A"] * z + p["W"] @ np.maximum(z, 0) + p["h"]
+            total += np.sum((X[s, t] - p["B"] @ z) ** 2)
+            if t % 2 == 0:
+                z = np.linalg.pinv(p["B"]) @ X[s, t]
+    assert refrnn.forward(model, X, tau=2).loss == pytest.approx(total / (2 * 5 * 2), rel=1e-13)
+
+
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
+def test_forcing_cuts_the_jacobian_chain(cls):
+    """With the linear readout and tau = 1, dL/dz_t has only its own loss term for t >= 1;
+    with the identity readout the unobserved components still carry gradient backwards."""
+    X = np.random.default_rng(3).normal(size=(2, 8, 2))
+    lin = cls.random(5, 2, rng=4)
+    _, _, gz = refrnn.loss_and_grad(lin, X, tau=1, return_state_grads=True)
+    traj = refrnn.forward(lin, X, tau=1)
+    local = -2.0 / (2 * 7 * 2) * (X - traj.X_hat) @ lin.params["B"]
+    np.testing.assert_allclose(gz[:, 1:], local[:, 1:], rtol=1e-13, atol=1e-17)
+
+    ident = cls.random(5, 2, rng=4, readout="identity")
+    _, _, gz = refrnn.loss_and_grad(ident, X, tau=1, return_state_grads=True)
+    assert np.any(gz[:, 1:-1, 2:] != 0.0)  # hidden states are not forced
+
+
+def test_tau_larger_than_T_equals_plain_bptt():
+    model = refrnn.VanillaRNN.random(4, 2, rng=5, gain=1.5)
+    X = np.random.default_rng(6).normal(size=(3, 6, 2))
+    l0, g0 = refrnn.loss_and_grad(model, X, None)
+    l1, g1 = refrnn.loss_and_grad(model, X, 6)
+    assert l0 == l1
+    for k in g0:
+        np.testing.assert_array_equal(g0[k], g1[k])
+
+
+def test_plrnn_W_gradient_has_zero_diagonal():
+    model = refrnn.PLRNN.random(6, 3, rng=7)
+    X = np.random.default_rng(8).normal(size=(2, 10, 3))
+    _, g = refrnn.loss_and_grad(model, X, 3)
+    assert np.all(np.diag(g["W"]) == 0.0)
+    assert np.count_nonzero(g["W"]) > 0
+
+
+def test_results_do_not_depend_on_batch_split():
+    """Windows are independent: the batch gradient is the mean of per-window ones."""
+    model = refrnn.PLRNN.random(5, 2, rng=9)
+    X = np.random.default_rng(10).normal(size=(4, 9, 2))
+    L, g = refrnn.loss_and_grad(model, X, 3)
+    parts = [refrnn.loss_and_grad(model, X[i : i + 1], 3) for i in range(4)]
+    assert L == pytest.approx(np.mean([p[0] for p in parts]), rel=1e-14)
+    for k in g:
+        np.testing.assert_allclose(g[k], np.mean([p[1][k] for p in parts], axis=0), rtol=1e-12)
+
+
+def test_divergence_is_reported_not_returned():
+    # A = 10 on every unit: the orbit grows like 10^t and overflows after ~300 steps.
+    M = 3
+    model = refrnn.PLRNN(np.full(M, 10.0), np.zeros((M, M)), np.ones(M), np.eye(M))
+    X = np.ones((1, 400, M))
+    with pytest.raises(refrnn.DivergenceError, match="window 0 at step"):
+        refrnn.loss_and_grad(model, X)
+    with pytest.raises(refrnn.DivergenceError, match="step"):
+        model.simulate(np.ones(M), 400)
+
+
+# ---- bad input -------------------------------------------------------------------------
+@pytest.fixture
+def small():
+    return refrnn.PLRNN.random(4, 2, rng=0), np.zeros((2, 5, 2))
+
+
+@pytest.mark.parametrize(
+    "X, exc, match",
+    [
+        (np.zeros((2, 5, 3)), ValueError, r"shape \(S, T\+1, N\)"),
+        (np.zeros((5, 2)), ValueError, r"shape \(S, T\+1, N\)"),
+        (np.zeros((2, 1, 2)), ValueError, "T >= 1"),
+        (np.full((2, 5, 2), np.nan), ValueError, "X contains non-finite"),
+        (np.full((2, 5, 2), np.inf), ValueError, "X contains non-finite"),
+        (np.zeros((2, 5, 2), dtype=int), TypeError, "X must be a real floating"),
+        ("abc", TypeError, "X must be"),
+    ],
+)
+def test_bad_X(small, X, exc, match):
+    model, _ = small
+    with pytest.raises(exc, match=match):
+        refrnn.loss_and_grad(model, X)
+
+
+@pytest.mark.parametrize(
+    "tau, exc",
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("5", TypeError)],
+)
+def test_bad_tau(small, tau, exc):
+    model, X = small
+    with pytest.raises(exc, match="tau"):
+        refrnn.loss_and_grad(model, X, tau)
+
+
+def test_numpy_integer_tau_is_accepted(small):
+    model, X = small
+    assert refrnn.loss_and_grad(model, X, np.int64(2))[0] == refrnn.loss_and_grad(model, X, 2)[0]
+
+
+def test_bad_model_and_forcing(small):
+    model, X = small
+    with pytest.raises(TypeError, match="model must be a refrnn model"):
+        refrnn.loss_and_grad("plrnn", X)
+    with pytest.raises(ValueError, match=r"forcing must have shape \(2, 5, 4\)"):
+        refrnn.loss_and_grad(model, X, forcing=np.zeros((2, 5, 3)))
+    with pytest.raises(ValueError, match="tangent has unknown keys"):
+        refrnn.jvp(model, X, {"Q": np.zeros(3)})
+    with pytest.raises(ValueError, match="cotangent must have shape"):
+        refrnn.vjp(model, X, np.zeros((2, 5, 3)))
