@@ -18,6 +18,11 @@ Every kernel follows one calling convention:
 ``step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x)``
     adjoint: ``g_theta += (dF/dtheta)^T g`` and ``g_x = (dF/dx)^T g``.
 
+The first four serve the RNN models (BPTT). ``map_step`` and ``map_jacobian`` add a
+``work`` argument (scratch of ``work_size(kind, dim)`` entries, allocated once per loop so
+that RK4 stages need no allocation inside time loops) and serve models and the reference
+systems of :mod:`refrnn.systems` alike: that is the protocol of :mod:`refrnn._dynamics`.
+
 ``theta`` is the flat float64 parameter vector whose layout each model module documents.
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import systems
 from .models import plrnn, vanilla
 
 PLRNN = plrnn.KIND
@@ -72,8 +78,33 @@ def step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x):
         raise ValueError("unknown kernel kind")
 
 
+def work_size(kind, dim):
+    """Length of the scratch array ``map_step``/``map_jacobian`` need for ``kind``."""
+    return systems.work_size(kind, dim)
+
+
 @njit(cache=True)
-def simulate(kind, theta, dim, x0, out):
+def map_step(kind, theta, dim, x, out, work):
+    if kind < 10:
+        step(kind, theta, dim, x, out)
+    elif kind < 20:
+        systems.rk4_step(kind, theta, dim, x, out, work)
+    else:
+        systems.map_step(kind, theta, dim, x, out)
+
+
+@njit(cache=True)
+def map_jacobian(kind, theta, dim, x, J, work):
+    if kind < 10:
+        jacobian(kind, theta, dim, x, J)
+    elif kind < 20:
+        systems.rk4_jacobian(kind, theta, dim, x, J, work)
+    else:
+        systems.map_jacobian(kind, theta, dim, x, J)
+
+
+@njit(cache=True)
+def simulate(kind, theta, dim, x0, out, work):
     """Fill ``out`` (shape (n_steps+1, dim)) with the orbit from ``x0``.
 
     Returns the first step index whose state is non-finite, or -1 if all are finite;
@@ -81,7 +112,7 @@ def simulate(kind, theta, dim, x0, out):
     """
     out[0, :] = x0
     for t in range(1, out.shape[0]):
-        step(kind, theta, dim, out[t - 1], out[t])
+        map_step(kind, theta, dim, out[t - 1], out[t], work)
         for i in range(dim):
             if not np.isfinite(out[t, i]):
                 return t

@@ -2,15 +2,16 @@
 
 A model is a small immutable container of float64 parameter arrays. The equations live
 in the model's own module (:mod:`refrnn.models.plrnn`, :mod:`refrnn.models.vanilla`);
-this base class only stores, validates and packs parameters and offers convenience
-methods (``step``, ``simulate``, ``jacobian``, ``observe``) that call the kernels.
+this base class only stores, validates and packs parameters; ``step``, ``simulate`` and
+``jacobian`` come from :class:`refrnn._dynamics.MapMixin`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._validation import DivergenceError, as_float_array, as_positive_int, as_rng
+from .._dynamics import MapMixin
+from .._validation import as_float_array, as_positive_int, as_rng
 
 READOUTS = ("linear", "identity")
 
@@ -21,14 +22,7 @@ def uniform_init(rng, M, shape):
     return rng.uniform(-bound, bound, size=shape)
 
 
-def _kernels():
-    # Imported lazily: refrnn._kernels imports the model modules, which import this one.
-    from .. import _kernels
-
-    return _kernels
-
-
-class RNNModel:
+class RNNModel(MapMixin):
     """Base class of refrnn's autonomous RNN models (not instantiated directly).
 
     Attributes
@@ -173,49 +167,7 @@ class RNNModel:
 
     __hash__ = None
 
-    # ---- dynamics ----------------------------------------------------------------------
-    def _state(self, name, z):
-        return as_float_array(name, z, shape=(self.M,))
-
-    def step(self, z):
-        """One step of the map, ``F(z)``. ``z`` : ndarray, shape (M,)."""
-        z = self._state("z", z)
-        out = np.empty(self.M)
-        _kernels().step(self._kind, self._theta, self.M, z, out)
-        return out
-
-    def simulate(self, z0, n_steps):
-        """Free-running orbit ``z_0 = z0, z_t = F(z_{t-1})``.
-
-        Parameters
-        ----------
-        z0 : ndarray, shape (M,)
-        n_steps : int
-
-        Returns
-        -------
-        Z : ndarray, shape (n_steps + 1, M)
-
-        Raises
-        ------
-        DivergenceError
-            If the orbit overflows; the message names the step.
-        """
-        z0 = self._state("z0", z0)
-        n_steps = as_positive_int("n_steps", n_steps, minimum=0)
-        Z = np.empty((n_steps + 1, self.M))
-        bad = _kernels().simulate(self._kind, self._theta, self.M, z0, Z)
-        if bad >= 0:
-            raise DivergenceError(f"{self!r}: orbit became non-finite at step {bad}")
-        return Z
-
-    def jacobian(self, z):
-        """Hand-derived Jacobian ``dF/dz`` at ``z`` (shape (M,)) -> ndarray (M, M)."""
-        z = self._state("z", z)
-        J = np.empty((self.M, self.M))
-        _kernels().jacobian(self._kind, self._theta, self.M, z, J)
-        return J
-
+    # ---- observations ------------------------------------------------------------------
     def observe(self, Z):
         """Readout ``x = B z`` (linear) or ``x = z[:N]`` (identity).
 
