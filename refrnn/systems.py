@@ -2,8 +2,8 @@ r"""Reference dynamical systems with exact tangent maps.
 
 Flows (integrated by classical fixed-step RK4 with step ``dt``):
 
-* :class:`Lorenz63` -- :math:`\dot x = \sigma(y - x),\ \dot y = x(\rho - z) - y,\ \dot z = xy - \beta z`
-  (Lorenz 1963).
+* :class:`Lorenz63` (Lorenz 1963) --
+  :math:`\dot x = \sigma(y - x),\ \dot y = x(\rho - z) - y,\ \dot z = xy - \beta z`.
 * :class:`Rossler` -- :math:`\dot x = -y - z,\ \dot y = x + a y,\ \dot z = b + z(x - c)`
   (Rössler 1976).
 * :class:`Lorenz96` -- :math:`\dot x_i = (x_{i+1} - x_{i-2}) x_{i-1} - x_i + F`, cyclic indices
@@ -250,7 +250,10 @@ class Lorenz63(DynamicalSystem):
 
 
 class Rossler(DynamicalSystem):
-    """Rössler flow, RK4 with step ``dt``. Reference spectrum (a=b=0.2, c=5.7): (0.0714, 0, -5.3943)."""
+    """Rössler flow, RK4 with step ``dt``.
+
+    Reference spectrum (a=b=0.2, c=5.7), per unit time: (0.0714, 0, -5.3943).
+    """
 
     _kind = ROSSLER
     is_flow = True
