@@ -44,8 +44,7 @@ def step(theta, M, z, z_out):
     for i in range(M):
         acc = A[i] * z[i] + h[i]
         for j in range(M):
-            if z[j] > 0.0:
-                acc += W[i, j] * z[j]
+            acc += W[i, j] * max(z[j], 0.0)  # branch-free relu keeps the loop vectorisable
         z_out[i] = acc
 
 
@@ -58,27 +57,31 @@ def step_jvp(theta, M, z, z_out, dtheta, dz, dz_out):
         acc = dA[i] * z[i] + A[i] * dz[i] + dh[i]
         for j in range(M):
             # relu'(0) = 0: at the kink neither the value nor the derivative passes.
-            if z[j] > 0.0:
-                acc += dW[i, j] * z[j] + W[i, j] * dz[j]
+            on = 1.0 if z[j] > 0.0 else 0.0
+            acc += on * (dW[i, j] * z[j] + W[i, j] * dz[j])
         dz_out[i] = acc
 
 
-# adjoint (reverse mode): given g = dL/dz_out, accumulate dL/dtheta and write dL/dz.
+# adjoint (reverse mode): given g = dL/dz_out, accumulate dL/dtheta and write dL/dz:
+#   dL/dA += g * z,  dL/dW += g relu(z)^T (off-diagonal),  dL/dh += g,
+#   dL/dz = A * g + relu'(z) * (W^T g)
 @njit(cache=True)
 def step_vjp(theta, M, z, z_out, g, g_theta, g_z):
     A, W, h = _views(theta, M)
     gA, gW, gh = _views(g_theta, M)
     for j in range(M):
-        g_z[j] = A[j] * g[j]
+        g_z[j] = 0.0
     for i in range(M):
-        gA[i] += g[i] * z[i]
-        gh[i] += g[i]
+        gi = g[i]
+        gA[i] += gi * z[i]
+        gh[i] += gi
         for j in range(M):
-            if z[j] > 0.0:
-                # W's diagonal is fixed at zero, so it is not a parameter: no gradient.
-                if i != j:
-                    gW[i, j] += g[i] * z[j]
-                g_z[j] += W[i, j] * g[i]
+            gW[i, j] += gi * max(z[j], 0.0)
+            g_z[j] += W[i, j] * gi
+        # W's diagonal is fixed at zero, so it is not a parameter: no gradient.
+        gW[i, i] = 0.0
+    for j in range(M):
+        g_z[j] = A[j] * g[j] + (g_z[j] if z[j] > 0.0 else 0.0)
 
 
 # Jacobian dF/dz = diag(A) + W diag(1[z > 0])

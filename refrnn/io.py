@@ -1,0 +1,130 @@
+"""Saving and loading models and arrays: atomic writes, no pickles.
+
+Every file refrnn writes is an ``.npz`` archive of plain float64/int64 arrays plus JSON
+strings for metadata. Files are written to a temporary file in the target directory and
+moved into place with :func:`os.replace`, so a crash never leaves a half-written file
+(and never destroys the previous version). Loading always uses ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .models import PLRNN, RNNModel, VanillaRNN
+
+__all__ = [
+    "atomic_savez",
+    "load_npz",
+    "save_model",
+    "load_model",
+    "model_to_arrays",
+    "model_from_arrays",
+]
+
+FORMAT_VERSION = 1
+_MODEL_CLASSES = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN}
+
+
+def atomic_savez(path, **arrays):
+    """Write ``arrays`` to ``path`` (an ``.npz``) atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target file; its directory is created if needed. The ``.npz`` suffix is not added
+        automatically (unlike :func:`numpy.savez`).
+    **arrays : array_like or str
+        Strings are stored as 0-d unicode arrays (use JSON for structured metadata).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_npz(path, *, required=()):
+    """Load an ``.npz`` file into a dict of arrays, refusing pickled objects.
+
+    Parameters
+    ----------
+    path : str or Path
+    required : iterable of str
+        Keys that must be present; a missing key raises ``ValueError`` naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a readable .npz archive (not a zip file)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            out = {k: f[k] for k in f.files}
+    except ValueError as exc:  # object arrays need pickle
+        raise ValueError(f"{path}: contains pickled objects, which refrnn never loads ({exc})")
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npz archive ({exc})") from exc
+    missing = [k for k in required if k not in out]
+    if missing:
+        raise ValueError(f"{path}: missing required key(s) {missing}; present: {sorted(out)}")
+    return out
+
+
+def model_to_arrays(model, prefix="model."):
+    """Flatten a model into ``{prefix + name: array}`` plus a JSON metadata string."""
+    if not isinstance(model, RNNModel):
+        raise TypeError(f"model must be a refrnn model, got {type(model).__name__}")
+    meta = {
+        "class": type(model).__name__,
+        "readout": model.readout,
+        "N": model.N,
+        "M": model.M,
+        "format_version": FORMAT_VERSION,
+    }
+    out = {prefix + k: v for k, v in model.params.items()}
+    out[prefix + "meta"] = json.dumps(meta)
+    return out
+
+
+def model_from_arrays(arrays, prefix="model.", *, source="arrays"):
+    """Inverse of :func:`model_to_arrays`; validates like the model constructors."""
+    try:
+        meta = json.loads(str(arrays[prefix + "meta"]))
+        cls = _MODEL_CLASSES[meta["class"]]
+    except KeyError as exc:
+        raise ValueError(f"{source}: no refrnn model stored under prefix {prefix!r} ({exc})")
+    params = {
+        k[len(prefix) :]: v
+        for k, v in arrays.items()
+        if k.startswith(prefix) and k != prefix + "meta"
+    }
+    try:
+        if meta["readout"] == "identity":
+            return cls(**params, readout="identity", n_obs=int(meta["N"]))
+        return cls(**params, readout="linear")
+    except TypeError as exc:
+        raise ValueError(f"{source}: stored parameters do not fit {cls.__name__}: {exc}") from exc
+
+
+def save_model(path, model):
+    """Save a model to ``path`` (``.npz``) atomically."""
+    atomic_savez(path, **model_to_arrays(model))
+
+
+def load_model(path):
+    """Load a model saved by :func:`save_model` (or a training checkpoint)."""
+    return model_from_arrays(load_npz(path), source=str(path))

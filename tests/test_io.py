@@ -1,0 +1,55 @@
+"""Tests of refrnn.io: atomic writes, pickle-free loading, model round trips."""
+
+import numpy as np
+import pytest
+
+import refrnn
+from refrnn import io
+
+
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
+@pytest.mark.parametrize("readout", ["linear", "identity"])
+def test_model_roundtrip(tmp_path, cls, readout):
+    model = cls.random(5, 2, rng=0, readout=readout)
+    io.save_model(tmp_path / "m.npz", model)
+    back = io.load_model(tmp_path / "m.npz")
+    assert back == model and type(back) is cls and back.readout == readout
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    path = tmp_path / "a.npz"
+    io.atomic_savez(path, x=np.arange(3.0))
+
+    class Boom:
+        def __array__(self, *a, **k):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        io.atomic_savez(path, x=Boom())
+    np.testing.assert_array_equal(io.load_npz(path)["x"], np.arange(3.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]  # no temp files left
+
+
+def test_load_refuses_pickles_and_reports_missing_keys(tmp_path):
+    path = tmp_path / "p.npz"
+    np.savez(path, obj=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="pickled objects"):
+        io.load_npz(path)
+    io.atomic_savez(tmp_path / "q.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match=r"missing required key\(s\) \['b'\]"):
+        io.load_npz(tmp_path / "q.npz", required=["b"])
+    with pytest.raises(ValueError, match="no refrnn model"):
+        io.load_model(tmp_path / "q.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        io.load_npz(tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError):
+        io.load_npz(tmp_path / "missing.npz")
+
+
+def test_load_validates_parameters(tmp_path):
+    arrays = io.model_to_arrays(refrnn.PLRNN.random(3, 1, rng=0))
+    arrays["model.W"] = np.ones((3, 3))  # non-zero diagonal
+    io.atomic_savez(tmp_path / "m.npz", **arrays)
+    with pytest.raises(ValueError, match="zero diagonal"):
+        io.load_model(tmp_path / "m.npz")
