@@ -75,7 +75,9 @@ def load_npz(path, *, required=()):
         with np.load(path, allow_pickle=False) as f:
             out = {k: f[k] for k in f.files}
     except ValueError as exc:  # object arrays need pickle
-        raise ValueError(f"{path}: contains pickled objects, which refrnn never loads ({exc})")
+        raise ValueError(
+            f"{path}: contains pickled objects, which refrnn never loads ({exc})"
+        ) from None
     except (OSError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable .npz archive ({exc})") from exc
     missing = [k for k in required if k not in out]
@@ -106,7 +108,9 @@ def model_from_arrays(arrays, prefix="model.", *, source="arrays"):
         meta = json.loads(str(arrays[prefix + "meta"]))
         cls = _MODEL_CLASSES[meta["class"]]
     except KeyError as exc:
-        raise ValueError(f"{source}: no refrnn model stored under prefix {prefix!r} ({exc})")
+        raise ValueError(
+            f"{source}: no refrnn model stored under prefix {prefix!r} ({exc})"
+        ) from None
     params = {
         k[len(prefix) :]: v
         for k, v in arrays.items()
