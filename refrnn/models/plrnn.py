@@ -42,10 +42,15 @@ def _views(theta, M):
 def step(theta, M, z, z_out):
     A, W, h = _views(theta, M)
     for i in range(M):
-        acc = A[i] * z[i] + h[i]
-        for j in range(M):
-            acc += W[i, j] * max(z[j], 0.0)  # branch-free relu keeps the loop vectorisable
-        z_out[i] = acc
+        z_out[i] = A[i] * z[i] + h[i]
+    # Column-by-column (j outer) so that the M running sums are independent: a single
+    # dot-product accumulator would be one serial chain of additions, which LLVM may not
+    # reorder without fastmath. Inactive units (relu = 0) contribute nothing.
+    for j in range(M):
+        r = z[j]
+        if r > 0.0:
+            for i in range(M):
+                z_out[i] += W[i, j] * r
 
 
 # tangent (forward mode): dz_out = dA*z + A*dz + dW relu(z) + W (relu'(z) * dz) + dh
@@ -54,12 +59,12 @@ def step_jvp(theta, M, z, z_out, dtheta, dz, dz_out):
     A, W, h = _views(theta, M)
     dA, dW, dh = _views(dtheta, M)
     for i in range(M):
-        acc = dA[i] * z[i] + A[i] * dz[i] + dh[i]
-        for j in range(M):
-            # relu'(0) = 0: at the kink neither the value nor the derivative passes.
-            on = 1.0 if z[j] > 0.0 else 0.0
-            acc += on * (dW[i, j] * z[j] + W[i, j] * dz[j])
-        dz_out[i] = acc
+        dz_out[i] = dA[i] * z[i] + A[i] * dz[i] + dh[i]
+    for j in range(M):
+        # relu'(0) = 0: at the kink neither the value nor the derivative passes.
+        if z[j] > 0.0:
+            for i in range(M):
+                dz_out[i] += dW[i, j] * z[j] + W[i, j] * dz[j]
 
 
 # adjoint (reverse mode): given g = dL/dz_out, accumulate dL/dtheta and write dL/dz:

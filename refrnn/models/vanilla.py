@@ -35,11 +35,16 @@ def _views(theta, M):
 @njit(cache=True)
 def step(theta, M, z, z_out):
     W, b = _views(theta, M)
+    # z_out first holds the pre-activation a; summed column by column (j outer) so that
+    # the M sums are independent chains (see plrnn.step).
     for i in range(M):
-        a = b[i]
-        for j in range(M):
-            a += W[i, j] * z[j]
-        z_out[i] = np.tanh(a)
+        z_out[i] = b[i]
+    for j in range(M):
+        zj = z[j]
+        for i in range(M):
+            z_out[i] += W[i, j] * zj
+    for i in range(M):
+        z_out[i] = np.tanh(z_out[i])
 
 
 # tangent: dz_out = (1 - z_out^2) * (dW z + W dz + db), using tanh' = 1 - tanh^2
@@ -48,10 +53,12 @@ def step_jvp(theta, M, z, z_out, dtheta, dz, dz_out):
     W, b = _views(theta, M)
     dW, db = _views(dtheta, M)
     for i in range(M):
-        da = db[i]
-        for j in range(M):
-            da += dW[i, j] * z[j] + W[i, j] * dz[j]
-        dz_out[i] = (1.0 - z_out[i] * z_out[i]) * da
+        dz_out[i] = db[i]
+    for j in range(M):
+        for i in range(M):
+            dz_out[i] += dW[i, j] * z[j] + W[i, j] * dz[j]
+    for i in range(M):
+        dz_out[i] *= 1.0 - z_out[i] * z_out[i]
 
 
 # adjoint: g_a = g * (1 - z_out^2); dL/dW += g_a z^T; dL/db += g_a; dL/dz = W^T g_a
