@@ -9,50 +9,7 @@ from strategies import problems
 
 import refrnn
 from refrnn.bptt import loss_and_grad_numpy
-
-
-def _relu_pattern(model, traj):
-    # Inputs z~_{t-1} of steps 1..T: the only places where the relu kink matters.
-    if not isinstance(model, refrnn.PLRNN):
-        return None
-    return traj.Z_forced[:, :-1] > 0.0
-
-
-def fd_gradients(model, X, tau, eps=1e-6, min_eps=1e-9):
-    """Central finite differences of the STF loss for every parameter entry.
-
-    For the PLRNN the step is halved until the relu pattern at every step input is the same
-    at theta - eps, theta and theta + eps, so all three losses lie on one smooth piece and
-    the central difference is a valid derivative estimate (the kink is avoided by
-    construction rather than by discarding drawn examples). Returns ``(grads, min_step)``.
-    """
-    # The forcing signal is data: hold it fixed while B is perturbed.
-    forcing = model.infer_state(X)
-    base = _relu_pattern(model, refrnn.forward(model, X, tau))
-    params = model.params
-    out, used = {}, eps
-    for k, v in params.items():
-        g = np.zeros_like(v)
-        for idx in np.ndindex(*v.shape):
-            if k == "W" and isinstance(model, refrnn.PLRNN) and idx[0] == idx[1]:
-                continue  # W's diagonal is not a parameter of the PLRNN
-            h = eps
-            while True:
-                losses, ok = [], True
-                for sign in (1.0, -1.0):
-                    P = v.copy()
-                    P[idx] += sign * h
-                    tr = refrnn.forward(model.replace(**{k: P}), X, tau, forcing=forcing)
-                    pat = _relu_pattern(model, tr)
-                    ok &= pat is None or np.array_equal(pat, base)
-                    losses.append(tr.loss)
-                if ok or h < min_eps:
-                    break
-                h /= 4.0
-            used = min(used, h)
-            g[idx] = (losses[0] - losses[1]) / (2.0 * h)
-        out[k] = g
-    return out, used
+from refrnn.testing import finite_difference_gradients
 
 
 def _rel_err(a, b):
@@ -68,7 +25,7 @@ def _rel_err(a, b):
 def test_gradients_match_central_differences(model_name, readout, data):
     model, X, tau = data.draw(problems(model_name, readout))
     loss, grads = refrnn.loss_and_grad(model, X, tau)
-    fd, step = fd_gradients(model, X, tau)
+    fd, step = finite_difference_gradients(model, X, tau)
     assert set(grads) == set(model.params)
     # Central differences with step h = 1e-6 have truncation error O(h^2 |d3L|), ~1e-12
     # relative, and round-off O(eps_mach |L| / h) ~ 1e-10 |L| absolute. The largest relative
