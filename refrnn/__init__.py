@@ -8,13 +8,52 @@ vanilla tanh RNN, explicit Jacobians, QR-based Lyapunov spectra and the paper's 
 as float64 Numba kernels.
 """
 
+from . import data, io, metrics, systems, testing
 from ._validation import DivergenceError
 from .bptt import Trajectory, forward, jvp, loss_and_grad, vjp
+from .data import (
+    Dataset,
+    RosensteinResult,
+    Standardizer,
+    delay_embed,
+    generate,
+    load_series,
+    lyapunov_from_series,
+    sample_windows,
+)
+from .metrics import (
+    generate_free_run,
+    power_spectrum_distance,
+    prediction_error,
+    state_space_divergence,
+)
 from .models import PLRNN, RNNModel, VanillaRNN
+from .training import Adam, TrainingDiverged, TrainResult, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "data",
+    "io",
+    "metrics",
+    "systems",
+    "testing",
+    "Dataset",
+    "Standardizer",
+    "RosensteinResult",
+    "generate",
+    "load_series",
+    "delay_embed",
+    "sample_windows",
+    "lyapunov_from_series",
+    "state_space_divergence",
+    "power_spectrum_distance",
+    "prediction_error",
+    "generate_free_run",
+    "train",
+    "TrainResult",
+    "TrainingDiverged",
+    "Adam",
     "PLRNN",
     "VanillaRNN",
     "RNNModel",

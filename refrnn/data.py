@@ -1,0 +1,812 @@
+r"""Data for training and evaluation: benchmark series, users' own series, windows, and
+the largest Lyapunov exponent of a measured series.
+
+Everything here produces or consumes a time series ``X : ndarray, shape (T, N)`` -- T
+observations of N variables, float64, one row per time step.
+
+* :func:`generate` simulates a benchmark system of :mod:`refrnn.systems` (Lorenz-63,
+  Rössler, Lorenz-96, Hénon) and returns a :class:`Dataset`: a train/test split, the
+  :class:`Standardizer` that was applied, and a record of how the series was made, so the
+  same series can be made again and predictions can be mapped back to physical units.
+* :func:`load_series` reads a user's (T, N) array from ``.npy``, ``.npz`` or ``.csv``
+  with validation; :func:`delay_embed` builds delay coordinates from it;
+  :meth:`Dataset.from_series` wraps it like a benchmark series.
+* :func:`sample_windows` draws the (S, T+1, N) training windows consumed by
+  :func:`refrnn.loss_and_grad`.
+* :func:`lyapunov_from_series` estimates :math:`\lambda_{max}` from data alone (Rosenstein,
+  Collins & De Luca 1993), which is how the forcing interval
+  :math:`\tau \approx \tau_{pred} = \ln 2 / \lambda_{max}` is chosen for empirical data
+  (Mikhaeil, Monfared & Durstewitz 2022, Sect. 3).
+
+All series in the paper are standardised (zero mean, unit variance per variable).
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from . import systems
+from ._validation import as_float_array, as_positive_int, as_rng
+from .io import atomic_savez, load_npz
+
+__all__ = [
+    "Standardizer",
+    "Dataset",
+    "generate",
+    "load_series",
+    "delay_embed",
+    "sample_windows",
+    "RosensteinResult",
+    "mean_period",
+    "lyapunov_from_series",
+]
+
+#: Version of the .npz layout written by :meth:`Dataset.save`.
+_FORMAT_VERSION = 1
+
+#: Benchmark names accepted by :func:`generate` (lower case, accents and separators removed).
+_SYSTEMS = {
+    "lorenz63": systems.Lorenz63,
+    "lorenz": systems.Lorenz63,
+    "rossler": systems.Rossler,
+    "lorenz96": systems.Lorenz96,
+    "henon": systems.Henon,
+    "logistic": systems.Logistic,
+}
+
+
+def _as_series(name, X, *, min_samples=2):
+    """Validate a (T, N) series: real floating point, finite, at least ``min_samples`` rows."""
+    X = as_float_array(name, X)
+    if X.ndim != 2 or X.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (T, N) with N >= 1, got {X.shape}")
+    if X.shape[0] < min_samples:
+        raise ValueError(f"{name} needs at least {min_samples} time steps, got shape {X.shape}")
+    return X
+
+
+def _as_fraction(name, value, *, low_open=False):
+    value = float(value)
+    if not (np.isfinite(value) and (0.0 < value if low_open else 0.0 <= value) and value < 1.0):
+        interval = "(0, 1)" if low_open else "[0, 1)"
+        raise ValueError(f"{name} must be a number in {interval}, got {value}")
+    return value
+
+
+def _read_only(a):
+    a = np.array(a, dtype=np.float64, copy=True)
+    a.flags.writeable = False
+    return a
+
+
+# ======================================================================================
+# standardisation
+@dataclass(frozen=True, eq=False)
+class Standardizer:
+    r"""Per-variable affine standardisation :math:`\tilde x = (x - \mu) / s`, invertible.
+
+    Parameters
+    ----------
+    mean : ndarray, shape (N,)
+        :math:`\mu`, the per-variable mean of the fitted series.
+    std : ndarray, shape (N,)
+        :math:`s > 0`, the per-variable standard deviation (``ddof=0``) of the fitted series.
+
+    Notes
+    -----
+    Fit with :meth:`fit`; :meth:`transform` and :meth:`inverse_transform` are exact inverses
+    up to round-off (relative error of a few ulp).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __post_init__(self):
+        mean = as_float_array("mean", self.mean, ndim=1)
+        std = as_float_array("std", self.std, shape=(mean.shape[0],))
+        if np.any(std <= 0):
+            raise ValueError(f"std must be > 0 in every variable, got {std}")
+        object.__setattr__(self, "mean", _read_only(mean))
+        object.__setattr__(self, "std", _read_only(std))
+
+    @classmethod
+    def fit(cls, X):
+        """Estimate mean and standard deviation of ``X : ndarray, shape (T, N)``.
+
+        Raises
+        ------
+        ValueError
+            If a variable is constant (its standard deviation is 0), since it cannot be
+            scaled to unit variance and carries no dynamics.
+        """
+        X = _as_series("X", X)
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        if np.any(std == 0):
+            raise ValueError(
+                f"X is constant in variable(s) {np.flatnonzero(std == 0).tolist()}; "
+                "remove them before standardising"
+            )
+        return cls(mean, std)
+
+    def _check(self, X):
+        X = as_float_array("X", X, finite=False)
+        if X.ndim < 1 or X.shape[-1] != self.mean.shape[0]:
+            raise ValueError(f"X must have shape (..., N={self.mean.shape[0]}), got {X.shape}")
+        return X
+
+    def transform(self, X):
+        r""":math:`(x - \mu) / s`. ``X : ndarray, shape (..., N)`` -> same shape."""
+        return (self._check(X) - self.mean) / self.std
+
+    def inverse_transform(self, X):
+        r""":math:`\mu + s\,\tilde x`. ``X : ndarray, shape (..., N)`` -> same shape."""
+        return self._check(X) * self.std + self.mean
+
+
+# ======================================================================================
+# datasets
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A standardised time series split in time into a training and a test part.
+
+    Parameters
+    ----------
+    train : ndarray, shape (T_train, N)
+        The first part of the series (standardised if ``standardizer`` is not None).
+    test : ndarray, shape (T_test, N)
+        The rest of the series, ``T_test`` may be 0.
+    standardizer : Standardizer or None
+        The transformation applied to the raw series, fitted on the training part only
+        (so that nothing about the test part leaks into training); None if the series
+        is stored in raw units.
+    info : mapping
+        How the series was made, JSON-serialisable. :func:`generate` records ``source``
+        (``"simulation"``), ``system`` (class name), ``params``, ``dim``,
+        ``integration_dt``, ``sample_every``, ``dt`` (time between samples),
+        ``transient`` (integration steps discarded), ``noise``, ``seed``, ``n_samples``,
+        ``test_fraction`` and ``x0``.
+
+    Notes
+    -----
+    Instances are immutable: arrays are read-only and ``info`` is a read-only mapping.
+    :meth:`save` / :meth:`load` round-trip everything through a single ``.npz`` file.
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    standardizer: Standardizer | None
+    info: types.MappingProxyType
+
+    def __post_init__(self):
+        train = _as_series("train", self.train, min_samples=2)
+        test = as_float_array("test", self.test)
+        if test.ndim != 2 or test.shape[1] != train.shape[1]:
+            raise ValueError(f"test must have shape (T_test, N={train.shape[1]}), got {test.shape}")
+        if self.standardizer is not None:
+            if not isinstance(self.standardizer, Standardizer):
+                raise TypeError(
+                    f"standardizer must be a Standardizer or None, "
+                    f"got {type(self.standardizer).__name__}"
+                )
+            if self.standardizer.mean.shape[0] != train.shape[1]:
+                raise ValueError(
+                    f"standardizer is for N={self.standardizer.mean.shape[0]} variables, "
+                    f"the series has N={train.shape[1]}"
+                )
+        # A JSON round trip both checks that info is serialisable and deep-copies it.
+        try:
+            info = json.loads(json.dumps(dict(self.info)))
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"info must be a JSON-serialisable mapping: {e}") from None
+        object.__setattr__(self, "train", _read_only(train))
+        object.__setattr__(self, "test", _read_only(test))
+        object.__setattr__(self, "info", types.MappingProxyType(info))
+
+    # ---- convenience ------------------------------------------------------------------
+    @property
+    def X(self):
+        """ndarray, shape (T_train + T_test, N): the whole series, train part first."""
+        return np.concatenate([self.train, self.test])
+
+    @property
+    def N(self):
+        """int: number of observed variables."""
+        return self.train.shape[1]
+
+    @property
+    def dt(self):
+        """float: time between consecutive samples (``info["dt"]``, 1.0 if not recorded)."""
+        return float(self.info.get("dt", 1.0))
+
+    def destandardize(self, X):
+        """Map ``X : ndarray, shape (..., N)`` back to the raw units of the series.
+
+        Identity if the dataset is not standardised.
+        """
+        if self.standardizer is None:
+            return as_float_array("X", X, finite=False).copy()
+        return self.standardizer.inverse_transform(X)
+
+    def __repr__(self):
+        what = self.info.get("system", self.info.get("source", "series"))
+        return (
+            f"Dataset({what}, N={self.N}, T_train={len(self.train)}, T_test={len(self.test)}, "
+            f"standardized={self.standardizer is not None})"
+        )
+
+    @classmethod
+    def from_series(cls, X, *, standardize=True, test_fraction=0.0, dt=1.0, info=None):
+        """Wrap a user's series like a benchmark series.
+
+        Parameters
+        ----------
+        X : ndarray, shape (T, N)
+            Raw series, e.g. from :func:`load_series` or :func:`delay_embed`.
+        standardize : bool
+            Fit a :class:`Standardizer` on the training part and apply it to both parts.
+        test_fraction : float in [0, 1)
+            Fraction of the *last* samples held out as the test part (a split in time,
+            never shuffled: neighbouring samples of a time series are not independent).
+        dt : float
+            Time between samples, recorded in ``info["dt"]``.
+        info : mapping, optional
+            Extra JSON-serialisable metadata (e.g. ``{"source": "eeg.csv"}``).
+
+        Returns
+        -------
+        Dataset
+        """
+        X = _as_series("X", X)
+        dt = float(dt)
+        if not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a finite number > 0, got {dt}")
+        meta = {"source": "array", **(dict(info) if info else {}), "dt": dt}
+        return _split(X, standardize, test_fraction, meta)
+
+    # ---- persistence ------------------------------------------------------------------
+    def save(self, path):
+        """Write the dataset to ``path`` (a ``.npz`` file), atomically.
+
+        Via :func:`refrnn.io.atomic_savez`: the file is written to a temporary file in the
+        same directory and moved into place with :func:`os.replace`, so an interrupted
+        save never leaves a truncated file under ``path``. Metadata is stored as a JSON
+        string, so :meth:`load` needs no pickle.
+        """
+        arrays = {
+            "format_version": np.array(_FORMAT_VERSION),
+            "train": self.train,
+            "test": self.test,
+            "info": np.array(json.dumps(dict(self.info))),
+        }
+        if self.standardizer is not None:
+            arrays["mean"] = self.standardizer.mean
+            arrays["std"] = self.standardizer.std
+        atomic_savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a dataset written by :meth:`save` (``allow_pickle=False``)."""
+        path = Path(path)
+        contents = load_npz(path, required=("format_version", "train", "test", "info"))
+        version = int(contents["format_version"])
+        if version != _FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: dataset format version {version}, this refrnn reads {_FORMAT_VERSION}"
+            )
+        std = None
+        if "mean" in contents:
+            std = Standardizer(contents["mean"], contents["std"])
+        info = json.loads(str(contents["info"]))
+        return cls(contents["train"], contents["test"], std, info)
+
+
+def _split(X, standardize, test_fraction, info):
+    """Split ``X`` in time, standardise with statistics of the training part, wrap."""
+    test_fraction = _as_fraction("test_fraction", test_fraction)
+    T = X.shape[0]
+    n_test = int(round(test_fraction * T))
+    if test_fraction > 0 and (n_test < 1 or T - n_test < 2):
+        raise ValueError(
+            f"test_fraction={test_fraction} of {T} samples leaves an empty test part or "
+            "fewer than 2 training samples"
+        )
+    train, test = X[: T - n_test], X[T - n_test :]
+    std = Standardizer.fit(train) if standardize else None
+    if std is not None:
+        train, test = std.transform(train), std.transform(test)
+    return Dataset(train, test, std, {**info, "test_fraction": test_fraction})
+
+
+def _resolve_system(system, params, dt):
+    """A DynamicalSystem from a name (+ params, dt) or an instance (with no params)."""
+    if isinstance(system, systems.DynamicalSystem):
+        if params:
+            raise ValueError("params are only used with a system name; the instance has its own")
+        if dt is not None and float(dt) != system.dt:
+            raise ValueError(f"dt={dt} conflicts with the system's own dt={system.dt}")
+        return system
+    if not isinstance(system, str):
+        raise TypeError(
+            f"system must be a name or a refrnn.systems system, got {type(system).__name__}"
+        )
+    key = system.lower().replace("ö", "o").replace("é", "e")
+    key = "".join(c for c in key if c.isalnum())
+    if key not in _SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; choose one of {sorted(set(_SYSTEMS))}")
+    cls = _SYSTEMS[key]
+    kwargs = dict(params or {})
+    if cls.is_flow:
+        kwargs["dt"] = 0.01 if dt is None else dt
+    elif dt is not None:
+        raise ValueError(f"{cls.__name__} is a map (one sample per iteration); it takes no dt")
+    return cls(**kwargs)
+
+
+def generate(
+    system,
+    n_samples,
+    *,
+    params=None,
+    dt=None,
+    sample_every=1,
+    transient=10_000,
+    noise=0.0,
+    rng=None,
+    standardize=True,
+    test_fraction=0.2,
+):
+    r"""Simulate a benchmark system and return it as a :class:`Dataset`.
+
+    Parameters
+    ----------
+    system : str or refrnn.systems.DynamicalSystem
+        ``"lorenz63"``, ``"rossler"``, ``"lorenz96"``, ``"henon"`` (also ``"logistic"``;
+        case, accents, ``-`` and ``_`` are ignored), or a system instance.
+    n_samples : int
+        Length T of the returned series (train + test), at least 2.
+    params : dict, optional
+        Constructor arguments of the named system, e.g. ``{"rho": 28.0}`` or
+        ``{"n": 20, "F": 8.0}`` for Lorenz-96; defaults are the classic chaotic values.
+    dt : float, optional
+        Integration step of a flow (default 0.01); maps take none.
+    sample_every : int
+        Keep every ``sample_every``-th integration step, so the time between samples is
+        ``dt * sample_every``.
+    transient : int
+        Integration steps (map iterations) discarded before the first sample, so that
+        the series lies on the attractor. The default 10 000 is 100 time units at
+        ``dt = 0.01``.
+    noise : float
+        Observation noise level :math:`\eta \ge 0`, relative to each variable's standard
+        deviation :math:`s_n` of the clean series:
+        :math:`x_{t,n} \leftarrow x_{t,n} + \eta\, s_n\, \varepsilon_{t,n}`,
+        :math:`\varepsilon \sim \mathcal N(0, 1)` i.i.d. Added before standardisation;
+        the dynamics itself is deterministic.
+    rng : numpy.random.Generator, int or None
+        Source of the perturbation of the initial state (see
+        ``DynamicalSystem.initial_state``) and of the noise. An int is recorded as
+        ``info["seed"]``; with None a fresh seed is drawn *and recorded*, so every
+        dataset can be regenerated. With a Generator (or SeedSequence) no seed can be
+        recorded (``info["seed"] = None``).
+    standardize : bool
+        Standardise both parts with the training part's mean and std.
+    test_fraction : float in [0, 1)
+        Fraction of the last samples held out (split in time, not shuffled).
+
+    Returns
+    -------
+    Dataset
+        ``info`` records everything above (see :class:`Dataset`).
+
+    Raises
+    ------
+    DivergenceError
+        If the orbit leaves every bounded region (e.g. a too large ``dt``).
+    """
+    sys_ = _resolve_system(system, params, dt)
+    n_samples = as_positive_int("n_samples", n_samples, minimum=2)
+    sample_every = as_positive_int("sample_every", sample_every)
+    transient = as_positive_int("transient", transient, minimum=0)
+    noise = float(noise)
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
+    if isinstance(rng, (np.random.Generator, np.random.SeedSequence)):
+        seed = None
+        rng = as_rng(rng)
+    else:
+        if rng is None:
+            seed = int(np.random.SeedSequence().entropy)
+        else:
+            as_rng(rng)  # type check: int seed
+            seed = int(rng)
+        rng = np.random.default_rng(seed)
+
+    x0 = sys_.initial_state(rng)
+    # One simulation covers transient and samples; rows transient, transient + k, ... are kept.
+    n_steps = transient + (n_samples - 1) * sample_every
+    X = sys_.simulate(x0, n_steps)[transient::sample_every]
+    if noise > 0:
+        X = X + noise * X.std(axis=0) * rng.standard_normal(X.shape)
+
+    info = {
+        "source": "simulation",
+        "system": type(sys_).__name__,
+        "params": dict(sys_.params),
+        "dim": sys_.dim,
+        "integration_dt": sys_.dt,
+        "sample_every": sample_every,
+        "dt": sys_.dt * sample_every,
+        "transient": transient,
+        "noise": noise,
+        "seed": seed,
+        "n_samples": n_samples,
+        "x0": x0.tolist(),
+    }
+    return _split(X, standardize, test_fraction, info)
+
+
+# ======================================================================================
+# users' own data
+def load_series(path, *, key=None, min_samples=100):
+    """Load a user's time series of shape (T, N) from ``.npy``, ``.npz`` or ``.csv``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.npy`` (one array), ``.npz`` (one array, or pick one with ``key``) or ``.csv``
+        (comma-separated numbers, one row per time step; a single header line of
+        non-numeric column names is skipped).
+    key : str, optional
+        Which array of an ``.npz`` archive to load (required if it holds several).
+    min_samples : int
+        Fewest time steps accepted. 100 by default: too short a series can neither be
+        split into training windows nor tell anything about an attractor.
+
+    Returns
+    -------
+    X : ndarray, shape (T, N)
+        float64. A 1-D array of length T is returned as one variable, shape (T, 1)
+        (a single measured channel, as for the paper's temperature series).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the problem: unknown extension, unreadable file, pickled
+        objects (never unpickled: ``allow_pickle=False``, because unpickling runs
+        arbitrary code), non-numeric data, more than 2 dimensions, NaN or infinity,
+        fewer than ``min_samples`` rows.
+    """
+    path = Path(path)
+    min_samples = as_positive_int("min_samples", min_samples, minimum=2)
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz", ".csv"):
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz or .csv")
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        if suffix == ".csv":
+            arr = _read_csv(path)
+        else:
+            arr = _read_numpy(path, suffix, key)
+    except ValueError as e:
+        if str(e).startswith(str(path)):
+            raise
+        if "allow_pickle" in str(e) or "pickle" in str(e).lower():
+            raise ValueError(
+                f"{path}: contains pickled Python objects, which are never loaded "
+                "(unpickling can run arbitrary code); save a plain numeric array"
+            ) from None
+        raise ValueError(f"{path}: could not read a numeric array ({e})") from None
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: expected real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: expected a (T, N) array (or 1-D of length T), got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        t, n = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{path}: non-finite value (NaN or inf) at row {t}, column {n}")
+    if arr.shape[0] < min_samples:
+        hint = " (is it transposed? rows must be time steps)" if arr.shape[1] >= min_samples else ""
+        raise ValueError(
+            f"{path}: too short, {arr.shape[0]} time steps < min_samples={min_samples}{hint}"
+        )
+    return arr
+
+
+def _read_numpy(path, suffix, key):
+    obj = np.load(path, allow_pickle=False)
+    if suffix == ".npy":
+        return obj
+    with obj:
+        names = list(obj.files)
+        if key is None:
+            if len(names) != 1:
+                raise ValueError(f"{path}: holds arrays {names}; choose one with key=")
+            key = names[0]
+        elif key not in names:
+            raise ValueError(f"{path}: has no array {key!r}, only {names}")
+        return obj[key]
+
+
+def _read_csv(path):
+    with path.open() as f:
+        first = f.readline()
+    try:
+        [float(v) for v in first.split(",")]
+        header = 0
+    except ValueError:
+        # One header line of column names is common; anything else non-numeric is an error.
+        header = 1
+    return np.loadtxt(path, delimiter=",", dtype=np.float64, skiprows=header, ndmin=1)
+
+
+def delay_embed(x, dim, lag=1):
+    r"""Delay-coordinate embedding (Takens 1981) of a scalar or vector series.
+
+    .. math:: y_t = \bigl(x_t,\ x_{t-\ell},\ x_{t-2\ell},\ \dots,\ x_{t-(d-1)\ell}\bigr),
+              \qquad t = (d-1)\ell, \dots, T-1,
+
+    with embedding dimension :math:`d` = ``dim`` and lag :math:`\ell` = ``lag``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (T,) or (T, N)
+    dim : int
+        Embedding dimension d >= 1 (d = 1 returns x itself as (T, N)).
+    lag : int
+        Lag :math:`\ell` >= 1 in samples.
+
+    Returns
+    -------
+    Y : ndarray, shape (T - (d-1) lag, d N)
+        Row ``i`` is :math:`y_t` at :math:`t = i + (d-1)\ell`; columns
+        ``k N : (k+1) N`` hold :math:`x_{t-k\ell}` (the newest block first).
+    """
+    x = as_float_array("x", x)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (T,) or (T, N), got {x.shape}")
+    dim = as_positive_int("dim", dim)
+    lag = as_positive_int("lag", lag)
+    span = (dim - 1) * lag
+    T = x.shape[0]
+    if T <= span:
+        raise ValueError(
+            f"x has {T} samples; dim={dim}, lag={lag} need more than (dim-1)*lag = {span}"
+        )
+    return np.concatenate([x[span - k * lag : T - k * lag] for k in range(dim)], axis=1)
+
+
+# ======================================================================================
+# training windows
+def sample_windows(X, n_windows, T, rng=None, *, return_starts=False):
+    """Draw ``n_windows`` windows of ``T + 1`` consecutive samples at random starts.
+
+    Parameters
+    ----------
+    X : ndarray, shape (T_total, N)
+        The series, ``T_total >= T + 1``.
+    n_windows : int
+        S, the number of windows.
+    T : int
+        Window length in steps; each window holds T+1 observations :math:`x_0..x_T`
+        (the layout of :func:`refrnn.loss_and_grad`).
+    rng : numpy.random.Generator, int or None
+        Start indices are drawn uniformly from ``0 .. T_total - T - 1`` with replacement.
+    return_starts : bool
+        Also return the start indices.
+
+    Returns
+    -------
+    windows : ndarray, shape (S, T+1, N)
+        ``windows[s] = X[starts[s] : starts[s] + T + 1]`` (a copy).
+    starts : ndarray of int, shape (S,)
+        Only if ``return_starts``.
+    """
+    X = _as_series("X", X)
+    S = as_positive_int("n_windows", n_windows)
+    T = as_positive_int("T", T)
+    if X.shape[0] < T + 1:
+        raise ValueError(f"X has {X.shape[0]} samples, fewer than the window length T+1 = {T + 1}")
+    starts = as_rng(rng).integers(0, X.shape[0] - T, size=S)
+    windows = X[starts[:, None] + np.arange(T + 1)]
+    return (windows, starts) if return_starts else windows
+
+
+# ======================================================================================
+# largest Lyapunov exponent from a series (Rosenstein et al. 1993)
+class RosensteinResult(NamedTuple):
+    """Result of :func:`lyapunov_from_series`.
+
+    Attributes
+    ----------
+    lambda_max : float
+        Largest Lyapunov exponent per unit time (per sample if ``dt = 1``).
+    times : ndarray, shape (K+1,)
+        :math:`i\\,\\Delta t` for :math:`i = 0..K`.
+    divergence : ndarray, shape (K+1,)
+        Mean log distance :math:`y(i)` of the neighbour pairs after i steps.
+    fit_range : tuple of int
+        ``(i0, i1)``: the slope was fitted to ``divergence[i0:i1]`` against ``times[i0:i1]``.
+    intercept : float
+        Intercept of the fitted line (for plotting ``intercept + lambda_max * times``).
+    min_separation : int
+        Minimum temporal separation of neighbours, in samples.
+    n_pairs : int
+        Number of reference points (each with its nearest neighbour).
+    """
+
+    lambda_max: float
+    times: np.ndarray
+    divergence: np.ndarray
+    fit_range: tuple
+    intercept: float
+    min_separation: int
+    n_pairs: int
+
+
+def mean_period(X):
+    r"""Mean period of a series in samples: the reciprocal of the power-weighted mean
+    frequency, :math:`1 / \bar f` with :math:`\bar f = \sum_k f_k P_k / \sum_k P_k`.
+
+    ``P`` is the periodogram :math:`|\mathrm{rFFT}(x - \bar x)|^2` summed over the N
+    variables and ``f_k = k / T`` in cycles per sample (Rosenstein et al. 1993, Sect. 3).
+    ``X : ndarray, shape (T, N)`` -> float.
+    """
+    X = _as_series("X", X)
+    P = np.sum(np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2, axis=1)
+    f = np.fft.rfftfreq(X.shape[0])
+    if P.sum() == 0:
+        raise ValueError("X is constant; it has no period")
+    return float(P.sum() / np.sum(f * P))
+
+
+def _nearest_distant_neighbours(Y, min_sep):
+    """Index of each row's nearest neighbour among rows more than ``min_sep`` steps away.
+
+    Query k nearest neighbours and keep the first that is far enough in time; rows whose
+    k candidates all lie inside the excluded window are queried again with twice as many.
+    At most ``2 min_sep + 1`` rows (the row itself and its temporal neighbours) can be
+    excluded, so ``k = 2 min_sep + 2`` always succeeds.
+    """
+    n = Y.shape[0]
+    tree = cKDTree(Y)
+    nbr = np.full(n, -1)
+    todo = np.arange(n)
+    k = 8
+    while todo.size:
+        k = min(k, 2 * min_sep + 2, n)
+        _, idx = tree.query(Y[todo], k=k)
+        idx = idx.reshape(len(todo), k)
+        ok = np.abs(idx - todo[:, None]) > min_sep
+        found = ok.any(axis=1)
+        first = np.argmax(ok, axis=1)
+        nbr[todo[found]] = idx[found, first[found]]
+        if k >= 2 * min_sep + 2 or k == n:
+            break
+        todo = todo[~found]
+        k *= 2
+    return nbr
+
+
+def lyapunov_from_series(
+    X, dt=1.0, *, n_steps=None, min_separation=None, fit_range=None, max_points=None, rng=0
+):
+    r"""Largest Lyapunov exponent of a measured series (Rosenstein, Collins & De Luca 1993).
+
+    Parameters
+    ----------
+    X : ndarray, shape (T, N)
+        The series, a full state or a delay embedding (see :func:`delay_embed`); a 1-D
+        series should be embedded first. Units do not matter (the method uses log ratios).
+    dt : float
+        Time between samples; the exponent is returned per this unit of time.
+    n_steps : int, optional
+        K, how many steps each neighbour pair is followed. Default
+        ``min(10 * min_separation, T // 4)``: long enough for the divergence curve to
+        saturate at the attractor's size for the benchmark flows.
+    min_separation : int, optional
+        W, minimum temporal separation of neighbours in samples. Default: the mean period
+        (:func:`mean_period`, rounded up), as recommended by Rosenstein et al.
+    fit_range : (int, int), optional
+        ``(i0, i1)``: the slope is fitted to :math:`y(i)` for ``i0 <= i < i1``. Default:
+        see Notes.
+    max_points : int, optional
+        Use at most this many reference points (chosen at random with ``rng``); neighbours
+        are still searched among all points. Default: all.
+    rng : numpy.random.Generator, int or None
+        Only used with ``max_points``.
+
+    Returns
+    -------
+    RosensteinResult
+        :math:`\lambda_{max}`, the curve :math:`y(i)`, the fit range and intercept.
+
+    Notes
+    -----
+    For each reference point :math:`x_j` (:math:`j < T - K`) find its nearest neighbour
+    :math:`x_{\hat j}` (Euclidean, :class:`scipy.spatial.cKDTree`) among the points with
+    :math:`|j - \hat j| > W`, so that the pair starts on different passes through the same
+    region rather than on one trajectory. Follow both for :math:`i = 0..K` steps:
+
+    .. math:: d_j(i) = \lVert x_{j+i} - x_{\hat j+i} \rVert, \qquad
+              y(i) = \frac{1}{|\mathcal J|} \sum_{j \in \mathcal J} \ln d_j(i),
+
+    (pairs with :math:`d_j(i) = 0`, identical samples, are left out of that step's mean).
+    While the separation is small, :math:`d_j(i) \approx d_j(0)\,e^{\lambda_{max} i\Delta t}`,
+    so :math:`y(i)` rises linearly with slope :math:`\lambda_{max}` until it saturates at the
+    attractor's size. :math:`\lambda_{max}` is the least-squares slope of :math:`y(i)` against
+    :math:`i\,\Delta t` over the fit range.
+
+    Default fit range: with :math:`y_0 = y(0)` and the plateau
+    :math:`y_\infty = \max_i y(i)`, fit from the first step where :math:`y` exceeds
+    :math:`y_0 + 0.1 (y_\infty - y_0)` to the first step where it exceeds
+    :math:`y_0 + 0.5 (y_\infty - y_0)`. The lower cut skips the first steps, in which the
+    separation turns into the most unstable direction; the upper cut stays clear of the
+    saturation, where the curve bends. Both are heuristics: always look at the curve
+    (``result.divergence`` against ``result.times``) and pass ``fit_range`` when the linear
+    part is elsewhere.
+    """
+    X = _as_series("X", X, min_samples=10)
+    dt = float(dt)
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a finite number > 0, got {dt}")
+    T = X.shape[0]
+    if min_separation is None:
+        W = int(np.ceil(mean_period(X)))
+    else:
+        W = as_positive_int("min_separation", min_separation, minimum=0)
+    K = min(10 * W, T // 4) if n_steps is None else as_positive_int("n_steps", n_steps)
+    n_ref = T - K
+    if n_ref <= 2 * W + 1:
+        raise ValueError(
+            f"X has {T} samples: too few for n_steps={K} and min_separation={W} "
+            f"(need T - n_steps > 2 min_separation + 1)"
+        )
+
+    # Pairs must be followable for K steps, so both members come from the first T - K rows.
+    nbr = _nearest_distant_neighbours(X[:n_ref], W)
+    ref = np.arange(n_ref)
+    if max_points is not None:
+        max_points = as_positive_int("max_points", max_points)
+        if max_points < n_ref:
+            ref = np.sort(as_rng(rng).choice(n_ref, size=max_points, replace=False))
+    nbr = nbr[ref]
+
+    y = np.empty(K + 1)
+    Xt = np.ascontiguousarray(X.T)  # gathering along a contiguous 1-D row is fastest
+    for i in range(K + 1):
+        diff = Xt[:, ref + i] - Xt[:, nbr + i]
+        d = np.sqrt(np.einsum("nj,nj->j", diff, diff))
+        d = d[d > 0]
+        if d.size == 0:
+            raise ValueError(f"every neighbour pair coincides after {i} steps; X repeats exactly")
+        y[i] = np.mean(np.log(d))
+    times = dt * np.arange(K + 1)
+
+    if fit_range is None:
+        y0, y_inf = y[0], y.max()
+        i0 = int(np.argmax(y >= y0 + 0.1 * (y_inf - y0)))
+        i1 = int(np.argmax(y >= y0 + 0.5 * (y_inf - y0))) + 1
+    else:
+        i0, i1 = (int(v) for v in fit_range)
+        if not 0 <= i0 < i1 <= K + 1:
+            raise ValueError(f"fit_range must satisfy 0 <= i0 < i1 <= n_steps + 1, got {fit_range}")
+    if i1 - i0 < 2:
+        raise ValueError(
+            f"the fit range ({i0}, {i1}) holds fewer than 2 points: the divergence curve "
+            f"rises by only {y.max() - y[0]:.3g} in {K} steps (a non-chaotic series?); "
+            "inspect it and pass fit_range or a longer n_steps"
+        )
+    slope, intercept = np.polyfit(times[i0:i1], y[i0:i1], 1)
+    return RosensteinResult(float(slope), times, y, (i0, i1), float(intercept), W, len(ref))

@@ -1,0 +1,408 @@
+r"""Training with sparsely forced BPTT (Mikhaeil, Monfared & Durstewitz 2022, Alg. 1).
+
+Each epoch draws ``batches_per_epoch`` batches of ``batch_size`` random windows of
+``seq_len + 1`` observations from the training series, computes the STF loss and its
+gradient with :func:`refrnn.loss_and_grad` (forcing every ``tau`` steps), optionally clips
+the gradient's global norm, and takes a hand-written Adam step (Kingma & Ba 2015):
+
+.. math::
+
+    m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
+    v \leftarrow \beta_2 v + (1-\beta_2) g^2,\quad
+    \theta \leftarrow \theta - \eta\,\frac{m / (1-\beta_1^k)}{\sqrt{v / (1-\beta_2^k)} + \epsilon}.
+
+Defaults follow the paper: Adam with :math:`\eta = 10^{-3}`, 32 windows of 100 steps per
+batch, 10 batches per epoch, no clipping for STF. The baseline of the paper is plain BPTT
+(``tau=None``) with the gradient norm clipped to 1 (``clip_norm=1``).
+
+``tau`` is fixed for the whole run: unlike the paper's released code, nothing anneals it.
+``tau="auto"`` sets :math:`\tau = \mathrm{round}(\ln 2/\lambda_{max})` once, from a given
+:math:`\lambda_{max}` (per step) or from one estimated from the series (Rosenstein's
+method), and records how it was obtained in the history.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import data as _data
+from . import metrics as _metrics
+from ._validation import DivergenceError, as_float_array, as_positive_int, as_rng
+from .bptt import loss_and_grad
+from .io import atomic_savez, load_npz, model_from_arrays, model_to_arrays
+from .models import RNNModel
+
+__all__ = ["train", "TrainResult", "Adam", "resolve_tau", "TrainingDiverged"]
+
+
+class TrainingDiverged(DivergenceError):
+    """The loss or gradient became non-finite during training."""
+
+
+# ======================================================================================
+class Adam:
+    """Adam optimiser over a dict of float64 arrays (hand-written, no autograd framework).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate :math:`\\eta`.
+    betas : (float, float)
+        Decay rates :math:`(\\beta_1, \\beta_2)` of the first and second moments.
+    eps : float
+        :math:`\\epsilon` in the denominator.
+    """
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        self.lr = float(lr)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+        if not (self.lr > 0 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.eps > 0):
+            raise ValueError(f"invalid Adam settings lr={lr}, betas={betas}, eps={eps}")
+        self.m, self.v, self.k = {}, {}, 0
+
+    def step(self, params, grads):
+        """Return updated parameters; the moment estimates are updated in place."""
+        self.k += 1
+        b1, b2 = self.beta1, self.beta2
+        c1, c2 = 1.0 - b1**self.k, 1.0 - b2**self.k  # bias corrections
+        new = {}
+        for name, g in grads.items():
+            m = self.m.setdefault(name, np.zeros_like(g))
+            v = self.v.setdefault(name, np.zeros_like(g))
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * g * g
+            new[name] = params[name] - self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+        return new
+
+    def state_arrays(self, prefix="adam."):
+        out = {prefix + "k": np.int64(self.k)}
+        out.update({prefix + "m." + k: v for k, v in self.m.items()})
+        out.update({prefix + "v." + k: v for k, v in self.v.items()})
+        return out
+
+    def load_state_arrays(self, arrays, prefix="adam."):
+        self.k = int(arrays[prefix + "k"])
+        self.m = {
+            k[len(prefix) + 2 :]: np.array(v)
+            for k, v in arrays.items()
+            if k.startswith(prefix + "m.")
+        }
+        self.v = {
+            k[len(prefix) + 2 :]: np.array(v)
+            for k, v in arrays.items()
+            if k.startswith(prefix + "v.")
+        }
+
+
+def global_norm(grads):
+    """:math:`\\sqrt{\\sum_k \\lVert g_k \\rVert_F^2}` over all gradient arrays."""
+    return math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
+
+
+# ======================================================================================
+def resolve_tau(tau, X=None, *, lambda_max=None):
+    """Turn the ``tau`` argument of :func:`train` into an int (or None) and a description.
+
+    Parameters
+    ----------
+    tau : int, None or "auto"
+    X : ndarray, shape (T, N), optional
+        Training series, used to estimate :math:`\\lambda_{max}` when ``tau="auto"`` and
+        ``lambda_max`` is not given.
+    lambda_max : float, optional
+        Largest Lyapunov exponent *per time step of the series* (for a flow sampled every
+        ``dt``: the per-unit-time exponent times ``dt``).
+
+    Returns
+    -------
+    tau : int or None
+    source : str
+        How the value was obtained, recorded in the training history.
+    """
+    if tau is None:
+        return None, "none: plain BPTT (only z_0 inferred from data)"
+    if isinstance(tau, str):
+        if tau != "auto":
+            raise ValueError(f'tau must be an int >= 1, None or "auto", got {tau!r}')
+        if lambda_max is None:
+            if X is None:
+                raise ValueError('tau="auto" needs lambda_max or the series X to estimate it')
+            est = _data.lyapunov_from_series(X)
+            lam, how = float(est.lambda_max), "estimated from the series (Rosenstein)"
+        else:
+            lam, how = float(lambda_max), "given lambda_max"
+        if not (np.isfinite(lam) and lam > 0):
+            raise ValueError(
+                f'tau="auto" needs a positive lambda_max (chaotic data), got {lam:g} ({how})'
+            )
+        value = max(1, int(round(math.log(2.0) / lam)))
+        return value, f"auto: round(ln 2 / lambda_max) with lambda_max = {lam:.6g} per step, {how}"
+    return as_positive_int("tau", tau), "given"
+
+
+# ======================================================================================
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    Attributes
+    ----------
+    model : RNNModel
+        The trained model.
+    history : dict of ndarray
+        Per epoch (length ``n_epochs``): ``epoch``, ``loss`` (mean over batches),
+        ``grad_norm`` (mean global norm before clipping), ``grad_norm_max``, ``d_stsp``
+        (state-space divergence of a free run, NaN on epochs without evaluation or when
+        the free run diverged), ``wall_time`` (seconds since the start, cumulative over
+        resumes).
+    tau : int or None
+        The forcing interval used for the whole run.
+    tau_source : str
+        How ``tau`` was obtained.
+    config : dict
+        All settings of the run.
+    """
+
+    model: RNNModel
+    history: dict
+    tau: int | None
+    tau_source: str
+    config: dict = field(default_factory=dict)
+
+
+_HISTORY_KEYS = ("epoch", "loss", "grad_norm", "grad_norm_max", "d_stsp", "wall_time")
+
+
+def _rng_to_json(rng):
+    return json.dumps(rng.bit_generator.state)
+
+
+def _rng_from_json(text):
+    state = json.loads(text)
+    bitgen = getattr(np.random, state["bit_generator"])()
+    bitgen.state = state
+    return np.random.Generator(bitgen)
+
+
+def _save_checkpoint(path, model, opt, rng, history, config, epoch):
+    arrays = model_to_arrays(model)
+    arrays.update(opt.state_arrays())
+    arrays.update({"history." + k: np.asarray(v, dtype=float) for k, v in history.items()})
+    arrays["rng_state"] = _rng_to_json(rng)
+    arrays["config"] = json.dumps(config)
+    arrays["epoch"] = np.int64(epoch)
+    atomic_savez(path, **arrays)
+
+
+def load_checkpoint(path):
+    """Read a training checkpoint: ``(model, adam, rng, history, config, epoch)``."""
+    arrays = load_npz(path, required=("rng_state", "config", "epoch", "adam.k"))
+    model = model_from_arrays(arrays, source=str(path))
+    opt = Adam()
+    opt.load_state_arrays(arrays)
+    rng = _rng_from_json(str(arrays["rng_state"]))
+    history = {k: list(arrays["history." + k]) for k in _HISTORY_KEYS}
+    return model, opt, rng, history, json.loads(str(arrays["config"])), int(arrays["epoch"])
+
+
+def _evaluate(model, X_eval, n_eval):
+    """D_stsp of a free run against ``X_eval``; NaN if the free run diverges."""
+    try:
+        X_gen = _metrics.generate_free_run(model, X_eval, n_eval, start=0)
+    except DivergenceError:
+        return float("nan")
+    return float(_metrics.state_space_divergence(X_eval, X_gen))
+
+
+def train(
+    model,
+    X,
+    *,
+    tau,
+    n_epochs=1000,
+    batches_per_epoch=10,
+    batch_size=32,
+    seq_len=100,
+    lr=1e-3,
+    clip_norm=None,
+    lambda_max=None,
+    rng=None,
+    eval_every=50,
+    eval_data=None,
+    eval_steps=None,
+    progress=False,
+    checkpoint=None,
+    checkpoint_every=50,
+    resume=False,
+):
+    r"""Train ``model`` on the series ``X`` with sparsely forced BPTT.
+
+    Parameters
+    ----------
+    model : PLRNN or VanillaRNN
+        Initial model (not modified; models are immutable).
+    X : ndarray, shape (T, N)
+        Training series (standardised, N = model.N).
+    tau : int, None or "auto"
+        Forcing interval in steps; None = plain BPTT; "auto" = round(ln 2 / lambda_max),
+        see :func:`resolve_tau`. Fixed for the whole run.
+    n_epochs : int
+        Number of epochs (default 1000; the paper used 3000).
+    batches_per_epoch : int
+        Gradient steps per epoch (default 10, as in the paper).
+    batch_size : int
+        Windows per batch, S (default 32).
+    seq_len : int
+        Window length T in steps; each window holds T+1 observations (default 100).
+    lr : float
+        Adam learning rate (default 1e-3).
+    clip_norm : float, optional
+        Clip the global gradient norm to this value (the paper's BPTT baseline uses 1).
+    lambda_max : float, optional
+        Largest Lyapunov exponent per step, for ``tau="auto"``.
+    rng : Generator or int, optional
+        Draws the windows. The run is reproducible given the seed.
+    eval_every : int or None
+        Compute D_stsp of a free run every this many epochs (and at the last epoch);
+        None or 0 disables evaluation.
+    eval_data : ndarray, shape (T_eval, N), optional
+        Reference series for D_stsp (default: ``X``).
+    eval_steps : int, optional
+        Length of the free run (default: ``len(eval_data)``).
+    progress : bool
+        Show a tqdm progress bar with loss and gradient norm.
+    checkpoint : str or Path, optional
+        Write a checkpoint (model, Adam state, rng state, history, config) here every
+        ``checkpoint_every`` epochs and at the end, atomically.
+    checkpoint_every : int
+    resume : bool
+        If ``checkpoint`` exists, continue from it. Resuming gives exactly the parameters of
+        an uninterrupted run with the same settings.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TrainingDiverged
+        If a loss or gradient becomes non-finite; the last checkpoint is left intact.
+    """
+    if not isinstance(model, RNNModel):
+        raise TypeError(f"model must be a refrnn model, got {type(model).__name__}")
+    X = as_float_array("X", X, ndim=2)
+    if X.shape[1] != model.N:
+        raise ValueError(f"X must have shape (T, N={model.N}), got {X.shape}")
+    n_epochs = as_positive_int("n_epochs", n_epochs)
+    batches_per_epoch = as_positive_int("batches_per_epoch", batches_per_epoch)
+    batch_size = as_positive_int("batch_size", batch_size)
+    seq_len = as_positive_int("seq_len", seq_len)
+    if X.shape[0] < seq_len + 1:
+        raise ValueError(f"X has {X.shape[0]} samples, fewer than seq_len + 1 = {seq_len + 1}")
+    if clip_norm is not None and not (float(clip_norm) > 0):
+        raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
+    eval_every = 0 if not eval_every else as_positive_int("eval_every", eval_every)
+    X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)
+    n_eval = len(X_eval) if eval_steps is None else as_positive_int("eval_steps", eval_steps)
+    checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
+    tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max)
+
+    config = {
+        "model": type(model).__name__,
+        "M": model.M,
+        "N": model.N,
+        "readout": model.readout,
+        "tau": tau_value,
+        "tau_source": tau_source,
+        "n_epochs": n_epochs,
+        "batches_per_epoch": batches_per_epoch,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "lr": float(lr),
+        "clip_norm": None if clip_norm is None else float(clip_norm),
+        "eval_every": eval_every,
+        "n_train": int(X.shape[0]),
+    }
+    start_epoch = 0
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        model, opt, rng, history, saved, start_epoch = load_checkpoint(checkpoint)
+        changed = {
+            k: (saved.get(k), v) for k, v in config.items() if k != "n_epochs" and saved.get(k) != v
+        }
+        if changed:
+            raise ValueError(
+                f"cannot resume from {checkpoint}: settings differ from the checkpoint's "
+                f"(saved, now): {changed}"
+            )
+        opt.lr = float(lr)
+    else:
+        rng = as_rng(rng)
+        opt = Adam(lr)
+        history = {k: [] for k in _HISTORY_KEYS}
+
+    t_offset = history["wall_time"][-1] if history["wall_time"] else 0.0
+    t0 = time.perf_counter()
+    bar = tqdm(
+        range(start_epoch, n_epochs),
+        disable=not progress,
+        desc="train",
+        initial=start_epoch,
+        total=n_epochs,
+    )
+    for epoch in bar:
+        losses, norms = [], []
+        for _ in range(batches_per_epoch):
+            windows = _data.sample_windows(X, batch_size, seq_len, rng)
+            try:
+                loss, grads = loss_and_grad(model, windows, tau_value)
+            except DivergenceError as exc:
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch} (tau={tau_value}): {exc}. "
+                    + (f"The last good checkpoint ({checkpoint}) is intact." if checkpoint else "")
+                ) from exc
+            norm = global_norm(grads)
+            if clip_norm is not None and norm > clip_norm:
+                grads = {k: g * (clip_norm / norm) for k, g in grads.items()}
+            try:
+                model = model.replace(**opt.step(model.params, grads))
+            except ValueError as exc:  # non-finite parameters after the update
+                raise TrainingDiverged(
+                    f"parameters became invalid in epoch {epoch}: {exc}"
+                ) from exc
+            losses.append(loss)
+            norms.append(norm)
+        last = epoch == n_epochs - 1
+        d = (
+            _evaluate(model, X_eval, n_eval)
+            if eval_every and ((epoch + 1) % eval_every == 0 or last)
+            else float("nan")
+        )
+        for k, v in zip(
+            _HISTORY_KEYS,
+            (
+                epoch,
+                np.mean(losses),
+                np.mean(norms),
+                np.max(norms),
+                d,
+                t_offset + time.perf_counter() - t0,
+            ),
+            strict=True,
+        ):
+            history[k].append(float(v))
+        bar.set_postfix(loss=f"{np.mean(losses):.4g}", gnorm=f"{np.mean(norms):.3g}")
+        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+            _save_checkpoint(checkpoint, model, opt, rng, history, config, epoch + 1)
+    bar.close()
+    hist = {k: np.asarray(v) for k, v in history.items()}
+    return TrainResult(model, hist, tau_value, tau_source, config)
