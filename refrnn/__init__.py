@@ -8,7 +8,7 @@ vanilla tanh RNN, explicit Jacobians, QR-based Lyapunov spectra and the paper's 
 as float64 Numba kernels.
 """
 
-from . import data, io, metrics, systems, testing
+from . import data, interop, io, jacobians, lyapunov, metrics, systems, testing
 from ._validation import DivergenceError
 from .bptt import Trajectory, forward, jvp, loss_and_grad, vjp
 from .data import (
@@ -21,7 +21,20 @@ from .data import (
     lyapunov_from_series,
     sample_windows,
 )
+from .jacobians import (
+    finite_time_lyapunov_exponents,
+    finite_time_lyapunov_exponents_along,
+    log_jacobian_product_norms,
+    log_jacobian_product_norms_along,
+)
+from .lyapunov import (
+    LyapunovSpectrum,
+    kaplan_yorke_dimension,
+    lyapunov_spectrum,
+    predictability_time,
+)
 from .metrics import (
+    evaluate,
     generate_free_run,
     power_spectrum_distance,
     prediction_error,
@@ -50,6 +63,18 @@ __all__ = [
     "power_spectrum_distance",
     "prediction_error",
     "generate_free_run",
+    "evaluate",
+    "interop",
+    "jacobians",
+    "lyapunov",
+    "LyapunovSpectrum",
+    "lyapunov_spectrum",
+    "kaplan_yorke_dimension",
+    "predictability_time",
+    "log_jacobian_product_norms",
+    "log_jacobian_product_norms_along",
+    "finite_time_lyapunov_exponents",
+    "finite_time_lyapunov_exponents_along",
     "train",
     "TrainResult",
     "TrainingDiverged",

@@ -83,24 +83,32 @@ def work_size(kind, dim):
     return systems.work_size(kind, dim)
 
 
+#: Every kind the map kernels accept: RNN models (< 10), flows (10..19), maps (>= 20).
+KINDS = (PLRNN, VANILLA) + systems.FLOWS + systems.MAPS
+
+
 @njit(cache=True)
 def map_step(kind, theta, dim, x, out, work):
-    if kind < 10:
+    if kind == PLRNN or kind == VANILLA:
         step(kind, theta, dim, x, out)
-    elif kind < 20:
+    elif kind in systems.FLOWS:
         systems.rk4_step(kind, theta, dim, x, out, work)
-    else:
+    elif kind in systems.MAPS:
         systems.map_step(kind, theta, dim, x, out)
+    else:
+        raise ValueError("unknown kernel kind")
 
 
 @njit(cache=True)
 def map_jacobian(kind, theta, dim, x, J, work):
-    if kind < 10:
+    if kind == PLRNN or kind == VANILLA:
         jacobian(kind, theta, dim, x, J)
-    elif kind < 20:
+    elif kind in systems.FLOWS:
         systems.rk4_jacobian(kind, theta, dim, x, J, work)
-    else:
+    elif kind in systems.MAPS:
         systems.map_jacobian(kind, theta, dim, x, J)
+    else:
+        raise ValueError("unknown kernel kind")
 
 
 @njit(cache=True)

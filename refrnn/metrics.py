@@ -32,6 +32,7 @@ __all__ = [
     "power_spectrum_distance",
     "prediction_error",
     "generate_free_run",
+    "evaluate",
 ]
 
 #: ``method="auto"`` bins the state space up to this many observed dimensions.
@@ -483,3 +484,46 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
             f"free run from X_data[{start}] (transient={transient}, n_steps={n_steps}): {e}"
         ) from e
     return model.observe(Z[transient + 1 :])
+
+
+def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
+    r"""All three measures of ``model`` against the series ``X`` in one call.
+
+    Parameters
+    ----------
+    model : PLRNN or VanillaRNN
+    X : ndarray, shape (T, N)
+        Reference series (typically held-out test data, standardised like the training
+        data).
+    n_free : int, optional
+        Length of the free run compared with ``X`` (default ``T``).
+    pe_steps : int
+        n of :math:`PE(n)`.
+    transient, start : int
+        Passed to :func:`generate_free_run` (a fixed start keeps evaluations reproducible).
+
+    Returns
+    -------
+    metrics : dict
+        ``d_stsp``, ``d_h``, ``prediction_error``, ``pe_steps`` and ``diverged``. A free run
+        that overflows is *reported* (``diverged=True``, D_stsp and D_H NaN), not raised,
+        so that one bad model does not end a comparison of many.
+    X_gen : ndarray, shape (n_free, N) or None
+        The free run (None if it diverged).
+    """
+    X = _model_series(model, X)
+    n_free = X.shape[0] if n_free is None else as_positive_int("n_free", n_free)
+    out = {"pe_steps": int(pe_steps)}
+    try:
+        out["prediction_error"] = float(prediction_error(model, X, pe_steps))
+    except DivergenceError:
+        out["prediction_error"] = float("nan")
+    try:
+        X_gen = generate_free_run(model, X, n_free, transient=transient, start=start)
+    except DivergenceError:
+        out.update(d_stsp=float("nan"), d_h=float("nan"), diverged=True)
+        return out, None
+    out["d_stsp"] = float(state_space_divergence(X, X_gen))
+    out["d_h"] = float(power_spectrum_distance(X, X_gen))
+    out["diverged"] = False
+    return out, X_gen

@@ -45,6 +45,7 @@ __all__ = ["DynamicalSystem", "Lorenz63", "Rossler", "Lorenz96", "Henon", "Logis
 
 LORENZ63, ROSSLER, LORENZ96, HENON, LOGISTIC = 10, 11, 12, 20, 21
 FLOWS = (LORENZ63, ROSSLER, LORENZ96)
+MAPS = (HENON, LOGISTIC)
 
 
 # ======================================================================================

@@ -1,0 +1,335 @@
+"""Grids of training runs (models x tau x seeds) and the paper's D_stsp / D_H vs tau figure.
+
+A *cell* is one training run, fully described by a JSON-serialisable dict; :func:`run_cell`
+executes it from scratch (data generation included, so a cell can run in any process) and
+:func:`run_grid` executes many cells in parallel worker processes, writing each finished
+cell atomically to ``out_dir/cells/<cell id>.npz`` (metrics, tau used, wall time, seed and
+the trained parameters). Rerunning skips finished cells; a failing cell is recorded with
+its error and does not stop the others. :func:`collect` turns the cell files into one tidy
+table and :func:`plot_tau_curve` draws D_stsp and D_H against tau with tau_pred marked.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from .io import atomic_savez, load_npz, model_to_arrays
+
+__all__ = [
+    "make_grid",
+    "cell_id",
+    "run_cell",
+    "run_grid",
+    "collect",
+    "write_table",
+    "plot_tau_curve",
+]
+
+#: Defaults of a cell; a grid overrides any of them.
+CELL_DEFAULTS = {
+    "model": "PLRNN",
+    "M": 30,
+    "readout": "linear",
+    "tau": 30,  # int, or None for plain BPTT
+    "clip_norm": None,
+    "seed": 0,
+    "system": "lorenz63",
+    "n_samples": 30000,
+    "data_seed": 0,
+    "n_epochs": 600,
+    "batches_per_epoch": 10,
+    "batch_size": 32,
+    "seq_len": 100,
+    "lr": 1e-3,
+    "n_free": 6000,
+    "pe_steps": 10,
+}
+
+
+def make_grid(*, models=("PLRNN",), taus=(30,), seeds=(0,), bptt_clip=1.0, **settings):
+    """All cells of a grid: every model x (each tau, plus clipped plain BPTT) x seed.
+
+    Parameters
+    ----------
+    models : sequence of str
+    taus : sequence of int
+        Forcing intervals; ``None`` entries are plain BPTT without clipping.
+    bptt_clip : float or None
+        Adds a plain-BPTT cell with the gradient norm clipped to this value (the paper's
+        baseline); None adds none.
+    **settings
+        Overrides of :data:`CELL_DEFAULTS` shared by all cells.
+    """
+    unknown = set(settings) - set(CELL_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown cell settings {sorted(unknown)}; known: {sorted(CELL_DEFAULTS)}")
+    runs = [{"tau": t, "clip_norm": None} for t in taus]
+    if bptt_clip is not None:
+        runs.append({"tau": None, "clip_norm": float(bptt_clip)})
+    cells = []
+    for model in models:
+        for run in runs:
+            for seed in seeds:
+                cells.append(
+                    {**CELL_DEFAULTS, **settings, **run, "model": model, "seed": int(seed)}
+                )
+    return cells
+
+
+def cell_id(cell):
+    """A short, stable, human-readable id: model, tau, seed and a hash of all settings."""
+    digest = hashlib.sha1(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:8]
+    tau = "bptt" if cell["tau"] is None else f"tau{cell['tau']}"
+    return f"{cell['model']}-{tau}-s{cell['seed']}-{digest}"
+
+
+def run_cell(cell):
+    """Run one cell from scratch and return ``(metrics: dict, model)``.
+
+    The data series is regenerated from ``(system, n_samples, data_seed)``, the model
+    initialised from ``seed`` and the windows drawn from ``seed + 1000``, so the same cell
+    gives the same numbers in any process.
+    """
+    from .data import generate
+    from .metrics import evaluate
+    from .models import PLRNN, VanillaRNN
+    from .training import train
+
+    cell = {**CELL_DEFAULTS, **cell}
+    classes = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN}
+    ds = generate(cell["system"], cell["n_samples"], rng=cell["data_seed"])
+    model = classes[cell["model"]].random(
+        cell["M"], ds.N, rng=cell["seed"], readout=cell["readout"]
+    )
+    t0 = time.perf_counter()
+    res = train(
+        model,
+        ds.train,
+        tau=cell["tau"],
+        clip_norm=cell["clip_norm"],
+        n_epochs=cell["n_epochs"],
+        batches_per_epoch=cell["batches_per_epoch"],
+        batch_size=cell["batch_size"],
+        seq_len=cell["seq_len"],
+        lr=cell["lr"],
+        rng=cell["seed"] + 1000,
+        eval_every=0,
+    )
+    train_seconds = time.perf_counter() - t0
+    ev, _ = evaluate(res.model, ds.test, n_free=cell["n_free"], pe_steps=cell["pe_steps"])
+    metrics = {
+        **ev,
+        "tau_used": res.tau,
+        "train_seconds": train_seconds,
+        "final_loss": float(res.history["loss"][-1]),
+        "final_grad_norm": float(res.history["grad_norm"][-1]),
+    }
+    return metrics, res.model
+
+
+def _cell_path(out_dir, cell):
+    return Path(out_dir) / "cells" / f"{cell_id(cell)}.npz"
+
+
+def execute_cell(cell, out_dir):
+    """Run ``cell`` unless its result file exists; write the result atomically.
+
+    Returns ``(cell_id, status)`` with status ``"done"``, ``"skipped"`` or ``"failed"``. A
+    failure (any exception) is written to the cell file with its error, so it is reported
+    in the table, and is not retried on rerun unless the file is deleted.
+    """
+    path = _cell_path(out_dir, cell)
+    if path.exists():
+        return cell_id(cell), "skipped"
+    t0 = time.perf_counter()
+    try:
+        metrics, model = run_cell(cell)
+        arrays = model_to_arrays(model)
+        status = "done"
+    except Exception as exc:  # noqa: BLE001 -- recorded, the grid goes on
+        metrics = {
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=5),
+        }
+        arrays, status = {}, "failed"
+    metrics.update(status=status, wall_seconds=time.perf_counter() - t0, pid=os.getpid())
+    atomic_savez(path, cell=json.dumps(cell), metrics=json.dumps(metrics), **arrays)
+    return cell_id(cell), status
+
+
+def _worker_init(threads):
+    os.environ["NUMBA_NUM_THREADS"] = str(threads)
+
+
+def run_grid(cells, out_dir, *, workers=None, log=print):
+    """Run ``cells`` in ``workers`` processes (default: all cores), skipping finished ones.
+
+    Each worker uses one Numba thread, so cells -- not windows -- are what runs in
+    parallel. Returns a dict ``cell_id -> status``.
+    """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    out_dir = Path(out_dir)
+    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    todo = [c for c in cells if not _cell_path(out_dir, c).exists()]
+    status = {cell_id(c): "skipped" for c in cells if c not in todo}
+    log(
+        f"{len(cells)} cells: {len(status)} already done, {len(todo)} to run on {workers} worker(s)"
+    )
+    if not todo:
+        return status
+    # "spawn" so that each worker imports numba afresh with NUMBA_NUM_THREADS=1
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    ctx = mp.get_context("spawn")
+    t0 = time.perf_counter()
+    with cf.ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_worker_init, initargs=(1,)
+    ) as pool:
+        futs = {pool.submit(execute_cell, c, str(out_dir)): c for c in todo}
+        for n, fut in enumerate(cf.as_completed(futs), 1):
+            cid, st = fut.result()
+            status[cid] = st
+            failed = sum(s == "failed" for s in status.values())
+            log(
+                f"[{n}/{len(todo)}] {cid}: {st} ({time.perf_counter() - t0:.0f} s; "
+                f"{failed} failed, {len(todo) - n} to go)"
+            )
+    return status
+
+
+def collect(out_dir):
+    """All cell results under ``out_dir`` as a list of flat dicts (one row per cell)."""
+    rows = []
+    for path in sorted((Path(out_dir) / "cells").glob("*.npz")):
+        a = load_npz(path, required=("cell", "metrics"))
+        cell, metrics = json.loads(str(a["cell"])), json.loads(str(a["metrics"]))
+        metrics.pop("traceback", None)
+        rows.append({"id": path.stem, **cell, **metrics})
+    return rows
+
+
+def _run_label(row):
+    if row["tau"] is None:
+        return "BPTT" if row.get("clip_norm") is None else f"BPTT+clip{row['clip_norm']:g}"
+    return int(row["tau"])
+
+
+def write_table(rows, csv_path=None, md_path=None, *, tau_pred=None, note=""):
+    """Write the tidy CSV and a markdown summary (mean +- sd over seeds per model and tau)."""
+    cols = [
+        "id",
+        "model",
+        "tau",
+        "clip_norm",
+        "seed",
+        "status",
+        "d_stsp",
+        "d_h",
+        "prediction_error",
+        "train_seconds",
+        "final_loss",
+        "error",
+    ]
+    if csv_path:
+        Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(csv_path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow({c: r.get(c, "") for c in cols})
+    summary = _summarise(rows)
+    lines = []
+    if note:
+        lines += [note, ""]
+    if tau_pred is not None:
+        lines += [f"Predictability time tau_pred = ln 2 / lambda_max = {tau_pred:.1f} steps.", ""]
+    lines += [
+        "| model | run | D_stsp (mean ± sd) | D_H (mean ± sd) | PE(10) | seeds ok |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for (model, label), s in summary.items():
+        lines.append(
+            f"| {model} | {'τ = ' + str(label) if isinstance(label, int) else label} | "
+            f"{s['d_stsp'][0]:.3f} ± {s['d_stsp'][1]:.3f} | {s['d_h'][0]:.3f} ± "
+            f"{s['d_h'][1]:.3f} | {s['prediction_error'][0]:.3g} | {s['n_ok']}/{s['n']} |"
+        )
+    text = "\n".join(lines) + "\n"
+    if md_path:
+        Path(md_path).write_text(text)
+    return text
+
+
+def _summarise(rows):
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], _run_label(r)), []).append(r)
+
+    def order(key):
+        model, label = key
+        return (model, 1 if isinstance(label, str) else 0, label if isinstance(label, int) else 0)
+
+    out = {}
+    for key in sorted(groups, key=order):
+        rs = groups[key]
+        ok = [r for r in rs if r.get("status") == "done"]
+        stats = {"n": len(rs), "n_ok": len(ok)}
+        for m in ("d_stsp", "d_h", "prediction_error"):
+            v = np.array([r.get(m, np.nan) for r in ok], dtype=float)
+            stats[m] = (
+                float(np.nanmean(v)) if np.any(np.isfinite(v)) else math.nan,
+                float(np.nanstd(v)) if np.any(np.isfinite(v)) else math.nan,
+            )
+        out[key] = stats
+    return out
+
+
+def plot_tau_curve(rows, *, tau_pred=None, title=None):
+    """D_stsp and D_H against tau per model (mean +- sd over seeds), BPTT as a line."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import style
+
+    summary = _summarise(rows)
+    models = sorted({m for m, _ in summary})
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        for ci, model in enumerate(models):
+            color = f"C{ci}"
+            pts = sorted(
+                (lab, s) for (m, lab), s in summary.items() if m == model and isinstance(lab, int)
+            )
+            for ax, metric in zip(axes, ("d_stsp", "d_h"), strict=True):
+                if pts:
+                    x = [p[0] for p in pts]
+                    y = [p[1][metric][0] for p in pts]
+                    e = [p[1][metric][1] for p in pts]
+                    ax.errorbar(
+                        x, y, yerr=e, fmt="o-", color=color, capsize=3, label=f"{model}, STF"
+                    )
+                for (m, lab), s in summary.items():
+                    if m == model and isinstance(lab, str):
+                        ax.axhline(
+                            s[metric][0], color=color, ls="--", lw=1, label=f"{model}, {lab}"
+                        )
+        for ax, name in zip(axes, ("$D_{stsp}$", "$D_H$"), strict=True):
+            if tau_pred is not None:
+                ax.axvline(tau_pred, color="k", ls=":", lw=1, label=r"$\tau_{pred}$")
+            ax.set_xscale("log")
+            ax.set_xlabel(r"forcing interval $\tau$ (steps)")
+            ax.set_ylabel(name)
+        axes[0].legend(fontsize=8)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig

@@ -1,0 +1,105 @@
+"""End-to-end tests of the command-line interface (refrnn demo/train/evaluate/lyapunov)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import refrnn
+from refrnn import cli
+
+
+def test_demo_quick_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    lines = []
+    summary = cli.run_demo(out, quick=True, progress=False, log=lines.append)
+    for name in (
+        "summary.json",
+        "attractors.png",
+        "training.png",
+        "spectra.png",
+        "model_stf.npz",
+        "model_bptt.npz",
+    ):
+        assert (out / name).is_file(), name
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["tau"] == summary["tau"] >= 1
+    lam = saved["system"]["lyapunov_per_unit_time"]
+    assert len(lam) == 3 and lam[0] > 0 > lam[2]
+    assert set(saved["results"]) == {f"STF (tau={saved['tau']})", "BPTT + clip 1"}
+    assert any("D_stsp" in line for line in lines)
+
+
+def test_console_script_entry_point_runs(tmp_path):
+    # `python -m refrnn` is the same entry point as the `refrnn` console script
+    proc = subprocess.run(
+        [sys.executable, "-m", "refrnn", "--help"], capture_output=True, text=True, check=True
+    )
+    for cmd in ("demo", "train", "evaluate", "lyapunov"):
+        assert cmd in proc.stdout
+
+
+def test_train_evaluate_lyapunov_commands(tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        f"""
+[data]
+system = "lorenz63"
+n_samples = 2000
+[model]
+type = "PLRNN"
+M = 5
+[train]
+tau = 10
+n_epochs = 2
+batches_per_epoch = 2
+batch_size = 4
+seq_len = 20
+eval_every = 0
+[output]
+dir = "{tmp_path / "run"}"
+"""
+    )
+    assert cli.main(["train", str(cfg), "--no-progress"]) == 0
+    assert (tmp_path / "run" / "model.npz").is_file()
+    series = tmp_path / "x.npy"
+    np.save(series, refrnn.data.generate("lorenz63", 1500, rng=1).train)
+    capsys.readouterr()
+    assert (
+        cli.main(["evaluate", str(tmp_path / "run" / "model.npz"), str(series), "--n-free", "500"])
+        == 0
+    )
+    ev = json.loads(capsys.readouterr().out)
+    assert {"d_stsp", "d_h", "prediction_error"} <= set(ev)
+    assert (
+        cli.main(
+            [
+                "lyapunov",
+                str(tmp_path / "run" / "model.npz"),
+                "--n-steps",
+                "2000",
+                "--data",
+                str(series),
+            ]
+        )
+        == 0
+    )
+    ly = json.loads(capsys.readouterr().out)
+    assert len(ly["exponents"]) == 5 and ly["units"] == "per step"
+
+
+def test_errors_are_reported_not_raised(tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path / "missing.npz"), str(tmp_path / "x.npy")]) == 2
+    assert "error" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data]\n")
+    assert cli.main(["train", str(bad)]) == 2
+    assert "needs 'system' or 'file'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["demo", "--bogus"], []])
+def test_usage_errors(argv):
+    with pytest.raises(SystemExit):
+        cli.main(argv)
