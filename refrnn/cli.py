@@ -336,6 +336,30 @@ def cmd_lyapunov(args):
     return 0
 
 
+def cmd_verify(args):
+    from .verify import verify_file
+
+    report = verify_file(args.file)
+    print(report)
+    return 0 if report.passed else 1
+
+
+def cmd_golden(args):
+    from .verify import GOLDEN_DIR, check_golden, regenerate
+
+    directory = Path(args.dir) if args.dir else GOLDEN_DIR
+    if args.regenerate:
+        manifest = regenerate(directory)
+        print(f"wrote {len(manifest['cases'])} golden cases and manifest.json to {directory}")
+        return 0
+    reports = check_golden(directory)
+    for cid, rep in reports.items():
+        print(f"{'pass' if rep.passed else 'FAIL'}  {cid}")
+        if not rep.passed:
+            print(rep)
+    return 0 if all(r.passed for r in reports.values()) else 1
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="refrnn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -367,6 +391,14 @@ def build_parser():
     ly.add_argument("--k", type=int, default=None, help="number of leading exponents")
     ly.add_argument("--dt", type=float, default=1.0, help="time per model step (for units)")
     ly.set_defaults(func=cmd_lyapunov)
+    v = sub.add_parser("verify", help="compare another implementation's results with refrnn")
+    v.add_argument("file", help=".npz in the schema of refrnn.verify (parameters, data, results)")
+    v.set_defaults(func=cmd_verify)
+
+    g = sub.add_parser("golden", help="check (or --regenerate) the shipped golden vectors")
+    g.add_argument("--regenerate", action="store_true", help="rewrite the golden files")
+    g.add_argument("--dir", default=None, help="golden directory (default: shipped one)")
+    g.set_defaults(func=cmd_golden)
     return p
 
 

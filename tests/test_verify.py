@@ -1,0 +1,145 @@
+"""Tests of refrnn.verify: golden vectors, the verify report and `refrnn verify`."""
+
+import json
+
+import numpy as np
+import pytest
+
+import refrnn
+from refrnn import cli, verify
+from refrnn.io import atomic_savez, load_npz
+from refrnn.testing import compare
+
+
+def test_shipped_golden_vectors_pass():
+    reports = verify.check_golden()
+    assert len(reports) >= 15
+    failed = {cid: str(r) for cid, r in reports.items() if not r.passed}
+    assert not failed, failed
+
+
+def test_manifest_describes_every_file():
+    manifest = json.loads((verify.GOLDEN_DIR / "manifest.json").read_text())
+    assert manifest["format_version"] == verify.FORMAT_VERSION
+    files = {p.name for p in verify.GOLDEN_DIR.glob("*.npz")}
+    assert files == {c["file"] for c in manifest["cases"]}
+    flags = {f for c in manifest["cases"] for f in c["flags"]}
+    assert {"relu-boundary", "long-horizon", "forced-every-step"} <= flags
+    for c in manifest["cases"]:
+        assert c["comment"] and c["quantities"] and c["tolerances"]
+
+
+def test_regenerating_reproduces_the_shipped_files(tmp_path):
+    manifest = verify.regenerate(tmp_path)
+    for case in manifest["cases"]:
+        new = load_npz(tmp_path / case["file"])
+        old = load_npz(verify.GOLDEN_DIR / case["file"])
+        assert sorted(new) == sorted(old), case["id"]
+        for k in case["quantities"]:
+            q = verify._quantities([k])[0]
+            tol = case["tolerances"][q]
+            if k == "lyapunov":  # statistical estimate: the check_golden rule applies
+                continue
+            c = compare(new[k], old[k], rtol=tol["rtol"], atol=tol["atol"], name=k)
+            assert c.passed, (case["id"], str(c))
+        for k in set(old) - set(case["quantities"]) - {"tolerances"}:
+            np.testing.assert_array_equal(new[k], old[k])  # inputs are exact
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
+def test_verify_passes_on_torch_and_fails_on_a_perturbed_gradient(cls, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from torch_reference import torch_loss
+
+    model = cls.random(5, 2, rng=3)
+    X = np.random.default_rng(4).normal(size=(3, 41, 2))
+    loss, grads = torch_loss(model, X, 5)
+    arrays = {
+        "model": cls.__name__,
+        **model.params,
+        "X": X,
+        "tau": np.int64(5),
+        "loss": np.float64(loss),
+        **{f"grad_{k}": v for k, v in grads.items()},
+    }
+    atomic_savez(tmp_path / "ok.npz", **arrays)
+    assert cli.main(["verify", str(tmp_path / "ok.npz")]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+    arrays["grad_W"] = grads["W"] * (1 + 1e-6)
+    atomic_savez(tmp_path / "bad.npz", **arrays)
+    assert cli.main(["verify", str(tmp_path / "bad.npz")]) == 1
+    out = capsys.readouterr().out
+    assert "grad_W" in out and "FAIL" in out and "FAILED" in out
+    report = verify.verify_file(tmp_path / "bad.npz")
+    assert [r.name for r in report.rows if not r.passed] == ["grad_W"]
+
+
+def test_combined_matrix_input_and_trajectory(tmp_path):
+    model = refrnn.PLRNN.random(4, 2, rng=0)
+    X = np.random.default_rng(1).normal(size=(2, 9, 2))
+    traj = refrnn.forward(model, X, 3)
+    AW, h, B = refrnn.interop.plrnn_to_combined(model)
+    atomic_savez(tmp_path / "f.npz", model="PLRNN", AW=AW, h=h, B=B, X=X, tau=3, Z=traj.Z)
+    report = verify.verify_file(tmp_path / "f.npz")
+    assert report.passed and [r.name for r in report.rows] == ["Z"]
+
+
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"X": np.zeros((1, 3, 1))}, "missing required key 'model'"),
+        ({"model": "LSTM", "B": np.ones((1, 2))}, "model must be 'PLRNN' or 'VanillaRNN'"),
+        (
+            {"model": "PLRNN", "A": np.zeros(2), "h": np.zeros(2), "B": np.ones((1, 2))},
+            r"needs key\(s\) \['W'\]",
+        ),
+        (
+            {"model": "PLRNN", "A": np.zeros(2), "W": np.zeros((2, 2)), "h": np.zeros(2)},
+            "give B .* or n_obs",
+        ),
+        (
+            {
+                "model": "PLRNN",
+                "A": np.zeros(2),
+                "W": np.zeros((2, 3)),
+                "h": np.zeros(2),
+                "B": np.ones((1, 2)),
+            },
+            r"W must have shape \(2, 2\)",
+        ),
+        (
+            {
+                "model": "PLRNN",
+                "A": np.zeros(2),
+                "W": np.zeros((2, 2)),
+                "h": np.zeros(2),
+                "B": np.ones((1, 2)),
+                "loss": 1.0,
+            },
+            "need the data 'X'",
+        ),
+        ({"system": "Nope"}, "unknown system"),
+    ],
+)
+def test_bad_files_get_clear_messages(tmp_path, arrays, match):
+    atomic_savez(tmp_path / "f.npz", **arrays)
+    with pytest.raises(ValueError, match=match):
+        verify.verify_file(tmp_path / "f.npz")
+
+
+def test_wrong_result_shape_fails_with_a_note(tmp_path):
+    model = refrnn.VanillaRNN.random(3, 1, rng=0)
+    X = np.zeros((1, 4, 1))
+    atomic_savez(
+        tmp_path / "f.npz", model="VanillaRNN", **model.params, X=X, grad_W=np.zeros((2, 2))
+    )
+    report = verify.verify_file(tmp_path / "f.npz")
+    assert not report.passed and "grad_W: shape (2, 2)" in str(report)
+
+
+def test_pickled_file_is_refused(tmp_path, capsys):
+    np.savez(tmp_path / "p.npz", model=np.array([{"x": 1}], dtype=object))
+    assert cli.main(["verify", str(tmp_path / "p.npz")]) == 2
+    assert "pickled objects" in capsys.readouterr().err
