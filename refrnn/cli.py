@@ -360,6 +360,13 @@ def cmd_golden(args):
     return 0 if all(r.passed for r in reports.values()) else 1
 
 
+def cmd_sweep(args):
+    from .sweep import run_config
+
+    run_config(args.config, workers=args.workers, backend=args.backend, scheduler=args.scheduler)
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="refrnn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -395,6 +402,22 @@ def build_parser():
     v.add_argument("file", help=".npz in the schema of refrnn.verify (parameters, data, results)")
     v.set_defaults(func=cmd_verify)
 
+    sw = sub.add_parser("sweep", help="a grid of training runs (models x tau x seeds) on Dask")
+    sw.add_argument("config", help="TOML file, see refrnn.sweep.load_config")
+    sw.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of a running Dask scheduler, e.g. tcp://host:8786",
+    )
+    sw.add_argument("--workers", type=int, default=None, help="local workers (default: cores)")
+    sw.add_argument(
+        "--backend",
+        choices=["dask", "processes"],
+        default=None,
+        help="default: dask if installed, else a local process pool",
+    )
+    sw.set_defaults(func=cmd_sweep)
+
     g = sub.add_parser("golden", help="check (or --regenerate) the shipped golden vectors")
     g.add_argument("--regenerate", action="store_true", help="rewrite the golden files")
     g.add_argument("--dir", default=None, help="golden directory (default: shipped one)")
@@ -406,7 +429,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         print(f"refrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

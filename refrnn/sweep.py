@@ -2,11 +2,17 @@
 
 A *cell* is one training run, fully described by a JSON-serialisable dict; :func:`run_cell`
 executes it from scratch (data generation included, so a cell can run in any process) and
-:func:`run_grid` executes many cells in parallel worker processes, writing each finished
-cell atomically to ``out_dir/cells/<cell id>.npz`` (metrics, tau used, wall time, seed and
-the trained parameters). Rerunning skips finished cells; a failing cell is recorded with
-its error and does not stop the others. :func:`collect` turns the cell files into one tidy
+:func:`run_grid` executes many cells as independent tasks, writing each finished cell
+atomically to ``out_dir/cells/<cell id>.npz`` (metrics, tau used, wall time, seed and the
+trained parameters). Rerunning skips finished cells; a failing cell is recorded with its
+error and does not stop the others. :func:`collect` turns the cell files into one tidy
 table and :func:`plot_tau_curve` draws D_stsp and D_H against tau with tau_pred marked.
+
+Backends: ``"dask"`` runs the cells on ``dask.distributed`` -- a local cluster of
+single-threaded worker processes started in-process, or an existing cluster given by its
+scheduler address (``tcp://host:port``), unchanged. Dask is optional
+(``pip install 'refrnn[sweep]'``); without it, ``"processes"`` uses a local process pool.
+The output directory must be visible to every worker (a shared file system on a cluster).
 """
 
 from __future__ import annotations
@@ -170,42 +176,122 @@ def _worker_init(threads):
     os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
 
-def run_grid(cells, out_dir, *, workers=None, log=print):
-    """Run ``cells`` in ``workers`` processes (default: all cores), skipping finished ones.
+def have_dask():
+    """True if ``dask.distributed`` can be imported."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
-    Each worker uses one Numba thread, so cells -- not windows -- are what runs in
-    parallel. Returns a dict ``cell_id -> status``.
+
+def run_grid(cells, out_dir, *, workers=None, backend=None, scheduler=None, log=print):
+    """Run ``cells`` as independent tasks, skipping finished ones.
+
+    Parameters
+    ----------
+    cells : list of dict
+        From :func:`make_grid`.
+    out_dir : str or Path
+        Cell results go to ``out_dir/cells/``; must be reachable from every worker.
+    workers : int, optional
+        Local workers (default: all cores). Each is a single-threaded process, so cells --
+        not windows -- run in parallel. Ignored with ``scheduler``.
+    backend : {"dask", "processes"}, optional
+        Default: ``"dask"`` if it is installed (or a ``scheduler`` is given), else
+        ``"processes"``.
+    scheduler : str, optional
+        Address of a running Dask scheduler, e.g. ``"tcp://10.0.0.5:8786"``.
+    log : callable
+        Receives one progress line per finished cell (done / running / queued / failed).
+
+    Returns
+    -------
+    dict
+        ``cell_id -> "done" | "skipped" | "failed"``.
     """
-    import concurrent.futures as cf
-    import multiprocessing as mp
-
     out_dir = Path(out_dir)
     (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+    if backend is None:
+        backend = "dask" if (scheduler is not None or have_dask()) else "processes"
+    if backend not in ("dask", "processes"):
+        raise ValueError(f"backend must be 'dask' or 'processes', got {backend!r}")
+    if backend == "dask" and not have_dask():
+        raise ImportError("the dask backend needs dask.distributed: pip install 'refrnn[sweep]'")
+    if scheduler is not None and backend != "dask":
+        raise ValueError("a scheduler address needs backend='dask'")
     workers = workers or os.cpu_count() or 1
     todo = [c for c in cells if not _cell_path(out_dir, c).exists()]
     status = {cell_id(c): "skipped" for c in cells if c not in todo}
+    where = scheduler if scheduler else f"{workers} local worker(s)"
     log(
-        f"{len(cells)} cells: {len(status)} already done, {len(todo)} to run on {workers} worker(s)"
+        f"{len(cells)} cells: {len(status)} already done, {len(todo)} to run on {where} ({backend})"
     )
     if not todo:
         return status
-    # "spawn" so that each worker imports numba afresh with NUMBA_NUM_THREADS=1
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    ctx = mp.get_context("spawn")
     t0 = time.perf_counter()
+
+    def report(n, cid, st):
+        status[cid] = st
+        done = sum(v == "done" for v in status.values())
+        failed = sum(v == "failed" for v in status.values())
+        left = len(todo) - n
+        # locally at most `workers` cells run at once; on a cluster we cannot tell
+        running = min(left, workers) if scheduler is None else "?"
+        queued = left - running if scheduler is None else left
+        log(
+            f"[{n}/{len(todo)}] {cid}: {st} ({time.perf_counter() - t0:.0f} s) | done {done}, "
+            f"running {running}, queued {queued}, failed {failed}"
+        )
+
+    # local worker processes start afresh (spawn) and read this: one Numba thread each
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    if backend == "dask":
+        _run_dask(todo, out_dir, workers, scheduler, report)
+    else:
+        _run_processes(todo, out_dir, workers, report)
+    return status
+
+
+def _run_processes(todo, out_dir, workers, report):
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
     with cf.ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_worker_init, initargs=(1,)
     ) as pool:
-        futs = {pool.submit(execute_cell, c, str(out_dir)): c for c in todo}
+        futs = [pool.submit(execute_cell, c, str(out_dir)) for c in todo]
         for n, fut in enumerate(cf.as_completed(futs), 1):
-            cid, st = fut.result()
-            status[cid] = st
-            failed = sum(s == "failed" for s in status.values())
-            log(
-                f"[{n}/{len(todo)}] {cid}: {st} ({time.perf_counter() - t0:.0f} s; "
-                f"{failed} failed, {len(todo) - n} to go)"
-            )
-    return status
+            report(n, *fut.result())
+
+
+def _run_dask(todo, out_dir, workers, scheduler, report):
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+        )
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        # pure=False: a rerun of a cell is a new task, never a cached result
+        futs = [
+            client.submit(execute_cell, c, str(out_dir), pure=False, key=cell_id(c)) for c in todo
+        ]
+        for n, fut in enumerate(as_completed(futs), 1):
+            report(n, *fut.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def collect(out_dir):
@@ -255,14 +341,24 @@ def write_table(rows, csv_path=None, md_path=None, *, tau_pred=None, note=""):
     if tau_pred is not None:
         lines += [f"Predictability time tau_pred = ln 2 / lambda_max = {tau_pred:.1f} steps.", ""]
     lines += [
-        "| model | run | D_stsp (mean ± sd) | D_H (mean ± sd) | PE(10) | seeds ok |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "Means and standard deviations are over the seeds whose free run stayed finite; "
+        "'diverged' counts seeds whose trained model's free run overflowed (no attractor to "
+        "compare), 'failed' those whose training stopped with an error. PE(n) is the mean "
+        "n-step prediction error, n = pe_steps of the cells.",
+        "",
+        "| model | run | D_stsp (mean ± sd) | D_H (mean ± sd) | PE(n) | diverged | failed |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+
+    def ms(pair, spec):
+        return "—" if not np.isfinite(pair[0]) else f"{pair[0]:{spec}} ± {pair[1]:{spec}}"
+
     for (model, label), s in summary.items():
         lines.append(
             f"| {model} | {'τ = ' + str(label) if isinstance(label, int) else label} | "
-            f"{s['d_stsp'][0]:.3f} ± {s['d_stsp'][1]:.3f} | {s['d_h'][0]:.3f} ± "
-            f"{s['d_h'][1]:.3f} | {s['prediction_error'][0]:.3g} | {s['n_ok']}/{s['n']} |"
+            f"{ms(s['d_stsp'], '.3f')} | {ms(s['d_h'], '.3f')} | "
+            f"{s['prediction_error'][0]:.3g} | {s['n_diverged']}/{s['n']} | "
+            f"{s['n'] - s['n_ok']}/{s['n']} |"
         )
     text = "\n".join(lines) + "\n"
     if md_path:
@@ -283,7 +379,11 @@ def _summarise(rows):
     for key in sorted(groups, key=order):
         rs = groups[key]
         ok = [r for r in rs if r.get("status") == "done"]
-        stats = {"n": len(rs), "n_ok": len(ok)}
+        stats = {
+            "n": len(rs),
+            "n_ok": len(ok),
+            "n_diverged": sum(bool(r.get("diverged")) for r in ok),
+        }
         for m in ("d_stsp", "d_h", "prediction_error"):
             v = np.array([r.get(m, np.nan) for r in ok], dtype=float)
             stats[m] = (
@@ -333,3 +433,92 @@ def plot_tau_curve(rows, *, tau_pred=None, title=None):
             fig.suptitle(title)
         fig.tight_layout()
     return fig
+
+
+# ======================================================================================
+def load_config(path):
+    """Read a sweep TOML file; returns ``(cells, out_dir, results_dir, tau_pred_system)``.
+
+    Format::
+
+        [grid]
+        models = ["PLRNN", "VanillaRNN"]
+        taus = [1, 5, 10, 20, 30, 50, 100]
+        seeds = [0, 1, 2]
+        bptt_clip = 1.0          # adds clipped plain BPTT; omit or false for none
+
+        [settings]               # any key of refrnn.sweep.CELL_DEFAULTS
+        n_epochs = 700
+
+        [output]
+        dir = "runs/tau_sweep"   # cell results (resumable)
+        results = "docs/results" # table (md, csv) and figure; name from the file's stem
+
+    Relative paths are taken relative to the current directory.
+    """
+    import tomllib
+
+    path = Path(path)
+    with path.open("rb") as fh:
+        cfg = tomllib.load(fh)
+    grid = dict(cfg.get("grid", {}))
+    unknown = set(grid) - {"models", "taus", "seeds", "bptt_clip"}
+    if unknown:
+        raise ValueError(f"{path}: unknown [grid] keys {sorted(unknown)}")
+    clip = grid.get("bptt_clip", 1.0)
+    cells = make_grid(
+        models=tuple(grid.get("models", ["PLRNN"])),
+        taus=tuple(grid.get("taus", [30])),
+        seeds=tuple(grid.get("seeds", [0])),
+        bptt_clip=None if clip is False else clip,
+        **cfg.get("settings", {}),
+    )
+    out = cfg.get("output", {})
+    return (
+        cells,
+        Path(out.get("dir", f"runs/{path.stem}")),
+        Path(out.get("results", ".")),
+        path.stem,
+    )
+
+
+def predictability_time_of(system_name, dt=None):
+    """tau_pred in steps of the named benchmark system (for marking the figure)."""
+    from .data import _resolve_system
+    from .lyapunov import lyapunov_spectrum, predictability_time
+
+    system = _resolve_system(system_name, None, dt)
+    spec = lyapunov_spectrum(system, system.initial_state(), 100_000, transient=2000, k=1)
+    return predictability_time(spec.exponents[0], dt=system.dt)
+
+
+def run_config(path, *, workers=None, backend=None, scheduler=None, log=print):
+    """``refrnn sweep CONFIG.toml``: run the grid, then write table, CSV and figure.
+
+    Returns the rows of :func:`collect`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cells, out_dir, results, stem = load_config(path)
+    t0 = time.perf_counter()
+    run_grid(cells, out_dir, workers=workers, backend=backend, scheduler=scheduler, log=log)
+    wall = time.perf_counter() - t0
+    ids = {cell_id(c) for c in cells}
+    rows = [r for r in collect(out_dir) if r["id"] in ids]
+    systems_used = {c["system"] for c in cells}
+    tau_pred = predictability_time_of(systems_used.pop()) if len(systems_used) == 1 else None
+    cpu = sum(r.get("wall_seconds", 0.0) for r in rows)
+    note = (
+        f"{len(rows)} runs from {Path(path).name}; {cpu / 60:.0f} CPU-minutes of training "
+        f"and evaluation in all; the last invocation took {wall / 60:.1f} min of wall time."
+    )
+    results.mkdir(parents=True, exist_ok=True)
+    text = write_table(
+        rows, results / f"{stem}.csv", results / f"{stem}.md", tau_pred=tau_pred, note=note
+    )
+    fig = plot_tau_curve(rows, tau_pred=tau_pred, title=stem)
+    fig.savefig(results / f"{stem}.png")
+    log(text)
+    log(f"wrote {results / stem}.md, .csv and .png")
+    return rows

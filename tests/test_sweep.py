@@ -1,0 +1,124 @@
+"""Tests of refrnn.sweep: grids on a local Dask cluster, resume, failures, tables."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from refrnn import sweep
+from refrnn.io import load_npz
+
+TINY = dict(
+    n_samples=1500,
+    M=4,
+    n_epochs=2,
+    batches_per_epoch=2,
+    batch_size=4,
+    seq_len=20,
+    n_free=300,
+    pe_steps=3,
+)
+
+
+def tiny_grid(**kw):
+    return sweep.make_grid(
+        models=("PLRNN", "VanillaRNN"), taus=(5,), seeds=(0,), bptt_clip=1.0, **{**TINY, **kw}
+    )
+
+
+@pytest.mark.skipif(not sweep.have_dask(), reason="dask.distributed not installed")
+def test_dask_local_cluster_matches_running_cells_one_by_one(tmp_path):
+    cells = tiny_grid()
+    # a cell whose training diverges: Adam with lr = 1e6 throws the parameters far away
+    bad = {**cells[0], "lr": 1e6, "tau": None, "n_epochs": 3, "seq_len": 200}
+    lines = []
+    status = sweep.run_grid(cells + [bad], tmp_path, workers=2, backend="dask", log=lines.append)
+    assert status[sweep.cell_id(bad)] == "failed"
+    assert sorted(v for k, v in status.items() if k != sweep.cell_id(bad)) == ["done"] * 4
+    assert any("failed 1" in line for line in lines)
+    rows = {r["id"]: r for r in sweep.collect(tmp_path)}
+    assert "TrainingDiverged" in rows[sweep.cell_id(bad)]["error"]
+    for cell in cells:
+        metrics, model = sweep.run_cell(cell)
+        row = rows[sweep.cell_id(cell)]
+        for k in ("d_stsp", "d_h", "prediction_error", "final_loss"):
+            assert row[k] == metrics[k] or (np.isnan(row[k]) and np.isnan(metrics[k])), k
+        saved = load_npz(tmp_path / "cells" / f"{sweep.cell_id(cell)}.npz")
+        for k, v in model.params.items():
+            np.testing.assert_array_equal(saved["model." + k], v)
+
+
+def test_interrupted_sweep_resumes_without_redoing_cells(tmp_path):
+    cfg = tmp_path / "grid.toml"
+    settings = "\n".join(f"{k} = {v}" for k, v in TINY.items() if k != "n_epochs")
+    cfg.write_text(f"""
+[grid]
+models = ["PLRNN"]
+taus = [2, 3, 5, 7, 10, 15]
+seeds = [0]
+bptt_clip = 1.0
+[settings]
+{settings}
+n_epochs = 800
+[output]
+dir = "{tmp_path / "runs"}"
+results = "{tmp_path / "res"}"
+""")
+    cells_dir = tmp_path / "runs" / "cells"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "refrnn",
+            "sweep",
+            str(cfg),
+            "--workers",
+            "1",
+            "--backend",
+            "processes",
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and len(list(cells_dir.glob("*.npz"))) < 2:
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole sweep, workers included
+        proc.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in cells_dir.glob("*.npz")}
+    assert 2 <= len(finished) < 7, "kill the sweep halfway through"
+    lines = []
+    rows = sweep.run_config(cfg, workers=2, backend="processes", log=lines.append)
+    assert f"{len(finished)} already done" in lines[0]
+    for name, mtime in finished.items():
+        assert (cells_dir / name).stat().st_mtime_ns == mtime  # not recomputed
+    assert len(rows) == 7 and all(r["status"] == "done" for r in rows)
+    md = (tmp_path / "res" / "grid.md").read_text()
+    assert "| PLRNN | τ = 2 |" in md and "BPTT+clip1" in md
+    assert (tmp_path / "res" / "grid.png").is_file()
+    assert (tmp_path / "res" / "grid.csv").read_text().count("\n") == 8
+
+
+def test_make_grid_and_ids():
+    cells = tiny_grid()
+    assert len(cells) == 4
+    assert {(c["model"], c["tau"], c["clip_norm"]) for c in cells} == {
+        ("PLRNN", 5, None),
+        ("PLRNN", None, 1.0),
+        ("VanillaRNN", 5, None),
+        ("VanillaRNN", None, 1.0),
+    }
+    ids = [sweep.cell_id(c) for c in cells]
+    assert len(set(ids)) == 4 and ids == [sweep.cell_id(json.loads(json.dumps(c))) for c in cells]
+    with pytest.raises(ValueError, match="unknown cell settings"):
+        sweep.make_grid(n_epoch=3)
+    with pytest.raises(ValueError, match="backend must be"):
+        sweep.run_grid(cells, "/tmp/x", backend="mpi")
