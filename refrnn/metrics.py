@@ -193,8 +193,11 @@ def state_space_divergence(
 
 def _bin_index(X, lo, width, n_bins):
     """Flat bin index of every row of ``X`` (T, N); outliers clipped into edge bins."""
-    idx = np.floor((X - lo) / width).astype(np.int64)
-    np.clip(idx, 0, n_bins - 1, out=idx)
+    # Clip before the cast: a far-away (but finite) generated point can give inf here, and
+    # casting inf to int64 is undefined.
+    with np.errstate(over="ignore"):
+        u = np.clip((X - lo) / width, 0.0, n_bins - 1.0)
+    idx = np.floor(u).astype(np.int64)
     return np.ravel_multi_index(tuple(idx.T), (n_bins,) * X.shape[1])
 
 

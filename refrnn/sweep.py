@@ -49,15 +49,21 @@ CELL_DEFAULTS = {
     "clip_norm": None,
     "seed": 0,
     "system": "lorenz63",
-    "n_samples": 30000,
+    "n_samples": 50000,
     "data_seed": 0,
     "n_epochs": 600,
     "batches_per_epoch": 10,
     "batch_size": 32,
     "seq_len": 100,
     "lr": 1e-3,
-    "n_free": 6000,
+    "n_free": 10000,
     "pe_steps": 10,
+    # model selection, identical for every method: evaluate D_stsp of a free run against
+    # the *training* series every eval_every epochs and keep the best model ("best"), or
+    # take the model of the last epoch ("last")
+    "select": "best",
+    "eval_every": 25,
+    "eval_steps": 10000,
 }
 
 
@@ -128,18 +134,26 @@ def run_cell(cell):
         seq_len=cell["seq_len"],
         lr=cell["lr"],
         rng=cell["seed"] + 1000,
-        eval_every=0,
+        eval_every=cell["eval_every"] if cell["select"] == "best" else 0,
+        eval_steps=cell["eval_steps"],
     )
     train_seconds = time.perf_counter() - t0
-    ev, _ = evaluate(res.model, ds.test, n_free=cell["n_free"], pe_steps=cell["pe_steps"])
+    if cell["select"] not in ("best", "last"):
+        raise ValueError(f"select must be 'best' or 'last', got {cell['select']!r}")
+    chosen, epoch = res.model, cell["n_epochs"] - 1
+    if cell["select"] == "best" and res.best_model is not None:
+        chosen, epoch = res.best_model, res.best_epoch
+    # the test series is used only here, after training and model selection
+    ev, _ = evaluate(chosen, ds.test, n_free=cell["n_free"], pe_steps=cell["pe_steps"])
     metrics = {
         **ev,
+        "selected_epoch": epoch,
         "tau_used": res.tau,
         "train_seconds": train_seconds,
         "final_loss": float(res.history["loss"][-1]),
         "final_grad_norm": float(res.history["grad_norm"][-1]),
     }
-    return metrics, res.model
+    return metrics, chosen
 
 
 def _cell_path(out_dir, cell):

@@ -171,6 +171,14 @@ class TrainResult:
         How ``tau`` was obtained.
     config : dict
         All settings of the run.
+    best_model : RNNModel or None
+        The model at the evaluation with the lowest D_stsp (against ``eval_data``), None if
+        no evaluation ran or every free run diverged. Chaotic training is noisy: a model
+        can sit on a good attractor at one epoch and on a cycle a few epochs later, so
+        comparisons of training methods select models this way -- identically for every
+        method, on data other than the test data.
+    best_epoch : int or None
+        Epoch (0-based) of ``best_model``.
     """
 
     model: RNNModel
@@ -178,6 +186,8 @@ class TrainResult:
     tau: int | None
     tau_source: str
     config: dict = field(default_factory=dict)
+    best_model: RNNModel | None = None
+    best_epoch: int | None = None
 
 
 _HISTORY_KEYS = ("epoch", "loss", "grad_norm", "grad_norm_max", "d_stsp", "wall_time")
@@ -194,8 +204,11 @@ def _rng_from_json(text):
     return np.random.Generator(bitgen)
 
 
-def _save_checkpoint(path, model, opt, rng, history, config, epoch):
+def _save_checkpoint(path, model, opt, rng, history, config, epoch, best):
     arrays = model_to_arrays(model)
+    if best[0] is not None:
+        arrays.update(model_to_arrays(best[0], prefix="best."))
+        arrays["best_epoch"] = np.int64(best[1])
     arrays.update(opt.state_arrays())
     arrays.update({"history." + k: np.asarray(v, dtype=float) for k, v in history.items()})
     arrays["rng_state"] = _rng_to_json(rng)
@@ -205,14 +218,19 @@ def _save_checkpoint(path, model, opt, rng, history, config, epoch):
 
 
 def load_checkpoint(path):
-    """Read a training checkpoint: ``(model, adam, rng, history, config, epoch)``."""
+    """Read a training checkpoint: ``(model, adam, rng, history, config, epoch, best)``
+    where ``best = (best_model or None, best_epoch or None)``."""
     arrays = load_npz(path, required=("rng_state", "config", "epoch", "adam.k"))
     model = model_from_arrays(arrays, source=str(path))
     opt = Adam()
     opt.load_state_arrays(arrays)
     rng = _rng_from_json(str(arrays["rng_state"]))
     history = {k: list(arrays["history." + k]) for k in _HISTORY_KEYS}
-    return model, opt, rng, history, json.loads(str(arrays["config"])), int(arrays["epoch"])
+    best = (None, None)
+    if "best_epoch" in arrays:
+        best = (model_from_arrays(arrays, "best.", source=str(path)), int(arrays["best_epoch"]))
+    config = json.loads(str(arrays["config"]))
+    return model, opt, rng, history, config, int(arrays["epoch"]), best
 
 
 def _evaluate(model, X_eval, n_eval):
@@ -335,7 +353,7 @@ def train(
     }
     start_epoch = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        model, opt, rng, history, saved, start_epoch = load_checkpoint(checkpoint)
+        model, opt, rng, history, saved, start_epoch, best = load_checkpoint(checkpoint)
         changed = {
             k: (saved.get(k), v) for k, v in config.items() if k != "n_epochs" and saved.get(k) != v
         }
@@ -349,6 +367,7 @@ def train(
         rng = as_rng(rng)
         opt = Adam(lr)
         history = {k: [] for k in _HISTORY_KEYS}
+        best = (None, None)
 
     t_offset = history["wall_time"][-1] if history["wall_time"] else 0.0
     t0 = time.perf_counter()
@@ -387,6 +406,8 @@ def train(
             if eval_every and ((epoch + 1) % eval_every == 0 or last)
             else float("nan")
         )
+        if np.isfinite(d) and (best[0] is None or d < np.nanmin(history["d_stsp"])):
+            best = (model, epoch)
         for k, v in zip(
             _HISTORY_KEYS,
             (
@@ -402,7 +423,7 @@ def train(
             history[k].append(float(v))
         bar.set_postfix(loss=f"{np.mean(losses):.4g}", gnorm=f"{np.mean(norms):.3g}")
         if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
-            _save_checkpoint(checkpoint, model, opt, rng, history, config, epoch + 1)
+            _save_checkpoint(checkpoint, model, opt, rng, history, config, epoch + 1, best)
     bar.close()
     hist = {k: np.asarray(v) for k, v in history.items()}
-    return TrainResult(model, hist, tau_value, tau_source, config)
+    return TrainResult(model, hist, tau_value, tau_source, config, *best)

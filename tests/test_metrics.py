@@ -319,3 +319,13 @@ def test_generate_free_run_reports_divergence():
     X = np.ones((10, M))
     with pytest.raises(refrnn.DivergenceError, match=r"free run from X_data\[4\]"):
         metrics.generate_free_run(model, X, 5000, transient=0, start=4)
+
+
+def test_far_away_generated_points_fall_into_the_edge_bins():
+    # A model whose free run wanders to 1e308 (finite) must not produce garbage bins:
+    # such points count in the outermost bin, exactly like points at mean + 3 sd.
+    X = np.random.default_rng(0).normal(size=(2000, 3))
+    far, edge = X.copy(), X.copy()
+    far[:50] = 1e308
+    edge[:50] = X.mean(axis=0) + 3.0 * X.std(axis=0) * 0.999
+    assert metrics.state_space_divergence(X, far) == metrics.state_space_divergence(X, edge)
