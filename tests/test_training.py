@@ -139,3 +139,16 @@ def test_bad_arguments(series):
         tr.train(model, series, tau=5, clip_norm=0)
     with pytest.raises(TypeError, match="model must be"):
         tr.train("m", series, tau=5)
+
+
+def test_best_model_is_the_lowest_d_stsp_evaluation(series, tmp_path):
+    res = _small_run(series, n_epochs=8, eval_every=2)
+    d = res.history["d_stsp"]
+    assert res.best_epoch == int(np.nanargmin(d))
+    assert res.best_model is not None
+    # resuming restores the best model too
+    ck = tmp_path / "ck.npz"
+    _small_run(series, n_epochs=4, eval_every=2, checkpoint=ck, checkpoint_every=1)
+    resumed = _small_run(series, n_epochs=8, eval_every=2, checkpoint=ck, resume=True)
+    assert resumed.best_epoch == res.best_epoch and resumed.best_model == res.best_model
+    assert _small_run(series, eval_every=0).best_model is None
