@@ -250,20 +250,7 @@ def verify_arrays(arrays, *, source="arrays"):
         if k == "grad_W" and type(model).__name__ == "PLRNN" and theirs.shape == ref.shape:
             theirs = theirs.copy()
             np.fill_diagonal(theirs, 0.0)
-        quantity = (
-            "grad"
-            if k.startswith("grad_")
-            else {
-                "Z": "trajectory",
-                "X_hat": "trajectory",
-                "state_grads": "grad",
-                "jacobians": "jacobian",
-                "log_norms": "jacobian_product",
-                "ftle": "ftle",
-                "lyapunov": "lyapunov",
-                "loss": "loss",
-            }[k]
-        )
+        quantity = _quantity(k)
         t = tol[quantity]
         if theirs.shape != np.shape(ref):
             report.rows.append(
@@ -450,23 +437,24 @@ def _result_names(model, keys):
     return names
 
 
+def _quantity(key):
+    """The :data:`~refrnn.testing.TOLERANCES` entry that judges result ``key``."""
+    if key.startswith("grad_"):
+        return "grad"
+    return {
+        "loss": "loss",
+        "Z": "trajectory",
+        "X_hat": "trajectory",
+        "state_grads": "grad",
+        "jacobians": "jacobian",
+        "log_norms": "jacobian_product",
+        "ftle": "ftle",
+        "lyapunov": "lyapunov",
+    }[key]
+
+
 def _quantities(keys):
-    q = set()
-    for k in keys:
-        q.add(
-            "grad"
-            if k.startswith("grad_") or k == "state_grads"
-            else {
-                "Z": "trajectory",
-                "X_hat": "trajectory",
-                "jacobians": "jacobian",
-                "log_norms": "jacobian_product",
-                "ftle": "ftle",
-                "lyapunov": "lyapunov",
-                "loss": "loss",
-            }[k]
-        )
-    return sorted(q)
+    return sorted({_quantity(k) for k in keys})
 
 
 def check_golden(directory=GOLDEN_DIR):

@@ -126,3 +126,16 @@ def test_state_validation(cls):
         model.replace(C=np.zeros(3))
     with pytest.raises(ValueError, match=r"Z must have shape \(\.\.\., M=3\)"):
         model.observe(np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_step_vjp_is_jacobian_transpose(cls):
+    """The adjoint rule of every model: g_z = J(z)^T g for J = dF/dz at z."""
+    from refrnn import _kernels
+
+    rng = np.random.default_rng(1)
+    model = cls.random(6, 2, rng=rng)
+    z, g = rng.normal(size=6), rng.normal(size=6)
+    g_theta, g_z = np.zeros_like(model._theta), np.empty(6)
+    _kernels.step_vjp(model._kind, model._theta, 6, z, model.step(z), g, g_theta, g_z)
+    np.testing.assert_allclose(g_z, model.jacobian(z).T @ g, rtol=1e-13)

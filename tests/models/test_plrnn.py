@@ -43,17 +43,6 @@ def test_relu_derivative_at_zero_is_zero():
     np.testing.assert_array_equal(J[:, 1], W[:, 1] + A[1] * np.eye(4)[1])
 
 
-def test_step_vjp_is_jacobian_transpose():
-    rng = np.random.default_rng(1)
-    model = refrnn.PLRNN.random(6, 2, rng=rng)
-    z = rng.normal(size=6)
-    g = rng.normal(size=6)
-    g_theta = np.zeros_like(model._theta)
-    g_z = np.empty(6)
-    plrnn.step_vjp(model._theta, 6, z, model.step(z), g, g_theta, g_z)
-    np.testing.assert_allclose(g_z, model.jacobian(z).T @ g, rtol=1e-13)
-
-
 def test_linear_regime_is_affine():
     """With every unit positive the PLRNN is affine: F(z) = (diag(A) + W) z + h."""
     model = refrnn.PLRNN.random(5, 2, rng=2)
