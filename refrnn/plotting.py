@@ -12,7 +12,16 @@ import contextlib
 import numpy as np
 from cycler import cycler
 
-__all__ = ["STYLE", "style", "plot_attractors", "plot_training", "plot_spectra"]
+__all__ = [
+    "STYLE",
+    "style",
+    "plot_attractors",
+    "plot_training",
+    "plot_spectra",
+    "plot_log_growth",
+    "plot_convergence",
+    "plot_unrolled_graph",
+]
 
 #: The matplotlib rc settings shared by refrnn's figures and notebooks.
 STYLE = {
@@ -70,8 +79,20 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
                 continue
             step = max(1, len(X) // max_points)
             Xs = X[::step]
-            cols = [Xs[:, d] for d in (dims[:3] if three_d else dims[:2])]
-            ax.plot(*cols, lw=0.4, color="C0" if label == "data" else "C1")
+            use = dims[:3] if three_d else dims[:2]
+            cols = [Xs[:, d] for d in use]
+            color = "C0" if label == "data" else "C1"
+            ax.plot(*cols, lw=0.4, color=color)
+            # the end point: the only visible mark of a run that sits on a fixed point
+            ax.plot(*[c[-1:] for c in cols], "o", ms=3, color=color)
+            # at least the data's range on every axis, so that panels are comparable
+            # (and a collapsed run does not get a meaningless 1e-12-wide axis)
+            setters = (ax.set_xlim, ax.set_ylim) + ((ax.set_zlim,) if three_d else ())
+            for d, set_lim in zip(use, setters, strict=True):
+                lo = min(np.min(X_true[:, d]), np.min(Xs[:, d]))
+                hi = max(np.max(X_true[:, d]), np.max(Xs[:, d]))
+                pad = 0.05 * (hi - lo)
+                set_lim(lo - pad, hi + pad)
             ax.set_title(label)
             ax.set_xlabel(f"x{dims[0]}")
             ax.set_ylabel(f"x{dims[1]}")
@@ -129,10 +150,173 @@ def plot_spectra(spectra, *, ylabel="Lyapunov exponent", title=None):
             x = np.arange(1, len(lam) + 1) + (j - (n - 1) / 2) * 0.15
             ax.errorbar(x, lam, yerr=err, fmt="o", ms=4, capsize=2, label=label)
         ax.axhline(0.0, color="k", lw=0.6)
+        lengths = [np.size(v[0] if isinstance(v, tuple) else v) for v in spectra.values()]
+        ax.set_xticks(np.arange(1, max(lengths) + 1))  # exponent indices are integers
         ax.set_xlabel("index i")
         ax.set_ylabel(ylabel)
         ax.legend()
         if title:
             ax.set_title(title)
         fig.tight_layout()
+    return fig
+
+
+def _axes(ax, figsize):
+    """``(fig, ax)``: the given axes and its figure, or a new figure in :data:`STYLE`."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax
+    with style():
+        fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+def plot_log_growth(curves, *, slopes=None, xlabel="steps", ylabel="log norm", title=None,
+                    ax=None):  # fmt: skip
+    r"""Natural-log curves against steps, each with an optional reference slope.
+
+    Made for norms that grow or decay exponentially -- products of Jacobians, gradient
+    norms -- where the slope of :math:`\log\|\cdot\|` is the quantity of interest.
+
+    Parameters
+    ----------
+    curves : dict of str -> (ndarray, ndarray)
+        Label -> ``(x, log_y)``, both of shape (n,); ``log_y`` in natural log (``-inf``
+        and non-finite values are left out).
+    slopes : dict of str -> float, optional
+        Label (of a curve) -> slope :math:`\lambda`. Draws the dashed line
+        :math:`b + \lambda x` in the curve's colour, with the intercept :math:`b` fitted
+        to the curve by least squares (so only the slope is imposed).
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _axes(ax, (5.5, 3.6))
+    slopes = slopes or {}
+    with style():
+        for i, (label, (x, y)) in enumerate(curves.items()):
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            ok = np.isfinite(y)
+            color = f"C{i % 6}"
+            ax.plot(x[ok], y[ok], color=color, label=label)
+            if label in slopes and ok.sum() >= 2:
+                lam = float(slopes[label])
+                b = float(np.mean(y[ok] - lam * x[ok]))
+                xs = np.array([x[ok].min(), x[ok].max()])
+                ax.plot(xs, b + lam * xs, color=color, ls="--", lw=1.0,
+                        label=f"slope {lam:+.3g}")  # fmt: skip
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def plot_convergence(spectrum, *, reference=None, indices=None, ax=None, title=None):
+    r"""Running estimates of Lyapunov exponents against measured time, with error bars.
+
+    Parameters
+    ----------
+    spectrum : refrnn.LyapunovSpectrum
+        Its :meth:`~refrnn.LyapunovSpectrum.running_estimate` is drawn (one line per
+        exponent); the final values carry :math:`\pm 2` standard errors.
+    reference : array_like, shape (k,), optional
+        Reference values, drawn as dotted horizontal lines.
+    indices : sequence of int, optional
+        Which exponents to draw (default all).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.ticker import NullFormatter
+
+    fig, ax = _axes(ax, (5.5, 3.6))
+    time, est = spectrum.running_estimate()
+    indices = range(spectrum.k) if indices is None else indices
+    with style():
+        for n, i in enumerate(indices):
+            color = f"C{n % 6}"
+            ax.plot(time, est[:, i], "o-", ms=2.5, color=color, label=rf"$\lambda_{i + 1}$")
+            ax.errorbar(time[-1], spectrum.exponents[i], yerr=2 * spectrum.stderr[i],
+                        color=color, capsize=3)  # fmt: skip
+            if reference is not None:
+                ax.axhline(float(np.asarray(reference)[i]), color=color, ls=":", lw=1.0)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide within a decade
+        ax.set_xlabel("measured time" + (" (steps)" if spectrum.dt == 1.0 else ""))
+        ax.set_ylabel("running estimate")
+        ax.legend(fontsize=8)
+        if title:
+            ax.set_title(title)
+    return fig
+
+
+def plot_unrolled_graph(T, tau=None, *, ax=None, title=None):
+    r"""The unrolled computation graph of one window with sparse teacher forcing.
+
+    Rows: data :math:`x_t` (bottom), latent states :math:`z_t` (middle) and loss terms
+    :math:`\ell_t = \lVert x_t - \hat x(z_t) \rVert^2` (top). Solid arrows are
+    differentiable edges, along which BPTT sends gradients back. :math:`z_0` and, at a
+    forced step (``tau`` divides t), the state :math:`\tilde z_t` that feeds step t+1
+    are inferred from data (dashed arrows: no gradient flows into data); the edge
+    :math:`z_t \to z_{t+1}` of a forced step is cut (grey, crossed).
+
+    Parameters
+    ----------
+    T : int
+        Steps in the window (nodes t = 0..T); keep it small (up to ~12) to stay readable.
+    tau : int or None
+        Forcing interval (None: plain BPTT).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _axes(ax, (0.8 * T + 1.5, 2.4))
+
+    def forced(t):
+        return tau is not None and 0 < t < T and t % tau == 0
+
+    def arrow(x0, y0, x1, y1, shrink=11, **kw):
+        props = {"arrowstyle": "-|>", "shrinkA": shrink, "shrinkB": shrink, **kw}
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=props)
+
+    def node(x, y, text, shape, ec, fc="white", color="k"):
+        ax.text(x, y, text, ha="center", va="center", fontsize=10, color=color,
+                bbox={"boxstyle": shape, "fc": fc, "ec": ec})  # fmt: skip
+
+    with style():
+        for t in range(T + 1):
+            node(t, 0, f"$x_{{{t}}}$", "square", "C0", "#eaf2f8")
+            node(t, 1, f"$z_{{{t}}}$", "circle", "C1" if forced(t) else "k")
+            if t == 0:
+                arrow(0, 0, 0, 1, color="C0", ls="--")
+            else:
+                node(t, 2, rf"$\ell_{{{t}}}$", "round", "none", "none", "C2")
+                arrow(t, 1, t, 2, color="C2")
+            if t == T:
+                continue
+            if forced(t):
+                # z_{t+1} = F(z~_t) with z~_t inferred from x_t: the old edge is cut
+                node(t + 0.5, 0.5, rf"$\tilde z_{{{t}}}$", "circle", "C0", "#eaf2f8")
+                arrow(t, 0, t + 0.5, 0.5, shrink=9, color="C0", ls="--")
+                arrow(t + 0.5, 0.5, t + 1, 1, shrink=9, color="k", lw=1.3)
+                arrow(t, 1, t + 1, 1, color="0.75")
+                ax.text(t + 0.5, 1.0, "x", color="C1", fontsize=13, ha="center", va="center")
+            else:
+                arrow(t, 1, t + 1, 1, color="k", lw=1.3)
+        ax.set_xlim(-0.6, T + 0.6)
+        ax.set_ylim(-0.4, 2.4)
+        ax.axis("off")
+        if title is None:
+            title = "plain BPTT" if tau is None else rf"sparse teacher forcing, $\tau = {tau}$"
+        ax.set_title(title)
     return fig

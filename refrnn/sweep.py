@@ -440,6 +440,10 @@ def plot_tau_curve(rows, *, tau_pred=None, title=None):
             if tau_pred is not None:
                 ax.axvline(tau_pred, color="k", ls=":", lw=1, label=r"$\tau_{pred}$")
             ax.set_xscale("log")
+            # label the swept values themselves, not log-scale minor ticks (which overlap)
+            taus = sorted({lab for _, lab in summary if isinstance(lab, int)})
+            ax.set_xticks(taus, [str(t) for t in taus])
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
             ax.set_xlabel(r"forcing interval $\tau$ (steps)")
             ax.set_ylabel(name)
         axes[0].legend(fontsize=8)
