@@ -25,12 +25,17 @@ For each window:
 
 Structure
 ---------
-``_forward_kernel`` returns the cache (states before and after forcing), ``_backward_kernel``
-consumes it with an arbitrary cotangent on the predictions, and ``_tangent_kernel`` pushes a
-parameter tangent forwards (used by the dot-product test). Each calls the model's own
-step / adjoint / tangent rules through :mod:`refrnn._kernels`, so there is one time loop for
-all models. Windows are independent and run in parallel (``prange``); per-window gradients
-are reduced afterwards in a fixed order, so results do not depend on the thread count.
+One window is one independent problem. ``_forward_window`` runs the forward pass of a
+window and returns its cache (states before and after forcing) and its squared error;
+``_backward_window`` consumes the cache with an arbitrary cotangent on the predictions;
+``_tangent_kernel`` pushes a parameter tangent forwards (used by the dot-product test).
+Each calls the model's own step / adjoint / tangent rules through :mod:`refrnn._kernels`,
+so there is one time loop for all models. The kernels run windows in parallel
+(``prange``): ``_forward_kernel`` and ``_backward_kernel`` serve :func:`forward` and
+:func:`vjp`, and ``_loss_and_grad_kernel`` does both passes of a window in one go (the
+window's states are still in the CPU cache when its backward pass reads them, and the loss
+cotangent is formed on the fly). Per-window gradients are reduced afterwards in a fixed
+order, so results do not depend on the thread count.
 :func:`loss_and_grad_numpy` is the plain NumPy reference of the same definition.
 """
 
@@ -56,11 +61,22 @@ __all__ = [
 
 
 # ======================================================================================
-# Numba kernels. Shapes: Gx, Xhat (S, T+1, N); Zdata, Z, Zf, Gz, dZ, dZf (S, T+1, M);
-# G_theta (S, P); G_B (S, N, M). ``tau == 0`` encodes "no forcing".
+# Numba kernels. Shapes: Gx, Xhat (S, T+1, N); Z, dZ, dZf (S, T+1, M); G_theta (S, P);
+# G_B (S, N, M). ``tau == 0`` encodes "no forcing". The forcing signal F has one row per
+# step that uses it, steps 0, tau, 2 tau, ... (only step 0 without forcing): shape
+# (S, T // tau + 1, M). Zf and Gz have either T+1 rows per window (the full history, when
+# the caller returns it) or 2 (scratch): their rows are indexed modulo their length, so
+# one kernel serves both and loss_and_grad keeps in memory only the states z_t that the
+# backward pass needs (a third of the memory, and of the memory traffic, of Z, Zf and Gz).
 @njit(cache=True)
 def _is_forced(t, tau):
     return tau > 0 and t % tau == 0
+
+
+@njit(cache=True)
+def _forcing_row(t, tau):
+    """Row of F holding the forcing signal of step t (t = 0 or a forced step)."""
+    return t // tau if tau > 0 else 0
 
 
 @njit(cache=True)
@@ -103,45 +119,108 @@ def _readout_vjp(identity, B, z, gx, g_z, g_B):
                 g_B[n, i] += gx[n] * z[i]
 
 
-@njit(cache=True, parallel=True)
-def _forward_kernel(kind, theta, M, identity, B, Zdata, tau, Z, Zf, Xhat, bad):
-    S, T1, N = Xhat.shape
-    for s in prange(S):
-        bad[s] = -1
-        Z[s, 0, :] = Zdata[s, 0, :]
-        Zf[s, 0, :] = Z[s, 0, :]
-        _readout(identity, B, Z[s, 0], Xhat[s, 0])
-        for t in range(1, T1):
-            _kernels.step(kind, theta, M, Zf[s, t - 1], Z[s, t])
+@njit(cache=True)
+def _forward_window(kind, theta, M, identity, B, X, F, tau, Z, Zf, Xhat):
+    r"""Forward pass of one window: ``Z[t]`` = z_t, ``Zf[t % len(Zf)]`` = z~_t.
+
+    Returns ``(sq, bad)``: the sum of squared residuals :math:`\sum_t \lVert x_t -
+    \hat x_t\rVert^2` over t >= 1, and the first step whose state is non-finite (-1 if
+    none; the pass stops there).
+    """
+    T1, N = Xhat.shape
+    R = Zf.shape[0]
+    Z[0, :] = F[0, :]
+    Zf[0, :] = F[0, :]
+    _readout(identity, B, Z[0], Xhat[0])
+    sq = 0.0
+    for t in range(1, T1):
+        z = Z[t]
+        _kernels.step(kind, theta, M, Zf[(t - 1) % R], z)
+        for i in range(M):
+            if not np.isfinite(z[i]):
+                return sq, t
+        _readout(identity, B, z, Xhat[t])
+        for n in range(N):
+            e = X[t, n] - Xhat[t, n]
+            sq += e * e
+        zf = Zf[t % R]
+        for i in range(M):
+            zf[i] = z[i]
+        if _is_forced(t, tau):
+            _force(identity, N, F[_forcing_row(t, tau)], zf)
+    return sq, -1
+
+
+@njit(cache=True)
+def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_theta, g_B):
+    """Backward pass of one window: ``Gz[t % len(Gz)]`` = dL/dz_t; gradients accumulated
+    in place. ``zin`` (M,) is scratch for the input z~_{t-1} of a step after a forced one."""
+    T1, N = Gx.shape
+    R = Gz.shape[0]
+    # Gz[t] holds dL/dz_t; dL/dz~_t is kept in Gz[t-1] until step t-1 overwrites it -- the
+    # row is free by then, so no scratch buffer is needed.
+    Gz[(T1 - 1) % R, :] = 0.0  # nothing after step T: dL/dz~_T = 0
+    for t in range(T1 - 1, 0, -1):
+        g = Gz[t % R]
+        # dL/dz_t = (dL/dz~_t with forced components cut) + readout term of L_t
+        if _is_forced(t, tau):
+            _cut(identity, N, g)
+        _readout_vjp(identity, B, Z[t], Gx[t], g, g_B)
+        # step t: z_t = F(z~_{t-1}) -> parameter gradient and dL/dz~_{t-1}. The input
+        # z~_{t-1} is z_{t-1}, except after a forced step, where it is rebuilt from F.
+        x = Z[t - 1]
+        if t > 1 and _is_forced(t - 1, tau):
             for i in range(M):
-                if not np.isfinite(Z[s, t, i]):
-                    bad[s] = t
-            if bad[s] >= 0:
-                break
-            _readout(identity, B, Z[s, t], Xhat[s, t])
-            Zf[s, t, :] = Z[s, t, :]
-            if _is_forced(t, tau):
-                _force(identity, N, Zdata[s, t], Zf[s, t])
+                zin[i] = x[i]
+            _force(identity, N, F[_forcing_row(t - 1, tau)], zin)
+            x = zin
+        _kernels.step_vjp(kind, theta, M, x, Z[t], g, g_theta, Gz[(t - 1) % R])
+    # z_0 is the forcing signal itself; report dL/dz_0 without cutting (sensitivity to the
+    # initial state), including a readout term if the cotangent has one at t = 0.
+    _readout_vjp(identity, B, Z[0], Gx[0], Gz[0], g_B)
 
 
 @njit(cache=True, parallel=True)
-def _backward_kernel(kind, theta, M, identity, B, tau, Z, Zf, Gx, Gz, G_theta, G_B):
-    S, T1, N = Gx.shape
-    for s in prange(S):
-        # Gz[s, t] holds dL/dz_t; dL/dz~_t is kept in Gz[s, t-1] until step t-1 overwrites
-        # it -- the row is free by then, so no scratch buffer is needed.
-        Gz[s, T1 - 1, :] = 0.0  # nothing after step T: dL/dz~_T = 0
-        for t in range(T1 - 1, 0, -1):
-            g = Gz[s, t]
-            # dL/dz_t = (dL/dz~_t with forced components cut) + readout term of L_t
-            if _is_forced(t, tau):
-                _cut(identity, N, g)
-            _readout_vjp(identity, B, Z[s, t], Gx[s, t], g, G_B[s])
-            # step t: z_t = F(z~_{t-1}) -> parameter gradient and dL/dz~_{t-1}
-            _kernels.step_vjp(kind, theta, M, Zf[s, t - 1], Z[s, t], g, G_theta[s], Gz[s, t - 1])
-        # z_0 is the forcing signal itself; report dL/dz_0 without cutting (sensitivity to
-        # the initial state), including a readout term if the cotangent has one at t = 0.
-        _readout_vjp(identity, B, Z[s, 0], Gx[s, 0], Gz[s, 0], G_B[s])
+def _forward_kernel(kind, theta, M, identity, B, X, F, tau, Z, Zf, Xhat, sq, bad):
+    for s in prange(X.shape[0]):
+        sq[s], bad[s] = _forward_window(
+            kind, theta, M, identity, B, X[s], F[s], tau, Z[s], Zf[s], Xhat[s]
+        )
+
+
+@njit(cache=True, parallel=True)
+def _backward_kernel(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, G_theta, G_B):
+    for s in prange(Gx.shape[0]):
+        _backward_window(
+            kind, theta, M, identity, B, tau, Z[s], F[s], Gx[s], Gz[s], zin[s], G_theta[s],
+            G_B[s],
+        )  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def _loss_and_grad_kernel(kind, theta, M, identity, B, X, F, tau, scale, Z, Zf, Xhat, Gx, Gz,
+                          zin, G_theta, G_B, sq, bad):  # fmt: skip
+    r"""Forward pass, loss cotangent and backward pass, window by window.
+
+    ``scale`` is :math:`-2/(STN)`: the cotangent of the loss is
+    :math:`\partial L/\partial \hat x_t = \mathrm{scale}\,(x_t - \hat x_t)` for t >= 1.
+    """
+    T1, N = X.shape[1], X.shape[2]
+    for s in prange(X.shape[0]):
+        sq[s], bad[s] = _forward_window(
+            kind, theta, M, identity, B, X[s], F[s], tau, Z[s], Zf[s], Xhat[s]
+        )
+        if bad[s] >= 0:
+            continue  # the caller raises; nothing to differentiate
+        gx = Gx[s]
+        gx[0, :] = 0.0  # no loss term at t = 0
+        for t in range(1, T1):
+            for n in range(N):
+                gx[t, n] = scale * (X[s, t, n] - Xhat[s, t, n])
+        _backward_window(
+            kind, theta, M, identity, B, tau, Z[s], F[s], gx, Gz[s], zin[s], G_theta[s],
+            G_B[s],
+        )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
@@ -212,10 +291,18 @@ def _readout_arrays(model):
     return identity, B
 
 
-def _forcing(model, X, forcing):
+def _forcing(model, X, tau_k, forcing):
+    """The kernels' forcing signal F, shape (S, K, M): the data-inferred states of steps 0,
+    tau, 2 tau, ... (only step 0 without forcing) -- the only steps that use them."""
+    S, T1, N = X.shape
+    every = tau_k if tau_k > 0 else T1
     if forcing is None:
-        return model.infer_state(X)
-    return as_float_array("forcing", forcing, shape=(X.shape[0], X.shape[1], model.M))
+        Xf = np.ascontiguousarray(X[:, ::every])
+        K = Xf.shape[1]
+        # as one (S*K, N) matrix: numpy's batched matmul over a 3-D array is ~20x slower
+        return model.infer_state(Xf.reshape(S * K, N)).reshape(S, K, model.M)
+    forcing = as_float_array("forcing", forcing, shape=(S, T1, model.M))
+    return np.ascontiguousarray(forcing[:, ::every])
 
 
 def forward(model, X, tau=None, *, forcing=None):
@@ -250,21 +337,26 @@ def forward(model, X, tau=None, *, forcing=None):
     tau_k = as_tau(tau)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
-    Zdata = _forcing(model, X, forcing)
+    F = _forcing(model, X, tau_k, forcing)
     Z = np.empty((S, T1, model.M))
     Zf = np.empty_like(Z)
     Xhat = np.empty_like(X)
+    sq = np.empty(S)
     bad = np.empty(S, dtype=np.int64)
-    _forward_kernel(model._kind, model._theta, model.M, identity, B, Zdata, tau_k, Z, Zf, Xhat, bad)
+    _forward_kernel(
+        model._kind, model._theta, model.M, identity, B, X, F, tau_k, Z, Zf, Xhat, sq, bad
+    )
+    _raise_if_diverged(model, bad, tau)
+    return Trajectory(Z, Zf, Xhat, float(sq.sum() / (S * (T1 - 1) * N)))
+
+
+def _raise_if_diverged(model, bad, tau):
     if np.any(bad >= 0):
         s = int(np.flatnonzero(bad >= 0)[0])
         raise DivergenceError(
             f"{model!r}: the forward pass became non-finite in window {s} at step {int(bad[s])} "
             f"(tau={tau}); the model's orbit diverges"
         )
-    resid = X[:, 1:] - Xhat[:, 1:]
-    loss = float(np.sum(resid * resid) / (S * (T1 - 1) * N))
-    return Trajectory(Z, Zf, Xhat, loss)
 
 
 def _grads_dict(model, G_theta, G_B):
@@ -274,26 +366,16 @@ def _grads_dict(model, G_theta, G_B):
     return grads
 
 
-def _vjp_from_cache(model, traj, Gx, tau):
+def _vjp_from_cache(model, traj, F, Gx, tau):
     identity, B = _readout_arrays(model)
     S, T1, N = Gx.shape
     Gz = np.empty_like(traj.Z)
     G_theta = np.zeros((S, model._theta.shape[0]))
     G_B = np.zeros((S, N, model.M) if not identity else (S, 1, 1))
     _backward_kernel(
-        model._kind,
-        model._theta,
-        model.M,
-        identity,
-        B,
-        as_tau(tau),
-        traj.Z,
-        traj.Z_forced,
-        Gx,
-        Gz,
-        G_theta,
-        G_B,
-    )
+        model._kind, model._theta, model.M, identity, B, as_tau(tau), traj.Z, F, Gx, Gz,
+        np.empty((S, model.M)), G_theta, G_B,
+    )  # fmt: skip
     return _grads_dict(model, G_theta, G_B), Gz
 
 
@@ -336,13 +418,31 @@ def loss_and_grad(model, X, tau=None, *, return_state_grads=False, forcing=None)
     DivergenceError
         If the forward pass or a gradient is non-finite.
     """
-    traj = forward(model, X, tau, forcing=forcing)
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    _check_model(model)
+    X = _check_data(model, X)
+    tau_k = as_tau(tau)
     S, T1, N = X.shape
-    # dL/dxhat_t = -2/(S T N) (x_t - xhat_t) for t >= 1; no loss term at t = 0.
-    Gx = (-2.0 / (S * (T1 - 1) * N)) * (X - traj.X_hat)
-    Gx[:, 0] = 0.0
-    grads, Gz = _vjp_from_cache(model, traj, Gx, tau)
+    identity, B = _readout_arrays(model)
+    F = _forcing(model, X, tau_k, forcing)
+    M = model.M
+    # Only the states z_t are kept for the backward pass; z~_t and dL/dz_t live in two
+    # scratch rows per window unless the caller asks for the state gradients.
+    Z = np.empty((S, T1, M))
+    Zf = np.empty((S, 2, M))
+    Gz = np.empty((S, T1 if return_state_grads else 2, M))
+    Xhat, Gx = np.empty_like(X), np.empty_like(X)
+    sq = np.empty(S)
+    bad = np.empty(S, dtype=np.int64)
+    G_theta = np.zeros((S, model._theta.shape[0]))
+    G_B = np.zeros((S, N, M) if not identity else (S, 1, 1))
+    scale = -2.0 / (S * (T1 - 1) * N)  # dL/dxhat_t = scale (x_t - xhat_t)
+    _loss_and_grad_kernel(
+        model._kind, model._theta, M, identity, B, X, F, tau_k, scale,
+        Z, Zf, Xhat, Gx, Gz, np.empty((S, M)), G_theta, G_B, sq, bad,
+    )  # fmt: skip
+    _raise_if_diverged(model, bad, tau)
+    loss = float(sq.sum() / (S * (T1 - 1) * N))
+    grads = _grads_dict(model, G_theta, G_B)
     for k, g in grads.items():
         if not np.all(np.isfinite(g)):
             raise DivergenceError(
@@ -350,8 +450,8 @@ def loss_and_grad(model, X, tau=None, *, return_state_grads=False, forcing=None)
                 f"product overflowed"
             )
     if return_state_grads:
-        return traj.loss, grads, Gz
-    return traj.loss, grads
+        return loss, grads, Gz
+    return loss, grads
 
 
 def vjp(model, X, cotangent, tau=None, *, forcing=None):
@@ -362,9 +462,12 @@ def vjp(model, X, cotangent, tau=None, *, forcing=None):
     (S, T+1, N). With :math:`U = -\tfrac{2}{STN}(X - \hat X)` (and zero at t = 0) this is the
     loss gradient.
     """
+    _check_model(model)
+    X = _check_data(model, X)
     traj = forward(model, X, tau, forcing=forcing)
     U = as_float_array("cotangent", cotangent, shape=traj.X_hat.shape)
-    return _vjp_from_cache(model, traj, U, tau)[0]
+    F = _forcing(model, X, as_tau(tau), forcing)
+    return _vjp_from_cache(model, traj, F, U, tau)[0]
 
 
 def jvp(model, X, tangent, tau=None, *, forcing=None):

@@ -8,9 +8,14 @@ with :math:`W \in \mathbb{R}^{M \times M}` and :math:`b \in \mathbb{R}^M`. As fo
 this module holds only the equations: step, tangent and adjoint rules side by side, the
 Jacobian, and NumPy references for the tests.
 
-Parameter vector layout used by the kernels (float64, length ``M*M + M``)::
+Parameter vector layout used by the kernels (float64, length ``2*M*M + M``)::
 
-    theta = [ W (M*M, row-major) | b (M) ]
+    theta = [ W (M*M, row-major) | b (M) | W^T (M*M, row-major) ]
+
+As for the PLRNN (see :mod:`refrnn.models.plrnn`), the last block is a copy of W stored
+column by column: the forward step sums W's columns, the adjoint its rows, and each loop is
+only vectorised over contiguous memory. The copy is not a parameter; gradients leave it
+zero.
 """
 
 from __future__ import annotations
@@ -25,9 +30,24 @@ KIND = 1
 
 @njit(cache=True)
 def _views(theta, M):
-    W = theta[: M * M].reshape((M, M))
+    """``W, b`` as 1-D views into ``theta`` (also the layout of gradients); ``W`` is the
+    flat row-major block, its rows given by :func:`_row` (no 2-D views: see
+    :func:`refrnn.models.plrnn._views`)."""
+    W = theta[: M * M]
     b = theta[M * M : M * M + M]
     return W, b
+
+
+@njit(cache=True)
+def _columns(theta, M):
+    """The copy of W stored column by column (flat): ``_row(WT, M, j)`` is W[:, j]."""
+    return theta[M * M + M : 2 * M * M + M]
+
+
+@njit(cache=True)
+def _row(block, M, i):
+    """Row ``i`` of the M x M matrix stored row-major in the 1-D array ``block`` (a view)."""
+    return block[i * M : (i + 1) * M]
 
 
 # --------------------------------------------------------------------------------------
@@ -35,14 +55,22 @@ def _views(theta, M):
 @njit(cache=True)
 def step(theta, M, z, z_out):
     W, b = _views(theta, M)
-    # z_out first holds the pre-activation a; summed column by column (j outer) so that
-    # the M sums are independent chains (see plrnn.step).
+    WT = _columns(theta, M)
+    # z_out first holds the pre-activation a = b + sum_j z_j W[:, j]: columns two at a
+    # time over contiguous rows of the copy W^T, so the M sums are independent vectorised
+    # chains and z_out is loaded and stored once per pair.
     for i in range(M):
         z_out[i] = b[i]
-    for j in range(M):
-        zj = z[j]
+    j = 0
+    while j + 1 < M:
+        r0, r1, w0, w1 = z[j], z[j + 1], _row(WT, M, j), _row(WT, M, j + 1)
         for i in range(M):
-            z_out[i] += W[i, j] * zj
+            z_out[i] += w0[i] * r0 + w1[i] * r1
+        j += 2
+    if j < M:
+        r0, w0 = z[j], _row(WT, M, j)
+        for i in range(M):
+            z_out[i] += w0[i] * r0
     for i in range(M):
         z_out[i] = np.tanh(z_out[i])
 
@@ -52,11 +80,13 @@ def step(theta, M, z, z_out):
 def step_jvp(theta, M, z, z_out, dtheta, dz, dz_out):
     W, b = _views(theta, M)
     dW, db = _views(dtheta, M)
+    WT, dWT = _columns(theta, M), _columns(dtheta, M)
     for i in range(M):
         dz_out[i] = db[i]
     for j in range(M):
+        zj, dzj, dw, w = z[j], dz[j], _row(dWT, M, j), _row(WT, M, j)
         for i in range(M):
-            dz_out[i] += dW[i, j] * z[j] + W[i, j] * dz[j]
+            dz_out[i] += dw[i] * zj + w[i] * dzj
     for i in range(M):
         dz_out[i] *= 1.0 - z_out[i] * z_out[i]
 
@@ -68,12 +98,28 @@ def step_vjp(theta, M, z, z_out, g, g_theta, g_z):
     gW, gb = _views(g_theta, M)
     for j in range(M):
         g_z[j] = 0.0
-    for i in range(M):
-        ga = g[i] * (1.0 - z_out[i] * z_out[i])
-        gb[i] += ga
+    # rows two at a time: g_z += g_a[i] W[i, :] is loaded and stored once per pair
+    i = 0
+    while i + 1 < M:
+        a0 = g[i] * (1.0 - z_out[i] * z_out[i])
+        a1 = g[i + 1] * (1.0 - z_out[i + 1] * z_out[i + 1])
+        gb[i] += a0
+        gb[i + 1] += a1
+        w0, w1 = _row(W, M, i), _row(W, M, i + 1)
         for j in range(M):
-            gW[i, j] += ga * z[j]
-            g_z[j] += W[i, j] * ga
+            g_z[j] += w0[j] * a0 + w1[j] * a1
+        d0, d1 = _row(gW, M, i), _row(gW, M, i + 1)
+        for j in range(M):
+            d0[j] += a0 * z[j]
+            d1[j] += a1 * z[j]
+        i += 2
+    if i < M:
+        a0 = g[i] * (1.0 - z_out[i] * z_out[i])
+        gb[i] += a0
+        w0, d0 = _row(W, M, i), _row(gW, M, i)
+        for j in range(M):
+            g_z[j] += w0[j] * a0
+            d0[j] += a0 * z[j]
 
 
 # Jacobian dF/dz = diag(1 - F(z)^2) W
@@ -81,12 +127,13 @@ def step_vjp(theta, M, z, z_out, g, g_theta, g_z):
 def jacobian(theta, M, z, J):
     W, b = _views(theta, M)
     for i in range(M):
+        w = _row(W, M, i)
         a = b[i]
         for j in range(M):
-            a += W[i, j] * z[j]
+            a += w[j] * z[j]
         d = 1.0 - np.tanh(a) ** 2
         for j in range(M):
-            J[i, j] = d * W[i, j]
+            J[i, j] = d * w[j]
 
 
 # --------------------------------------------------------------------------------------
@@ -142,6 +189,11 @@ class VanillaRNN(RNNModel):
         W = self._array("W", W, shape=(M, M))
         b = self._array("b", b, shape=(M,))
         self._init_common({"W": W, "b": b}, M, B, readout, n_obs)
+
+    def _pack(self, dyn=None):
+        """Kernel vector ``[W | b | W^T]`` (see the module docstring for the copy)."""
+        dyn = self._dyn if dyn is None else dyn
+        return np.concatenate([dyn["W"].ravel(), dyn["b"], dyn["W"].T.ravel()])
 
     @classmethod
     def random(cls, M, N, *, rng=None, readout="linear", gain=1.0):

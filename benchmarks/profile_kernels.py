@@ -1,0 +1,166 @@
+"""Where the time of refrnn's kernels goes: each piece of a benchmark timed on its own.
+
+Run: ``python benchmarks/profile_kernels.py`` (writes ``results/profile.md``). Numba code is
+opaque to sampling profilers (py-spy sees one native frame; perf has no hardware counters
+in a VM), so this times the pieces directly: the same kernels the benchmark calls, each
+in a Numba loop over the same inputs, single-threaded. Times per call of the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import pin_threads  # noqa: E402
+
+pin_threads()
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from common import chaotic_plrnn, load_average, lorenz_windows, measure  # noqa: E402
+from numba import njit  # noqa: E402
+
+import refrnn  # noqa: E402
+from refrnn import _kernels, bptt  # noqa: E402
+from refrnn.jacobians import advance, matmul_into, qr_positive  # noqa: E402
+
+
+@njit
+def _steps(kind, theta, M, Zf, Z):
+    """The model's step at every (window, time) of a cached forward pass."""
+    for s in range(Z.shape[0]):
+        for t in range(1, Z.shape[1]):
+            _kernels.step(kind, theta, M, Zf[s, t - 1], Z[s, t])
+
+
+@njit
+def _vjps(kind, theta, M, Zf, Z, G, G_theta):
+    """The model's adjoint at every (window, time), upstream gradients G."""
+    for s in range(Z.shape[0]):
+        for t in range(Z.shape[1] - 1, 0, -1):
+            g, g_prev = G[s, t], G[s, t - 1]
+            _kernels.step_vjp(kind, theta, M, Zf[s, t - 1], Z[s, t], g, G_theta[s], g_prev)
+
+
+@njit
+def _tanhs(A, out):
+    """M scalar tanh calls per step, as in the vanilla RNN's forward pass."""
+    for s in range(A.shape[0]):
+        for t in range(A.shape[1]):
+            for i in range(A.shape[2]):
+                out[s, t, i] = np.tanh(A[s, t, i])
+
+
+def bptt_profile(kind, S=16, T=200, M=20, tau=10):
+    model = (refrnn.PLRNN if kind == "plrnn" else refrnn.VanillaRNN).random(M, 3, rng=0)
+    X = lorenz_windows(S, T)
+    identity, B = bptt._readout_arrays(model)
+    F = bptt._forcing(model, X, tau, None)  # forcing rows of steps 0, tau, 2 tau, ...
+    Z, Zf = np.empty((S, T + 1, M)), np.empty((S, T + 1, M))
+    Zf2, Gz2, zin = np.empty((S, 2, M)), np.empty((S, 2, M)), np.empty((S, M))
+    Xhat, Gx = np.empty_like(X), np.empty_like(X)
+    sq, bad = np.empty(S), np.empty(S, dtype=np.int64)
+    P = model._theta.shape[0]
+    G_theta, G_B = np.zeros((S, P)), np.zeros((S, 3, M))
+    k, th = model._kind, model._theta
+    scale = -2.0 / (S * T * 3)
+    _, _, G = refrnn.loss_and_grad(model, X, tau, return_state_grads=True)
+    G = np.array(G)
+    A_pre = np.random.default_rng(0).normal(size=(S, T, M))
+    A_out = np.empty_like(A_pre)
+    fns = {
+        "loss_and_grad (total)": lambda: refrnn.loss_and_grad(model, X, tau),
+        "  fused kernel (forward + backward)": lambda: bptt._loss_and_grad_kernel(
+            k, th, M, identity, B, X, F, tau, scale, Z, Zf2, Xhat, Gx, Gz2, zin, G_theta,
+            G_B, sq, bad),  # fmt: skip
+        "    forward kernel": lambda: bptt._forward_kernel(
+            k, th, M, identity, B, X, F, tau, Z, Zf, Xhat, sq, bad),  # fmt: skip
+        "      model steps alone": lambda: _steps(k, th, M, Zf, Z),
+        "    backward kernel": lambda: bptt._backward_kernel(
+            k, th, M, identity, B, tau, Z, F, Gx, G, zin, G_theta, G_B),  # fmt: skip
+        "      model adjoints alone": lambda: _vjps(k, th, M, Zf, Z, G, G_theta),
+    }
+    if kind == "vanilla":
+        fns["      the S*T*M tanh calls alone"] = lambda: _tanhs(A_pre, A_out)
+    return measure(fns, repeats=40, budget=3.0)
+
+
+@njit
+def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part):
+    """One piece of the Lyapunov step, repeated along a stored orbit X (n_steps, M).
+
+    The QR factorises the same frame ``Yin = J Q`` every time (copied in first; the copy
+    alone is timed as its own piece).
+    """
+    for t in range(X.shape[0]):
+        if part == 0:
+            _kernels.map_jacobian(kind, theta, M, X[t], J, work)
+        elif part == 1:
+            matmul_into(J, Q, Y)
+        elif part == 2:
+            Y[:, :] = Yin
+            qr_positive(Y, Q, R, tau, w)
+        elif part == 3:
+            Y[:, :] = Yin
+        else:
+            x[:] = X[t]
+            advance(kind, theta, M, x, xn, work)
+
+
+def lyapunov_profile(M=20, n=2000):
+    model = chaotic_plrnn(M, 3) if M == 20 else refrnn.PLRNN.random(M, 3, rng=0)
+    x0 = model.simulate(np.full(M, 0.1), 1000)[-1]
+    X = model.simulate(x0, n)[:-1]
+    Q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((M, M)))[0]
+    k, th = model._kind, model._theta
+    J, Y, R = model.jacobian(x0), np.empty((M, M)), np.empty((M, M))
+    Yin = J @ Q0
+    tau, w, x, xn, work = np.empty(M), np.empty(M), np.empty(M), np.empty(M), np.empty(0)
+
+    def piece(p):
+        return lambda: _lyap_pieces(k, th, M, X, Yin, Q0.copy(), J, Y, R, tau, w, x, xn, work, p)
+
+    fns = {
+        "lyapunov_spectrum (total)": lambda: refrnn.lyapunov_spectrum(
+            model, x0, n, transient=0, tangent_transient=0, n_blocks=1, initial_frame=Q0
+        ),
+        "  jacobian": piece(0),
+        "  J @ Q (matmul_into)": piece(1),
+        "  qr_positive (+ copy of the frame)": piece(2),
+        "  copy of the frame": piece(3),
+        "  step of the map (advance)": piece(4),
+    }
+    res = measure(fns, repeats=10, budget=3.0)
+    for v in res.values():
+        for key in ("median", "min", "cpu"):
+            v[key] /= n
+    return res
+
+
+def main():
+    numba.set_num_threads(1)
+    lines = ["# Profile of refrnn's kernels (one thread)", ""]
+    lines.append(f"load average at start: {load_average()}")
+    lines.append("")
+    for title, res in (
+        ("STF-BPTT, PLRNN, S=16 T=200 M=20 tau=10 (time per call)", bptt_profile("plrnn")),
+        ("STF-BPTT, vanilla RNN, same sizes (time per call)", bptt_profile("vanilla")),
+        ("Lyapunov spectrum, PLRNN M=20 (time per step)", lyapunov_profile(20)),
+        ("Lyapunov spectrum, PLRNN M=300 (time per step)", lyapunov_profile(300, 10)),
+    ):
+        lines += [f"## {title}", "", "| piece | median | min |", "|---|---:|---:|"]
+        for name, v in res.items():
+            lines.append(f"| `{name}` | {v['median'] * 1e6:.1f} µs | {v['min'] * 1e6:.1f} µs |")
+        lines.append("")
+        print("\n".join(lines[-len(res) - 5 :]), flush=True)
+    lines.append(f"load average at end: {load_average()}")
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "profile.md")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
