@@ -160,3 +160,14 @@ def chaotic_plrnn(M=20, N=3):
     h = rng.uniform(-1, 1, M) * 0.5
     B = rng.uniform(-1, 1, (N, M)) / np.sqrt(M)
     return refrnn.PLRNN(A, W, h, B)
+
+
+def fmt_time(s):
+    """Seconds as a short human-readable string; None or NaN as a dash."""
+    if s is None or s != s:
+        return "–"
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"

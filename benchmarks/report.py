@@ -10,18 +10,10 @@ import math
 import os
 import sys
 
+from common import fmt_time
+
 IMPLS = ["refrnn", "jax", "torch", "numpy"]
 LABEL = {"refrnn": "refrnn (Numba)", "jax": "JAX jit", "torch": "PyTorch eager", "numpy": "NumPy"}
-
-
-def fmt_time(s):
-    if s is None or s != s:
-        return "–"
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
 
 
 def _ratio(times, other, key="median"):

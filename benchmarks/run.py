@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from common import (  # noqa: E402
     chaotic_plrnn,
     check_close,
+    fmt_time,
     load_average,
     lorenz_series,
     lorenz_windows,
@@ -194,16 +195,6 @@ def train_case(*, repeats, budget, M=20, n_batches=10, batch_size=32, seq_len=10
 
 # ======================================================================================
 # report
-def fmt_time(s):
-    if s != s:  # NaN
-        return "–"
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
-
-
 def ratio(times, other):
     if other not in times:
         return float("nan")
