@@ -139,3 +139,17 @@ def test_step_vjp_is_jacobian_transpose(cls):
     g_theta, g_z = np.zeros_like(model._theta), np.empty(6)
     _kernels.step_vjp(model._kind, model._theta, 6, z, model.step(z), g, g_theta, g_z)
     np.testing.assert_allclose(g_z, model.jacobian(z).T @ g, rtol=1e-13)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_kernel_vector_carries_W_transpose_and_no_gradient_there(cls):
+    """theta ends with a column-major copy of W (for contiguous column access in the step
+    kernels); it must equal W^T and receive no gradient."""
+    model = cls.random(5, 2, rng=0)
+    M = model.M
+    np.testing.assert_array_equal(model._theta[-M * M :].reshape(M, M), model.params["W"].T)
+    X = np.random.default_rng(1).normal(size=(2, 8, 2))
+    _, grads = refrnn.loss_and_grad(model, X, 3)
+    assert sorted(grads) == sorted(model.params)
+    back = model.replace(**{k: v + 0.1 for k, v in model.params.items() if k != "W"})
+    np.testing.assert_array_equal(back._theta[-M * M :].reshape(M, M), model.params["W"].T)
