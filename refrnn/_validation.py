@@ -106,3 +106,22 @@ def as_rng(rng):
     raise TypeError(
         f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}"
     )
+
+
+def as_bool(name, value):
+    """Validate a flag: ``True``/``False`` (or a NumPy bool), nothing else."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def full_row_rank(name, B):
+    """Check that the (N, M) readout ``B`` has rank N, so that its pseudo-inverse
+    :math:`B^+ = B^\\top (B B^\\top)^{-1}` exists and is differentiable."""
+    N = B.shape[0]
+    rank = int(np.linalg.matrix_rank(B))
+    if rank < N:
+        raise ValueError(
+            f"{name} must have full row rank N={N} (its pseudo-inverse forces the latent "
+            f"state and is differentiated), got rank {rank}"
+        )

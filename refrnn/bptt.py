@@ -16,10 +16,17 @@ For each window:
 
   .. math:: L = \frac{1}{S\,T\,N} \sum_s \sum_{t=1}^{T} \lVert x_t - \hat x(z_t) \rVert^2 .
 
-* The forcing signal is data: no gradient flows through :math:`B^+`, and forced components
-  pass no gradient back to earlier steps. This is how forcing cuts the product of
+* Forced components pass no gradient back to earlier steps: the forced state is a
+  function of the data, not of :math:`z_{t}`. This is how forcing cuts the product of
   Jacobians :math:`\partial z_t/\partial z_r = J_t \cdots J_{r+1}` that makes BPTT explode on
   chaotic data (Theorem 2).
+* With the linear readout the forcing states :math:`B^+ x_t` depend on B. By default
+  (``detach_forcing=False``, as the authors' released code) the gradient flows through
+  :math:`B^+` at :math:`z_0` and at every forced step, so ``grads["B"]`` has a readout path
+  and a forcing path (:mod:`refrnn.forcing` derives the second); with
+  ``detach_forcing=True`` the forcing states are constant data. The identity readout forces
+  with :math:`x_t` itself, which depends on no parameter: the setting does not change it.
+  Either way the loss and the gradients of the map parameters are the same.
 
 ``tau=None`` is plain BPTT (only :math:`z_0` comes from data); ``tau=1`` forces every step.
 
@@ -47,7 +54,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import _kernels
-from ._validation import DivergenceError, as_float_array, as_tau
+from ._validation import DivergenceError, as_bool, as_float_array, as_tau
+from .forcing import _pinv_vjp_kernel, pinv_jvp, pinv_vjp
 from .models._base import RNNModel
 
 __all__ = [
@@ -152,9 +160,11 @@ def _forward_window(kind, theta, M, identity, B, X, F, tau, Z, Zf, Xhat):
 
 
 @njit(cache=True)
-def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_theta, g_B):
+def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_theta, g_B, GF):
     """Backward pass of one window: ``Gz[t % len(Gz)]`` = dL/dz_t; gradients accumulated
-    in place. ``zin`` (M,) is scratch for the input z~_{t-1} of a step after a forced one."""
+    in place. ``zin`` (M,) is scratch for the input z~_{t-1} of a step after a forced one.
+    ``GF`` (K, M) receives the gradient with respect to each forcing state (row k: step
+    k*tau, row 0: z_0), from which the caller forms the gradient through B^+."""
     T1, N = Gx.shape
     R = Gz.shape[0]
     # Gz[t] holds dL/dz_t; dL/dz~_t is kept in Gz[t-1] until step t-1 overwrites it -- the
@@ -164,6 +174,9 @@ def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_thet
         g = Gz[t % R]
         # dL/dz_t = (dL/dz~_t with forced components cut) + readout term of L_t
         if _is_forced(t, tau):
+            # z~_t = force(z_t, x_t): its forced part is the forcing state (gradient kept
+            # for B^+), the rest is z_t.
+            GF[_forcing_row(t, tau), :] = g
             _cut(identity, N, g)
         _readout_vjp(identity, B, Z[t], Gx[t], g, g_B)
         # step t: z_t = F(z~_{t-1}) -> parameter gradient and dL/dz~_{t-1}. The input
@@ -178,6 +191,7 @@ def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_thet
     # z_0 is the forcing signal itself; report dL/dz_0 without cutting (sensitivity to the
     # initial state), including a readout term if the cotangent has one at t = 0.
     _readout_vjp(identity, B, Z[0], Gx[0], Gz[0], g_B)
+    GF[0, :] = Gz[0]
 
 
 @njit(cache=True, parallel=True)
@@ -189,17 +203,17 @@ def _forward_kernel(kind, theta, M, identity, B, X, F, tau, Z, Zf, Xhat, sq, bad
 
 
 @njit(cache=True, parallel=True)
-def _backward_kernel(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, G_theta, G_B):
+def _backward_kernel(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, G_theta, G_B, GF):
     for s in prange(Gx.shape[0]):
         _backward_window(
             kind, theta, M, identity, B, tau, Z[s], F[s], Gx[s], Gz[s], zin[s], G_theta[s],
-            G_B[s],
+            G_B[s], GF[s],
         )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
 def _loss_and_grad_kernel(kind, theta, M, identity, B, X, F, tau, scale, Z, Zf, Xhat, Gx, Gz,
-                          zin, G_theta, G_B, sq, bad):  # fmt: skip
+                          zin, G_theta, G_B, GF, sq, bad):  # fmt: skip
     r"""Forward pass, loss cotangent and backward pass, window by window.
 
     ``scale`` is :math:`-2/(STN)`: the cotangent of the loss is
@@ -219,16 +233,17 @@ def _loss_and_grad_kernel(kind, theta, M, identity, B, X, F, tau, scale, Z, Zf, 
                 gx[t, n] = scale * (X[s, t, n] - Xhat[s, t, n])
         _backward_window(
             kind, theta, M, identity, B, tau, Z[s], F[s], gx, Gz[s], zin[s], G_theta[s],
-            G_B[s],
+            G_B[s], GF[s],
         )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
-def _tangent_kernel(kind, theta, M, identity, B, tau, Z, Zf, dtheta, dB, dZ, dZf, dXhat):
+def _tangent_kernel(kind, theta, M, identity, B, tau, Z, Zf, dtheta, dB, dF, dZ, dZf, dXhat):
+    """``dF`` (S, K, M): tangents of the forcing states (zero when they are data)."""
     S, T1, N = dXhat.shape
     for s in prange(S):
-        dZ[s, 0, :] = 0.0  # z_0 is data: no tangent
-        dZf[s, 0, :] = 0.0
+        dZ[s, 0, :] = dF[s, 0]  # z_0 is the forcing state
+        dZf[s, 0, :] = dF[s, 0]
         for t in range(T1):
             if t > 0:
                 _kernels.step_jvp(
@@ -236,7 +251,7 @@ def _tangent_kernel(kind, theta, M, identity, B, tau, Z, Zf, dtheta, dB, dZ, dZf
                 )
                 dZf[s, t, :] = dZ[s, t, :]
                 if _is_forced(t, tau):
-                    _cut(identity, N, dZf[s, t])
+                    _force(identity, N, dF[s, _forcing_row(t, tau)], dZf[s, t])
             _readout(identity, B, dZ[s, t], dXhat[s, t])
             if not identity:  # product rule: + dB z_t
                 for n in range(N):
@@ -291,18 +306,35 @@ def _readout_arrays(model):
     return identity, B
 
 
+def _through_pinv(model, forcing, detach_forcing):
+    """Whether the gradient flows through B^+ (validated ``detach_forcing``)."""
+    detach_forcing = as_bool("detach_forcing", detach_forcing)
+    if model.readout != "linear" or detach_forcing:
+        return False  # the identity readout forces with the data themselves
+    if forcing is not None:
+        raise ValueError(
+            "forcing= supplies the forcing states as constant data, so no gradient can flow "
+            "through B^+; pass detach_forcing=True with it"
+        )
+    return True
+
+
 def _forcing(model, X, tau_k, forcing):
-    """The kernels' forcing signal F, shape (S, K, M): the data-inferred states of steps 0,
-    tau, 2 tau, ... (only step 0 without forcing) -- the only steps that use them."""
+    """The kernels' forcing signal.
+
+    Returns ``(F, Xf)``: F, shape (S, K, M), the data-inferred states of steps 0, tau,
+    2 tau, ... (only step 0 without forcing) -- the only steps that use them -- and Xf,
+    shape (S, K, N), the observations they were inferred from.
+    """
     S, T1, N = X.shape
     every = tau_k if tau_k > 0 else T1
+    Xf = np.ascontiguousarray(X[:, ::every])
     if forcing is None:
-        Xf = np.ascontiguousarray(X[:, ::every])
         K = Xf.shape[1]
         # as one (S*K, N) matrix: numpy's batched matmul over a 3-D array is ~20x slower
-        return model.infer_state(Xf.reshape(S * K, N)).reshape(S, K, model.M)
+        return model.infer_state(Xf.reshape(S * K, N)).reshape(S, K, model.M), Xf
     forcing = as_float_array("forcing", forcing, shape=(S, T1, model.M))
-    return np.ascontiguousarray(forcing[:, ::every])
+    return np.ascontiguousarray(forcing[:, ::every]), Xf
 
 
 def forward(model, X, tau=None, *, forcing=None):
@@ -318,9 +350,7 @@ def forward(model, X, tau=None, *, forcing=None):
     forcing : ndarray, shape (S, T+1, M), optional
         The data-inferred states used for :math:`z_0` and at forced steps (only their
         first N components with the identity readout). Default ``model.infer_state(X)``,
-        i.e. :math:`B^+ x_t` or :math:`[x_t, 0]`. Treated as constant data: no gradient
-        flows through it. Passing it explicitly lets finite differences in B hold the
-        forcing signal fixed, as the definition requires.
+        i.e. :math:`B^+ x_t` or :math:`[x_t, 0]`.
 
     Returns
     -------
@@ -337,7 +367,7 @@ def forward(model, X, tau=None, *, forcing=None):
     tau_k = as_tau(tau)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
-    F = _forcing(model, X, tau_k, forcing)
+    F, _ = _forcing(model, X, tau_k, forcing)
     Z = np.empty((S, T1, model.M))
     Zf = np.empty_like(Z)
     Xhat = np.empty_like(X)
@@ -359,27 +389,50 @@ def _raise_if_diverged(model, bad, tau):
         )
 
 
-def _grads_dict(model, G_theta, G_B):
+def _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv):
+    """Reduce the per-window gradients in a fixed order; add the path through B^+.
+
+    ``GF`` (S, K, M) holds dL/dz~ for each forcing state z~ = B^+ x, ``Xf`` (S, K, N) the
+    observations x; with P = B^+, dL/dP = sum_k dL/dz~_k x_k^T (see :mod:`refrnn.forcing`).
+    """
     grads = model._unpack(G_theta.sum(axis=0))
     if model.readout == "linear":
         grads["B"] = G_B.sum(axis=0)
+        if through_pinv:
+            M, N = model.M, model.N
+            G_P = GF.reshape(-1, M).T @ Xf.reshape(-1, N)
+            G_B_pinv = np.empty((N, M))
+            _pinv_vjp_kernel(model._B, model._Bpinv, G_P, G_B_pinv)
+            grads["B"] += G_B_pinv
     return grads
 
 
-def _vjp_from_cache(model, traj, F, Gx, tau):
+def _vjp_from_cache(model, traj, F, Xf, Gx, tau, through_pinv):
     identity, B = _readout_arrays(model)
     S, T1, N = Gx.shape
     Gz = np.empty_like(traj.Z)
     G_theta = np.zeros((S, model._theta.shape[0]))
     G_B = np.zeros((S, N, model.M) if not identity else (S, 1, 1))
+    GF = np.zeros(F.shape)
     _backward_kernel(
         model._kind, model._theta, model.M, identity, B, as_tau(tau), traj.Z, F, Gx, Gz,
-        np.empty((S, model.M)), G_theta, G_B,
+        np.empty((S, model.M)), G_theta, G_B, GF,
     )  # fmt: skip
-    return _grads_dict(model, G_theta, G_B), Gz
+    return _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv), Gz
 
 
-def loss_and_grad(model, X, tau=None, *, return_state_grads=False, forcing=None):
+_DETACH_DOC = r"""detach_forcing : bool
+        Linear readout only. False (default, as the authors' released code): the loss is
+        differentiated through :math:`B^+` wherever the forcing states :math:`B^+ x_t` are
+        used (:math:`z_0` and every forced step), so ``grads["B"]`` holds both paths of B
+        (readout and forcing; :mod:`refrnn.forcing` derives the second). True: the
+        forcing states are constant data and only the readout path counts. The identity
+        readout forces with the data themselves; the setting does not change it."""
+
+
+def loss_and_grad(
+    model, X, tau=None, *, return_state_grads=False, forcing=None, detach_forcing=False
+):
     r"""STF loss and its exact gradient with respect to every parameter.
 
     Implements the definition in :mod:`refrnn.bptt` (sparse teacher forcing; the paper's
@@ -397,10 +450,10 @@ def loss_and_grad(model, X, tau=None, *, return_state_grads=False, forcing=None)
         Also return the per-step state gradients.
     forcing : ndarray, shape (S, T+1, M), optional
         The data-inferred states used for :math:`z_0` and at forced steps (only their
-        first N components with the identity readout). Default ``model.infer_state(X)``,
-        i.e. :math:`B^+ x_t` or :math:`[x_t, 0]`. Treated as constant data: no gradient
-        flows through it. Passing it explicitly lets finite differences in B hold the
-        forcing signal fixed, as the definition requires.
+        first N components with the identity readout), as constant data. Default
+        ``model.infer_state(X)``, i.e. :math:`B^+ x_t` or :math:`[x_t, 0]`. With the linear
+        readout it needs ``detach_forcing=True``.
+    {detach}
 
     Returns
     -------
@@ -420,10 +473,11 @@ def loss_and_grad(model, X, tau=None, *, return_state_grads=False, forcing=None)
     """
     _check_model(model)
     X = _check_data(model, X)
+    through_pinv = _through_pinv(model, forcing, detach_forcing)
     tau_k = as_tau(tau)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
-    F = _forcing(model, X, tau_k, forcing)
+    F, Xf = _forcing(model, X, tau_k, forcing)
     M = model.M
     # Only the states z_t are kept for the backward pass; z~_t and dL/dz_t live in two
     # scratch rows per window unless the caller asks for the state gradients.
@@ -435,14 +489,15 @@ def loss_and_grad(model, X, tau=None, *, return_state_grads=False, forcing=None)
     bad = np.empty(S, dtype=np.int64)
     G_theta = np.zeros((S, model._theta.shape[0]))
     G_B = np.zeros((S, N, M) if not identity else (S, 1, 1))
+    GF = np.zeros(F.shape)
     scale = -2.0 / (S * (T1 - 1) * N)  # dL/dxhat_t = scale (x_t - xhat_t)
     _loss_and_grad_kernel(
         model._kind, model._theta, M, identity, B, X, F, tau_k, scale,
-        Z, Zf, Xhat, Gx, Gz, np.empty((S, M)), G_theta, G_B, sq, bad,
+        Z, Zf, Xhat, Gx, Gz, np.empty((S, M)), G_theta, G_B, GF, sq, bad,
     )  # fmt: skip
     _raise_if_diverged(model, bad, tau)
     loss = float(sq.sum() / (S * (T1 - 1) * N))
-    grads = _grads_dict(model, G_theta, G_B)
+    grads = _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv)
     for k, g in grads.items():
         if not np.all(np.isfinite(g)):
             raise DivergenceError(
@@ -454,35 +509,45 @@ def loss_and_grad(model, X, tau=None, *, return_state_grads=False, forcing=None)
     return loss, grads
 
 
-def vjp(model, X, cotangent, tau=None, *, forcing=None):
+loss_and_grad.__doc__ = loss_and_grad.__doc__.replace("{detach}", _DETACH_DOC)
+
+
+def vjp(model, X, cotangent, tau=None, *, forcing=None, detach_forcing=False):
     r"""Reverse mode for the map parameters -> predictions :math:`\hat X`.
 
     Returns :math:`(\partial \hat X/\partial\theta)^\top U` as a dict keyed like
     ``model.params`` (the identity readout has no ``B``), where ``cotangent`` U has shape
-    (S, T+1, N). With :math:`U = -\tfrac{2}{STN}(X - \hat X)` (and zero at t = 0) this is the
-    loss gradient.
+    (S, T+1, N). With :math:`U = -\tfrac{2}{{STN}}(X - \hat X)` (and zero at t = 0) this is
+    the loss gradient. ``tau``, ``forcing`` and ``detach_forcing`` as in
+    :func:`loss_and_grad`.
     """
     _check_model(model)
     X = _check_data(model, X)
+    through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, forcing=forcing)
     U = as_float_array("cotangent", cotangent, shape=traj.X_hat.shape)
-    F = _forcing(model, X, as_tau(tau), forcing)
-    return _vjp_from_cache(model, traj, F, U, tau)[0]
+    F, Xf = _forcing(model, X, as_tau(tau), forcing)
+    return _vjp_from_cache(model, traj, F, Xf, U, tau, through_pinv)[0]
 
 
-def jvp(model, X, tangent, tau=None, *, forcing=None):
+def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
     r"""Forward mode for the map parameters -> predictions :math:`\hat X`.
 
     Parameters
     ----------
     tangent : dict
         A direction in parameter space, keyed like ``model.params`` (missing keys are 0).
+    tau, forcing, detach_forcing
+        As in :func:`loss_and_grad`.
 
     Returns
     -------
     dX_hat : ndarray, shape (S, T+1, N)
         :math:`(\partial \hat X/\partial\theta)\, v`.
     """
+    _check_model(model)
+    X = _check_data(model, X)
+    through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, forcing=forcing)
     params = model.params
     unknown = set(tangent) - set(params)
@@ -495,30 +560,23 @@ def jvp(model, X, tangent, tau=None, *, forcing=None):
     dtheta = model._pack(full)
     identity, B = _readout_arrays(model)
     dB = np.zeros((1, 1)) if identity else full["B"]
+    F, Xf = _forcing(model, X, as_tau(tau), forcing)
+    dF = np.zeros(F.shape)
+    if through_pinv:  # forcing states z~ = B^+ x move with B: dz~ = dP x
+        dF = Xf @ pinv_jvp(model._B, model._Bpinv, dB).T
     dZ = np.empty_like(traj.Z)
     dZf = np.empty_like(traj.Z)
     dXhat = np.empty_like(traj.X_hat)
     _tangent_kernel(
-        model._kind,
-        model._theta,
-        model.M,
-        identity,
-        B,
-        as_tau(tau),
-        traj.Z,
-        traj.Z_forced,
-        dtheta,
-        dB,
-        dZ,
-        dZf,
-        dXhat,
-    )
+        model._kind, model._theta, model.M, identity, B, as_tau(tau), traj.Z, traj.Z_forced,
+        dtheta, dB, dF, dZ, dZf, dXhat,
+    )  # fmt: skip
     return dXhat
 
 
 # ======================================================================================
 # Plain NumPy reference: the same definition written as directly as possible.
-def loss_and_grad_numpy(model, X, tau=None, *, forcing=None):
+def loss_and_grad_numpy(model, X, tau=None, *, forcing=None, detach_forcing=False):
     """Slow, obvious NumPy implementation of :func:`loss_and_grad` (for tests and reading).
 
     Returns ``(loss, grads, state_grads)`` exactly as ``loss_and_grad(...,
@@ -529,6 +587,7 @@ def loss_and_grad_numpy(model, X, tau=None, *, forcing=None):
     T = T1 - 1
     p = model.params
     linear = model.readout == "linear"
+    through_pinv = _through_pinv(model, forcing, detach_forcing)
     observe = (lambda Z: Z @ p["B"].T) if linear else (lambda Z: Z[:, :N])
 
     def forced(t):
@@ -555,11 +614,13 @@ def loss_and_grad_numpy(model, X, tau=None, *, forcing=None):
     # backward
     grads = {k: np.zeros_like(v) for k, v in p.items()}
     dZ = np.zeros((S, T1, model.M))
+    G_P = np.zeros((model.M, N))  # dL/dB^+ (linear readout, gradient through B^+)
     g_tilde = np.zeros((S, model.M))  # dL/dz~_T = 0
     for t in range(T, 0, -1):
         g = g_tilde.copy()
         if forced(t):
             if linear:
+                G_P += g.T @ X[:, t]  # z~_t = B^+ x_t
                 g[:] = 0.0
             else:
                 g[:, :N] = 0.0
@@ -574,4 +635,7 @@ def loss_and_grad_numpy(model, X, tau=None, *, forcing=None):
         for k, v in g_params.items():
             grads[k] += v
     dZ[:, 0] = g_tilde
+    if through_pinv:
+        G_P += g_tilde.T @ X[:, 0]  # z_0 = B^+ x_0
+        grads["B"] += pinv_vjp(p["B"], np.linalg.pinv(p["B"]), G_P)
     return float(loss), grads, dZ

@@ -241,6 +241,7 @@ def train_from_config(path, *, progress=False):
         tau = 30                 # int, "auto" or "none"
         n_epochs = 500
         clip_norm = 1.0          # optional
+        detach_forcing = false   # linear readout: true = no gradient through B^+
         seed = 1
         [output]
         dir = "run"

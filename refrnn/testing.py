@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_rng
+from ._validation import as_bool, as_rng
 from .bptt import forward, loss_and_grad
 from .models import PLRNN
 
@@ -172,11 +172,22 @@ def _central(model, X, tau, forcing, base, eps, min_eps, name=None, idx=None, di
         h /= 4.0
 
 
-def finite_difference_gradients(model, X, tau=None, *, eps=1e-6, min_eps=1e-9):
+def _fd_forcing(model, X, detach_forcing):
+    """The forcing states held fixed under perturbation: all of them when the forcing
+    gradient is detached (B^+ x is then data), none otherwise (each perturbed model
+    recomputes its own B^+ x, so differences in B include that path)."""
+    return model.infer_state(X) if as_bool("detach_forcing", detach_forcing) else None
+
+
+def finite_difference_gradients(
+    model, X, tau=None, *, eps=1e-6, min_eps=1e-9, detach_forcing=False
+):
     """Central finite differences of the STF loss for every parameter entry.
 
-    The forcing signal is held fixed (it is data, see :mod:`refrnn.bptt`), so B's
-    differences do not include the dependence of :math:`B^+` on B. For the PLRNN the step
+    With ``detach_forcing=True`` the forcing signal is held fixed (constant data, see
+    :mod:`refrnn.bptt`), so B's differences do not include the dependence of
+    :math:`B^+` on B; with False (the default, as :func:`refrnn.loss_and_grad`) they
+    do. For the PLRNN the step
     is divided by 4 until the relu pattern at every step input is the same at
     :math:`\\theta \\pm h` as at :math:`\\theta`: all three losses then lie on one smooth
     piece, so the kink is avoided by construction.
@@ -188,7 +199,8 @@ def finite_difference_gradients(model, X, tau=None, *, eps=1e-6, min_eps=1e-9):
     min_step : float
         The smallest step that was needed.
     """
-    forcing = model.infer_state(np.asarray(X, dtype=np.float64))
+    X = np.asarray(X, dtype=np.float64)
+    forcing = _fd_forcing(model, X, detach_forcing)
     base = _relu_pattern(model, forward(model, X, tau))
     out, used = {}, eps
     for name, v in model.params.items():
@@ -216,7 +228,16 @@ class GradientCheck:
 
 
 def check_gradients(
-    model, X, tau=None, grads=None, *, n_directions=8, rtol=1e-6, per_entry=None, rng=0
+    model,
+    X,
+    tau=None,
+    grads=None,
+    *,
+    n_directions=8,
+    rtol=1e-6,
+    per_entry=None,
+    rng=0,
+    detach_forcing=False,
 ):
     """Check gradients of the STF loss against central differences.
 
@@ -236,26 +257,29 @@ def check_gradients(
     per_entry : bool, optional
         Also check every entry (default: when the model has at most 500 parameters).
     rng : Generator or int
+    detach_forcing : bool
+        Which gradient is meant (see :func:`refrnn.loss_and_grad`): False, through
+        :math:`B^+` (the default), or True, with the forcing states as constant data.
 
     Returns
     -------
     GradientCheck
     """
     X = np.asarray(X, dtype=np.float64)
-    loss, own = loss_and_grad(model, X, tau)
+    loss, own = loss_and_grad(model, X, tau, detach_forcing=detach_forcing)
     grads = own if grads is None else grads
     n_params = sum(v.size for v in model.params.values())
     per_entry = n_params <= 500 if per_entry is None else per_entry
     entries = {}
     if per_entry:
-        fd, h = finite_difference_gradients(model, X, tau)
+        fd, h = finite_difference_gradients(model, X, tau, detach_forcing=detach_forcing)
         for k in model.params:
             # round-off of a central difference is ~eps_mach |L| / h, absolute
             entries[k] = compare(
                 grads[k], fd[k], rtol=rtol, atol=1e-15 * loss / h, name=f"grad {k} (per entry)"
             )
     rng = as_rng(rng)
-    forcing = model.infer_state(X)
+    forcing = _fd_forcing(model, X, detach_forcing)
     base = _relu_pattern(model, forward(model, X, tau))
     dirs_fd, dirs_g = [], []
     for _ in range(n_directions):

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from . import data as _data
 from . import metrics as _metrics
-from ._validation import DivergenceError, as_float_array, as_positive_int, as_rng
+from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_rng
 from .bptt import loss_and_grad
 from .io import atomic_savez, load_npz, model_from_arrays, model_to_arrays
 from .models import RNNModel
@@ -253,6 +253,7 @@ def train(
     seq_len=100,
     lr=1e-3,
     clip_norm=None,
+    detach_forcing=False,
     lambda_max=None,
     rng=None,
     eval_every=50,
@@ -286,6 +287,10 @@ def train(
         Adam learning rate (default 1e-3).
     clip_norm : float, optional
         Clip the global gradient norm to this value (the paper's BPTT baseline uses 1).
+    detach_forcing : bool
+        Linear readout: False (default, as the authors' released code) differentiates
+        through the forcing states :math:`B^+ x`, True treats them as constant data; see
+        :func:`refrnn.loss_and_grad`. No effect with the identity readout.
     lambda_max : float, optional
         Largest Lyapunov exponent per step, for ``tau="auto"``.
     rng : Generator or int, optional
@@ -333,6 +338,7 @@ def train(
     X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)
     n_eval = len(X_eval) if eval_steps is None else as_positive_int("eval_steps", eval_steps)
     checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
+    detach_forcing = as_bool("detach_forcing", detach_forcing)
     tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max)
 
     config = {
@@ -348,6 +354,7 @@ def train(
         "seq_len": seq_len,
         "lr": float(lr),
         "clip_norm": None if clip_norm is None else float(clip_norm),
+        "detach_forcing": detach_forcing,
         "eval_every": eval_every,
         "n_train": int(X.shape[0]),
     }
@@ -383,7 +390,9 @@ def train(
         for _ in range(batches_per_epoch):
             windows = _data.sample_windows(X, batch_size, seq_len, rng)
             try:
-                loss, grads = loss_and_grad(model, windows, tau_value)
+                loss, grads = loss_and_grad(
+                    model, windows, tau_value, detach_forcing=detach_forcing
+                )
             except DivergenceError as exc:
                 raise TrainingDiverged(
                     f"training diverged in epoch {epoch} (tau={tau_value}): {exc}. "

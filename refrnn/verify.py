@@ -15,6 +15,10 @@ key                    shape / type         meaning
 ``n_obs``              int                  N for the identity readout
 ``X``                  (S, T+1, N)          observation windows
 ``tau``                int                  forcing interval; absent or <= 0 means None
+``detach_forcing``     bool or 0/1          linear readout: 1 if your gradient treats the
+                                            forcing states B^+ x as constant data; absent
+                                            or 0: differentiated through B^+ (as
+                                            :func:`refrnn.loss_and_grad` by default)
 ``system``             str                  instead of ``model``: a class of
                                             :mod:`refrnn.systems` (spectra only), with
 ``system_params``      str (JSON)           its constructor arguments, e.g. ``{"dt": 0.01}``
@@ -80,7 +84,9 @@ __all__ = [
 ]
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-FORMAT_VERSION = 1
+# 2: the gradient through B^+ (detach_forcing, absent = False) became the default; golden
+# files of format 1 held detached gradients of B.
+FORMAT_VERSION = 2
 _RESULT_KEYS = ("loss", "Z", "X_hat", "state_grads", "jacobians", "log_norms", "ftle", "lyapunov")
 
 
@@ -126,6 +132,15 @@ class VerifyReport:
 
 def _str(arrays, key, default=None):
     return str(arrays[key]) if key in arrays else default
+
+
+def _bool(arrays, key, default=False):
+    if key not in arrays:
+        return default
+    v = np.asarray(arrays[key])
+    if v.shape != () or v.dtype.kind not in "biu" or int(v) not in (0, 1):
+        raise ValueError(f"{key} must be a boolean scalar (True/False or 0/1), got {v!r}")
+    return bool(v)
 
 
 def _int(arrays, key, default=None):
@@ -200,7 +215,10 @@ def compute(model, arrays, keys):
         if "X" not in arrays:
             raise ValueError("loss, gradients and trajectories need the data 'X'")
         X = arrays["X"]
-        loss, grads, gz = loss_and_grad(model, X, tau, return_state_grads=True)
+        detach = _bool(arrays, "detach_forcing")
+        loss, grads, gz = loss_and_grad(
+            model, X, tau, return_state_grads=True, detach_forcing=detach
+        )
         traj = forward(model, X, tau)
         out.update(loss=np.float64(loss), Z=traj.Z, X_hat=traj.X_hat, state_grads=gz)
         out.update({f"grad_{k}": v for k, v in grads.items()})
@@ -289,10 +307,12 @@ def _cases():
         return d
 
     bptt_keys = ("loss", "Z", "X_hat", "state_grads", "grad_")
+    seed = 0
     for cls, kw in ((PLRNN, {}), (VanillaRNN, {"gain": 1.5})):
         for readout in ("linear", "identity"):
             for tau in (None, 1, 7):
-                rng = np.random.default_rng(len(cases))
+                rng = np.random.default_rng(seed)  # seeds 0..11, as in format 1
+                seed += 1
                 m = cls.random(6, 3, rng=rng, readout=readout, **kw)
                 X = rng.normal(size=(3, 31, 3))
                 tname = "none" if tau is None else str(tau)
@@ -301,13 +321,26 @@ def _cases():
                     (
                         f"{cls.__name__.lower()}-{readout}-tau{tname}",
                         f"{cls.__name__}, M=6, N=3, {readout} readout, S=3 windows of "
-                        f"T=30 steps, tau={tau}",
+                        f"T=30 steps, tau={tau}"
+                        + (", gradient through B^+" if readout == "linear" else ""),
                         flags,
                         {**params_of(m), "X": X, "tau": np.int64(tau or 0)},
                         bptt_keys,
                         {},
                     )
                 )
+                if readout == "linear":  # the same inputs, forcing states as data
+                    cases.append(
+                        (
+                            f"{cls.__name__.lower()}-{readout}-tau{tname}-detached",
+                            f"as {cases[-1][0]}, with the forcing states B^+ x treated as "
+                            f"constant data (detach_forcing=True): only grad_B differs",
+                            [*flags, "detached-forcing"],
+                            {**cases[-1][3], "detach_forcing": np.bool_(True)},
+                            bptt_keys,
+                            {},
+                        )
+                    )
     # relu kink: h = 0, identity readout, data with exact zeros forced every step, so that
     # step inputs sit exactly at z = 0 where relu'(0) = 0 is the convention
     rng = np.random.default_rng(100)

@@ -24,8 +24,11 @@ def _rel_err(a, b):
 @given(data=st.data())
 def test_gradients_match_central_differences(model_name, readout, data):
     model, X, tau = data.draw(problems(model_name, readout))
-    loss, grads = refrnn.loss_and_grad(model, X, tau)
-    fd, step = finite_difference_gradients(model, X, tau)
+    # both forcing-gradient settings: through B^+ (the differences then move B^+ with B)
+    # or with the forcing states as constant data (the differences hold them fixed)
+    detach = data.draw(st.booleans())
+    loss, grads = refrnn.loss_and_grad(model, X, tau, detach_forcing=detach)
+    fd, step = finite_difference_gradients(model, X, tau, detach_forcing=detach)
     assert set(grads) == set(model.params)
     # Central differences with step h = 1e-6 have truncation error O(h^2 |d3L|), ~1e-12
     # relative, and round-off O(eps_mach |L| / h) ~ 1e-10 |L| absolute. The largest relative
@@ -42,8 +45,8 @@ def test_gradients_match_central_differences(model_name, readout, data):
 
 
 @settings(max_examples=80)
-@given(problem=problems())
-def test_forward_and_reverse_mode_agree(problem):
+@given(problem=problems(), detach=st.booleans())
+def test_forward_and_reverse_mode_agree(problem, detach):
     """Dot-product test: <J v, u> = <v, J^T u> for the map parameters -> predictions."""
     model, X, tau = problem
     rng = np.random.default_rng(X.size)
@@ -51,8 +54,8 @@ def test_forward_and_reverse_mode_agree(problem):
     if isinstance(model, refrnn.PLRNN):
         np.fill_diagonal(v["W"], 0.0)
     U = rng.normal(size=X.shape)
-    Jv = refrnn.jvp(model, X, v, tau)
-    JTu = refrnn.vjp(model, X, U, tau)
+    Jv = refrnn.jvp(model, X, v, tau, detach_forcing=detach)
+    JTu = refrnn.vjp(model, X, U, tau, detach_forcing=detach)
     lhs = np.sum(Jv * U)
     rhs = sum(np.sum(v[k] * JTu[k]) for k in v)
     # Both sides are sums of the same products in a different order: agreement to a few
@@ -62,11 +65,13 @@ def test_forward_and_reverse_mode_agree(problem):
 
 
 @settings(max_examples=80)
-@given(problem=problems())
-def test_numba_kernels_match_numpy_reference(problem):
+@given(problem=problems(), detach=st.booleans())
+def test_numba_kernels_match_numpy_reference(problem, detach):
     model, X, tau = problem
-    loss, grads, gz = refrnn.loss_and_grad(model, X, tau, return_state_grads=True)
-    loss_r, grads_r, gz_r = loss_and_grad_numpy(model, X, tau)
+    loss, grads, gz = refrnn.loss_and_grad(
+        model, X, tau, return_state_grads=True, detach_forcing=detach
+    )
+    loss_r, grads_r, gz_r = loss_and_grad_numpy(model, X, tau, detach_forcing=detach)
     assert loss == pytest.approx(loss_r, rel=1e-12, abs=0)
     for k in grads:
         assert _rel_err(grads[k], grads_r[k]) < 1e-12, k
@@ -103,6 +108,62 @@ def test_forcing_cuts_the_jacobian_chain(cls):
     ident = cls.random(5, 2, rng=4, readout="identity")
     _, _, gz = refrnn.loss_and_grad(ident, X, tau=1, return_state_grads=True)
     assert np.any(gz[:, 1:-1, 2:] != 0.0)  # hidden states are not forced
+
+
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
+@pytest.mark.parametrize("tau", [None, 1, 3])
+def test_forcing_gradient_changes_only_grad_B(cls, tau):
+    """Through B^+ or not, the loss and the gradients of the map parameters are identical;
+    only grad B gains the forcing path. The identity readout has no such path."""
+    X = np.random.default_rng(11).normal(size=(3, 10, 2))
+    lin = cls.random(5, 2, rng=12)
+    l0, g0 = refrnn.loss_and_grad(lin, X, tau)
+    l1, g1 = refrnn.loss_and_grad(lin, X, tau, detach_forcing=True)
+    assert l0 == l1
+    for k in g0:
+        if k != "B":
+            np.testing.assert_array_equal(g0[k], g1[k])
+    assert np.max(np.abs(g0["B"] - g1["B"])) > 1e-3 * np.max(np.abs(g0["B"]))
+    ident = cls.random(5, 2, rng=12, readout="identity")
+    la, ga = refrnn.loss_and_grad(ident, X, tau)
+    lb, gb = refrnn.loss_and_grad(ident, X, tau, detach_forcing=True)
+    assert la == lb
+    for k in ga:
+        np.testing.assert_array_equal(ga[k], gb[k])
+
+
+def test_forcing_gradient_by_hand():
+    """grad B through B^+ = the detached grad B + pinv_vjp of sum_k dL/dz~_k x_k^T, with
+    dL/dz~ read off the state gradients of a tau = 1 run (every step forced)."""
+    model = refrnn.PLRNN.random(4, 2, rng=13)
+    X = np.random.default_rng(14).normal(size=(2, 5, 2))
+    _, g_det = refrnn.loss_and_grad(model, X, 1, detach_forcing=True)
+    _, g = refrnn.loss_and_grad(model, X, 1)
+    from refrnn.forcing import pinv_vjp
+
+
+    p = model.params
+    P = np.linalg.pinv(p["B"])
+    G_P = np.zeros((4, 2))
+    for s in range(2):
+        for t in range(4):  # z~_t feeds step t+1 only (tau = 1), whose loss term is local
+            z = P @ X[s, t]
+            z1 = p["A"] * z + p["W"] @ np.maximum(z, 0) + p["h"]
+            gx = -2.0 / (2 * 4 * 2) * (X[s, t + 1] - p["B"] @ z1)
+            gz1 = p["B"].T @ gx
+            gz = p["A"] * gz1 + (z > 0) * (p["W"].T @ gz1)
+            G_P += np.outer(gz, X[s, t])
+    np.testing.assert_allclose(g["B"], g_det["B"] + pinv_vjp(p["B"], P, G_P), rtol=1e-12)
+
+
+def test_detach_forcing_validation(small):
+    model, X = small
+    with pytest.raises(TypeError, match="detach_forcing must be True or False"):
+        refrnn.loss_and_grad(model, X, detach_forcing="yes")
+    with pytest.raises(TypeError, match="detach_forcing"):
+        refrnn.vjp(model, X, np.zeros_like(X), detach_forcing=1)
+    with pytest.raises(ValueError, match="pass detach_forcing=True"):
+        refrnn.loss_and_grad(model, X, forcing=model.infer_state(X))
 
 
 def test_tau_larger_than_T_equals_plain_bptt():
@@ -189,7 +250,7 @@ def test_bad_model_and_forcing(small):
     with pytest.raises(TypeError, match="model must be a refrnn model"):
         refrnn.loss_and_grad("plrnn", X)
     with pytest.raises(ValueError, match=r"forcing must have shape \(2, 5, 4\)"):
-        refrnn.loss_and_grad(model, X, forcing=np.zeros((2, 5, 3)))
+        refrnn.loss_and_grad(model, X, forcing=np.zeros((2, 5, 3)), detach_forcing=True)
     with pytest.raises(ValueError, match="tangent has unknown keys"):
         refrnn.jvp(model, X, {"Q": np.zeros(3)})
     with pytest.raises(ValueError, match="cotangent must have shape"):

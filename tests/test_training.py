@@ -99,6 +99,21 @@ def test_resume_gives_identical_parameters(series, tmp_path):
     np.testing.assert_array_equal(resumed.history["loss"], full.history["loss"])
 
 
+def test_detach_forcing_reaches_the_gradient(series):
+    """One Adam step from the same start: the settings differ only in B."""
+    init = refrnn.PLRNN.random(6, 3, rng=0)
+    kw = dict(tau=5, n_epochs=1, batches_per_epoch=1, batch_size=4, seq_len=20, rng=3,
+              eval_every=None)  # fmt: skip
+    a = refrnn.train(init, series, **kw)
+    b = refrnn.train(init, series, detach_forcing=True, **kw)
+    assert a.config["detach_forcing"] is False and b.config["detach_forcing"] is True
+    for k in ("A", "W", "h"):
+        np.testing.assert_array_equal(a.model.params[k], b.model.params[k])
+    assert not np.array_equal(a.model.params["B"], b.model.params["B"])
+    with pytest.raises(TypeError, match="detach_forcing"):
+        refrnn.train(init, series, detach_forcing="no", **kw)
+
+
 def test_resume_refuses_changed_settings(series, tmp_path):
     ck = tmp_path / "ck.npz"
     _small_run(series, n_epochs=2, checkpoint=ck)

@@ -24,9 +24,22 @@ def test_manifest_describes_every_file():
     files = {p.name for p in verify.GOLDEN_DIR.glob("*.npz")}
     assert files == {c["file"] for c in manifest["cases"]}
     flags = {f for c in manifest["cases"] for f in c["flags"]}
-    assert {"relu-boundary", "long-horizon", "forced-every-step"} <= flags
+    assert {"relu-boundary", "long-horizon", "forced-every-step", "detached-forcing"} <= flags
     for c in manifest["cases"]:
         assert c["comment"] and c["quantities"] and c["tolerances"]
+
+
+def test_detach_forcing_key_selects_the_gradient(tmp_path):
+    """A file whose grad_B treats B^+ x as data passes only when it says so."""
+    model = refrnn.PLRNN.random(5, 2, rng=0)
+    X = np.random.default_rng(1).normal(size=(2, 12, 2))
+    _, g = refrnn.loss_and_grad(model, X, 4, detach_forcing=True)
+    arrays = {"model": "PLRNN", **model.params, "X": X, "tau": 4, "grad_B": g["B"]}
+    assert not verify.verify_arrays(arrays).passed  # default: through B^+
+    assert verify.verify_arrays({**arrays, "detach_forcing": True}).passed
+    assert verify.verify_arrays({**arrays, "detach_forcing": np.int64(1)}).passed
+    with pytest.raises(ValueError, match="detach_forcing must be a boolean"):
+        verify.verify_arrays({**arrays, "detach_forcing": 2})
 
 
 def test_regenerating_reproduces_the_shipped_files(tmp_path):

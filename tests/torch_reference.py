@@ -7,8 +7,11 @@ import torch
 import refrnn
 
 
-def torch_loss(model, X, tau):
-    """The STF loss of refrnn.bptt, written independently with torch autograd."""
+def torch_loss(model, X, tau, detach_forcing=False):
+    """The STF loss of refrnn.bptt, written independently with torch autograd.
+
+    With ``detach_forcing=False`` autograd differentiates through ``torch.linalg.pinv``
+    (as the paper's released code does); with True, B^+ is constant data."""
     p = {
         k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in model.params.items()
     }
@@ -26,7 +29,7 @@ def torch_loss(model, X, tau):
             return torch.tanh(z @ p["W"].T + p["b"])
 
     if linear:
-        Bpinv = torch.linalg.pinv(p["B"].detach())  # data: no gradient through B^+
+        Bpinv = torch.linalg.pinv(p["B"].detach() if detach_forcing else p["B"])
         observe = lambda z: z @ p["B"].T  # noqa: E731
         infer = lambda x: x @ Bpinv.T  # noqa: E731
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._dynamics import MapMixin
-from .._validation import as_float_array, as_positive_int, as_rng
+from .._validation import as_float_array, as_positive_int, as_rng, full_row_rank
 
 READOUTS = ("linear", "identity")
 
@@ -78,6 +78,7 @@ class RNNModel(MapMixin):
             if B.shape[1] != M or not 1 <= B.shape[0] <= M:
                 raise ValueError(f"B must have shape (N, M) with 1 <= N <= M={M}, got {B.shape}")
             N = B.shape[0]
+            full_row_rank("B", B)
             Bpinv = np.linalg.pinv(B)
         else:
             if B is not None:

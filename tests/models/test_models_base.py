@@ -60,8 +60,18 @@ def test_simulate_iterates_step(cls):
     assert model.simulate(z0, 0).shape == (1, 4)
 
 
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
+def test_rank_deficient_readout_is_rejected(cls):
+    """B^+ forces the latent state and is differentiated: B needs full row rank."""
+    model = cls.random(4, 2, rng=0)
+    with pytest.raises(ValueError, match="B must have full row rank N=2.*got rank 1"):
+        model.replace(B=np.ones((2, 4)))
+    with pytest.raises(ValueError, match="got rank 0"):
+        model.replace(B=np.zeros((2, 4)))
+
+
 def test_plrnn_validation_messages():
-    A, W, h, B = np.zeros(3), np.zeros((3, 3)), np.zeros(3), np.ones((2, 3))
+    A, W, h, B = np.zeros(3), np.zeros((3, 3)), np.zeros(3), np.eye(2, 3)
     P = refrnn.PLRNN
     with pytest.raises(ValueError, match=r"W must have shape \(3, 3\)"):
         P(A, np.zeros((3, 2)), h, B)
