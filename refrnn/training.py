@@ -162,9 +162,10 @@ class TrainResult:
     history : dict of ndarray
         Per epoch (length ``n_epochs``): ``epoch``, ``loss`` (mean over batches),
         ``grad_norm`` (mean global norm before clipping), ``grad_norm_max``, ``d_stsp``
-        (state-space divergence of a free run, NaN on epochs without evaluation or when
-        the free run diverged), ``wall_time`` (seconds since the start, cumulative over
-        resumes).
+        (median state-space divergence of ``eval_starts`` free runs against
+        ``eval_data``; NaN on epochs without evaluation, ``inf`` when most free runs
+        diverged), ``d_stsp_min`` / ``d_stsp_max`` (their range), ``wall_time`` (seconds
+        since the start, cumulative over resumes).
     tau : int or None
         The forcing interval used for the whole run.
     tau_source : str
@@ -189,8 +190,46 @@ class TrainResult:
     best_model: RNNModel | None = None
     best_epoch: int | None = None
 
+    @property
+    def selection(self):
+        """How ``best_model`` was chosen, or None if it was not.
 
-_HISTORY_KEYS = ("epoch", "loss", "grad_norm", "grad_norm_max", "d_stsp", "wall_time")
+        A dict: ``epoch`` (0-based), ``d_stsp`` (its median score), ``d_stsp_range``
+        (min, max over the free-run starts), ``n_starts``, ``series`` (what the free runs
+        were compared with: ``"training series"`` unless ``eval_data`` was given),
+        ``n_evaluations`` and ``evaluated_scores`` (median, min, max of the scores of all
+        evaluations, to show how lucky the selected one is).
+        """
+        if self.best_epoch is None:
+            return None
+        h = self.history
+        i = int(np.flatnonzero(h["epoch"] == self.best_epoch)[0])
+        scores = h["d_stsp"][~np.isnan(h["d_stsp"])]
+        return {
+            "epoch": self.best_epoch,
+            "d_stsp": float(h["d_stsp"][i]),
+            "d_stsp_range": (float(h["d_stsp_min"][i]), float(h["d_stsp_max"][i])),
+            "n_starts": self.config.get("eval_starts"),
+            "series": self.config.get("eval_on"),
+            "n_evaluations": int(scores.size),
+            "evaluated_scores": (
+                float(np.median(scores)),
+                float(scores.min()),
+                float(scores.max()),
+            ),
+        }
+
+
+_HISTORY_KEYS = (
+    "epoch",
+    "loss",
+    "grad_norm",
+    "grad_norm_max",
+    "d_stsp",
+    "d_stsp_min",
+    "d_stsp_max",
+    "wall_time",
+)
 
 
 def _rng_to_json(rng):
@@ -233,13 +272,27 @@ def load_checkpoint(path):
     return model, opt, rng, history, config, int(arrays["epoch"]), best
 
 
-def _evaluate(model, X_eval, n_eval):
-    """D_stsp of a free run against ``X_eval``; NaN if the free run diverges."""
-    try:
-        X_gen = _metrics.generate_free_run(model, X_eval, n_eval, start=0)
-    except DivergenceError:
-        return float("nan")
-    return float(_metrics.state_space_divergence(X_eval, X_gen))
+def _selection_starts(T, n_starts):
+    """Start indices of the selection free runs: evenly spread over a series of length T."""
+    return [int(i) for i in np.linspace(0, T, n_starts, endpoint=False)]
+
+
+def _evaluate(model, X_eval, n_eval, n_starts):
+    """D_stsp of free runs from ``n_starts`` data points spread over ``X_eval``.
+
+    Returns an array of length ``n_starts``; ``inf`` where the free run diverged. One
+    initial condition can land on a coexisting fixed point or cycle of a model whose
+    other orbits are fine (or the reverse), so a candidate is judged by several.
+    """
+    out = np.empty(n_starts)
+    for i, start in enumerate(_selection_starts(len(X_eval), n_starts)):
+        try:
+            X_gen = _metrics.generate_free_run(model, X_eval, n_eval, start=start)
+        except DivergenceError:
+            out[i] = np.inf
+            continue
+        out[i] = _metrics.state_space_divergence(X_eval, X_gen)
+    return out
 
 
 def train(
@@ -259,6 +312,7 @@ def train(
     eval_every=50,
     eval_data=None,
     eval_steps=None,
+    eval_starts=3,
     progress=False,
     checkpoint=None,
     checkpoint_every=50,
@@ -301,7 +355,11 @@ def train(
     eval_data : ndarray, shape (T_eval, N), optional
         Reference series for D_stsp (default: ``X``).
     eval_steps : int, optional
-        Length of the free run (default: ``len(eval_data)``).
+        Length of each free run (default: ``len(eval_data)``).
+    eval_starts : int
+        Free runs per evaluation, started from this many points spread evenly over
+        ``eval_data`` (default 3). The history records their median D_stsp (the
+        selection score) and their range; see :attr:`TrainResult.selection`.
     progress : bool
         Show a tqdm progress bar with loss and gradient norm.
     checkpoint : str or Path, optional
@@ -337,6 +395,9 @@ def train(
     eval_every = 0 if not eval_every else as_positive_int("eval_every", eval_every)
     X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)
     n_eval = len(X_eval) if eval_steps is None else as_positive_int("eval_steps", eval_steps)
+    eval_starts = as_positive_int("eval_starts", eval_starts)
+    if eval_starts > len(X_eval):
+        raise ValueError(f"eval_starts must be <= len(eval_data)={len(X_eval)}, got {eval_starts}")
     checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
     detach_forcing = as_bool("detach_forcing", detach_forcing)
     tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max)
@@ -356,6 +417,8 @@ def train(
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "detach_forcing": detach_forcing,
         "eval_every": eval_every,
+        "eval_starts": eval_starts,
+        "eval_on": "training series" if eval_data is None else "eval_data",
         "n_train": int(X.shape[0]),
     }
     start_epoch = 0
@@ -410,11 +473,12 @@ def train(
             losses.append(loss)
             norms.append(norm)
         last = epoch == n_epochs - 1
-        d = (
-            _evaluate(model, X_eval, n_eval)
-            if eval_every and ((epoch + 1) % eval_every == 0 or last)
-            else float("nan")
-        )
+        if eval_every and ((epoch + 1) % eval_every == 0 or last):
+            ds = _evaluate(model, X_eval, n_eval, eval_starts)
+            # the median run is the score: one unlucky start neither makes nor breaks it
+            d, d_lo, d_hi = float(np.median(ds)), float(ds.min()), float(ds.max())
+        else:
+            d = d_lo = d_hi = float("nan")
         if np.isfinite(d) and (best[0] is None or d < np.nanmin(history["d_stsp"])):
             best = (model, epoch)
         for k, v in zip(
@@ -425,6 +489,8 @@ def train(
                 np.mean(norms),
                 np.max(norms),
                 d,
+                d_lo,
+                d_hi,
                 t_offset + time.perf_counter() - t0,
             ),
             strict=True,

@@ -167,3 +167,38 @@ def test_best_model_is_the_lowest_d_stsp_evaluation(series, tmp_path):
     resumed = _small_run(series, n_epochs=8, eval_every=2, checkpoint=ck, resume=True)
     assert resumed.best_epoch == res.best_epoch and resumed.best_model == res.best_model
     assert _small_run(series, eval_every=0).best_model is None
+
+
+def test_selection_uses_several_starts_and_records_them(series):
+    res = _small_run(series, n_epochs=6, eval_every=2, eval_starts=2)
+    h = res.history
+    ev = np.isfinite(h["d_stsp"])
+    assert np.all(h["d_stsp_min"][ev] <= h["d_stsp"][ev])
+    assert np.all(h["d_stsp"][ev] <= h["d_stsp_max"][ev])
+    sel = res.selection
+    assert sel["epoch"] == res.best_epoch == int(np.nanargmin(h["d_stsp"]))
+    assert sel["n_starts"] == 2 and sel["series"] == "training series"
+    assert sel["n_evaluations"] == 3
+    lo, hi = sel["d_stsp_range"]
+    assert lo <= sel["d_stsp"] <= hi
+    assert _small_run(series, eval_every=0).selection is None
+
+
+def test_evaluation_scores_each_start_and_reports_divergence(series):
+    """The median of per-start scores, each the D_stsp of its own free run; a diverging
+    model scores inf, not NaN, so it can never be selected."""
+    model = refrnn.PLRNN.random(6, 3, rng=0)
+    ds = tr._evaluate(model, series, 500, 3)
+    starts = tr._selection_starts(len(series), 3)
+    assert starts == [0, len(series) // 3, 2 * len(series) // 3]
+    want = [
+        refrnn.metrics.state_space_divergence(
+            series, refrnn.metrics.generate_free_run(model, series, 500, start=s)
+        )
+        for s in starts
+    ]
+    np.testing.assert_array_equal(ds, want)
+    bad = refrnn.PLRNN(np.full(6, 10.0), np.zeros((6, 6)), np.ones(6), np.eye(6)[:3])
+    assert np.all(tr._evaluate(bad, series, 500, 3) == np.inf)
+    with pytest.raises(ValueError, match="eval_starts"):
+        _small_run(series, eval_starts=0)

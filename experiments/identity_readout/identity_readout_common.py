@@ -74,6 +74,24 @@ def make_model(M, N, init, seed, readout="identity"):
 
 
 # ------------------------------------------------------------------------------------
+def sync_forcing(model, Xfull, K):
+    """Full-state forcing signal for the identity readout: z~_t = [x_t, h_t], where h_t is
+    the hidden state of the model driven by the data at EVERY step (tau = 1) from the start
+    of the warm-up (no gradient). Returns (Xw, F) for the last T+1 samples."""
+    tr = forward(model, np.ascontiguousarray(Xfull), 1)
+    F = tr.Z_forced[:, K:].copy()
+    return np.ascontiguousarray(Xfull[:, K:]), np.ascontiguousarray(F)
+
+
+def _as_linear(model):
+    """The same PLRNN with readout B = [I 0]: x_hat = z[:N] as for the identity readout,
+    but forcing replaces all M states (by the given forcing signal)."""
+    B = np.zeros((model.N, model.M))
+    B[:, : model.N] = np.eye(model.N)
+    p = model.params
+    return PLRNN(p["A"], p["W"], p["h"], B=B, readout="linear")
+
+
 def warm_forcing(model, Xfull, K, tau, tau_warm=None):
     """Forcing signal for the last T+1 samples of each window of Xfull (S, K+T+1, N).
 
@@ -99,7 +117,7 @@ def d_stsp(model, X, n=10_000):
     return float(state_space_divergence(X[:n] if len(X) > n else X, Xg))
 
 
-def train_variant(model, *, tau=30, K=0, tau_warm=None, n_epochs=1000, seq_len=100,
+def train_variant(model, *, tau=30, K=0, tau_warm=None, reset="data", tau_schedule=None, n_epochs=1000, seq_len=100,
                   batch=32, bpe=10, lr=1e-3, seed=0, eval_every=50, track_every=10,
                   grad_T=None, verbose=False):
     """Train; return dict with history and the best model (selected on the train series)."""
@@ -113,13 +131,21 @@ def train_variant(model, *, tau=30, K=0, tau_warm=None, n_epochs=1000, seq_len=1
     best, best_d, best_ep = None, np.inf, None
     t0 = time.perf_counter()
     diverged = False
+    tau0 = tau
     for ep in range(n_epochs):
+        if tau_schedule is not None:  # list of (first_epoch, tau), ascending
+            tau = [t for e0, t in tau_schedule if ep >= e0][-1]
         ls, gs = [], []
         for _ in range(bpe):
             Wf = sample_windows(Xtr, batch, seq_len + K, rng)
-            Xw, F = warm_forcing(model, Wf, K, tau, tau_warm)
             try:
-                loss, grads = loss_and_grad(model, Xw, tau, forcing=F)
+                if reset == "sync":
+                    Xw, F = sync_forcing(model, Wf, K)
+                    loss, grads = loss_and_grad(_as_linear(model), Xw, tau, forcing=F)
+                    grads.pop("B")
+                else:
+                    Xw, F = warm_forcing(model, Wf, K, tau, tau_warm)
+                    loss, grads = loss_and_grad(model, Xw, tau, forcing=F)
                 model = model.replace(**opt.step(model.params, grads))
             except (DivergenceError, ValueError):
                 diverged = True
@@ -132,7 +158,7 @@ def train_variant(model, *, tau=30, K=0, tau_warm=None, n_epochs=1000, seq_len=1
         hist["loss"].append(float(np.mean(ls)))
         hist["grad_norm"].append(float(np.mean(gs)))
         if ep % track_every == 0 or ep == n_epochs - 1:
-            Z = forward(model, Xw, tau, forcing=F).Z
+            Z = forward(_as_linear(model) if reset == "sync" else model, Xw, tau, forcing=F).Z
             hist["zmax_hidden"].append(float(np.max(np.abs(Z[..., N:]))) if model.M > N else 0.0)
             hist["zmax_obs"].append(float(np.max(np.abs(Z[..., :N]))))
         else:
