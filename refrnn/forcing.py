@@ -85,7 +85,8 @@ def pinv_jvp(B, P, dB):
 
 
 def pinv_vjp(B, P, G):
-    r"""Adjoint of the pseudo-inverse: :math:`\bar B = P^\top P\,\bar P^\top (I - PB) - P^\top \bar P P^\top`.
+    r"""Adjoint of the pseudo-inverse,
+    :math:`\bar B = P^\top P\,\bar P^\top (I - PB) - P^\top \bar P P^\top`.
 
     Parameters
     ----------

@@ -103,31 +103,48 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
     return fig
 
 
-def plot_training(histories, *, title=None):
+def plot_training(histories, *, selected=None, title=None):
     """Loss, gradient norm (log scale) and D_stsp against epoch for several runs.
 
     Parameters
     ----------
     histories : dict of str -> dict of ndarray
-        Label -> ``TrainResult.history``.
+        Label -> ``TrainResult.history``. Runs whose label starts the same way up to a
+        comma (e.g. ``"STF, seed 0"``, ``"STF, seed 1"``) share a colour.
+    selected : dict of str -> int, optional
+        Label -> the selected epoch, marked with a ring on the D_stsp panel.
+    title : str, optional
     """
     import matplotlib.pyplot as plt
 
+    selected = selected or {}
+    groups = list(dict.fromkeys(label.split(",")[0] for label in histories))
     with style():
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        seen = set()
         for label, h in histories.items():
-            axes[0].semilogy(h["epoch"], h["loss"], label=label)
-            axes[1].semilogy(h["epoch"], h["grad_norm"], label=label)
+            group = label.split(",")[0]
+            c = colors[groups.index(group) % len(colors)]
+            kw = dict(color=c, lw=1, alpha=0.8, label=None if group in seen else group)
+            seen.add(group)
+            axes[0].semilogy(h["epoch"], h["loss"], **kw)
+            axes[1].semilogy(h["epoch"], h["grad_norm"], **kw)
             ok = np.isfinite(h["d_stsp"])
-            axes[2].plot(h["epoch"][ok], h["d_stsp"][ok], "o-", ms=3, label=label)
-        axes[0].set_title("STF loss")
+            axes[2].semilogy(h["epoch"][ok], h["d_stsp"][ok], "-", **kw)
+            ep = selected.get(label)
+            if ep is not None:
+                i = np.flatnonzero(h["epoch"] == ep)
+                if i.size and np.isfinite(h["d_stsp"][i[0]]):
+                    axes[2].plot(ep, h["d_stsp"][i[0]], "o", mfc="none", mec=c, ms=8, mew=1.5)
+        axes[0].set_title("training loss")
         axes[1].set_title("gradient norm (before clipping)")
-        axes[2].set_title("$D_{stsp}$ of a free run")
+        axes[2].set_title("$D_{stsp}$ of free runs (selection series)")
         for ax in axes:
             ax.set_xlabel("epoch")
-        axes[0].legend()
+            ax.legend(fontsize=8)
         if title:
-            fig.suptitle(title)
+            fig.suptitle(title, fontsize=10)
         fig.tight_layout()
     return fig
 

@@ -141,7 +141,6 @@ def test_forcing_gradient_by_hand():
     _, g = refrnn.loss_and_grad(model, X, 1)
     from refrnn.forcing import pinv_vjp
 
-
     p = model.params
     P = np.linalg.pinv(p["B"])
     G_P = np.zeros((4, 2))

@@ -14,21 +14,35 @@ from refrnn import cli
 def test_demo_quick_end_to_end(tmp_path):
     out = tmp_path / "demo"
     lines = []
-    summary = cli.run_demo(out, quick=True, progress=False, log=lines.append)
+    summary = cli.run_demo(out, quick=True, workers=1, log=lines.append)
     for name in (
         "summary.json",
+        "summary.md",
         "attractors.png",
         "training.png",
         "spectra.png",
-        "model_stf.npz",
-        "model_bptt.npz",
+        "test_series.npy",
+        "model_stf_seed0.npz",
+        "model_stf_seed1.npz",
+        "model_bptt_seed0.npz",
+        "model_bptt_seed1.npz",
     ):
         assert (out / name).is_file(), name
     saved = json.loads((out / "summary.json").read_text())
     assert saved["tau"] == summary["tau"] >= 1
     lam = saved["system"]["lyapunov_per_unit_time"]
     assert len(lam) == 3 and lam[0] > 0 > lam[2]
-    assert set(saved["results"]) == {f"STF (tau={saved['tau']})", "BPTT + clip 1"}
+    methods = {f"STF (tau={saved['tau']})", "BPTT + clip 1"}
+    assert set(saved["results"]) == set(saved["stats"]) == methods
+    for label in methods:
+        # one evaluation per seed, and the statistics are over those seeds
+        assert [e["seed"] for e in saved["results"][label]] == [0, 1]
+        st = saved["stats"][label]["d_stsp"]
+        finite = [e["d_stsp"] for e in saved["results"][label] if e["d_stsp"] is not None]
+        if st["n"]:
+            assert st["min"] <= st["median"] <= st["max"]
+            assert st["min"] == min(finite)
+    assert "QUICK MODE" in lines[0] and "mean nothing" in (out / "summary.md").read_text()
     assert any("D_stsp" in line for line in lines)
 
 

@@ -1,0 +1,283 @@
+"""refrnn and the paper's released code, trained side by side and scored by one metric.
+
+The released code of Mikhaeil, Monfared & Durstewitz (2022), https://github.com/
+DurstewitzLab/ChaosRNN, is GPL-licensed and is **not** part of refrnn: check it out
+yourself and pass its path. This script imports its PLRNN and its window sampler from that
+path (nothing is copied) and drives them with a loop equivalent to its ``bptt_algorithm``
+(Adam, MSE loss, forcing with ``pinv(B)`` every tau steps, no clipping, float32) with one
+difference stated up front: its hard-coded annealing of tau from 1 upwards is off, so that
+both implementations train with the same fixed tau.
+
+Both train on the first 80% of the same data file (default: the released code's
+``datasets/Lorenz/lorenz_data_chaos.npy``, 100 000 samples of Lorenz-63 at dt = 0.01) with
+the paper's configuration: PLRNN M = 30, linear readout, tau = 30, windows of 100 steps,
+32 windows per batch, 10 batches per epoch, Adam lr 1e-3, ``--epochs`` epochs. Every
+``--every`` epochs each snapshot is converted to a float64 refrnn model and scored by
+refrnn's D_stsp and D_H of one free run (as long as the test part, 1000 steps of burn-in,
+started from its first point) against the last 20% of the file -- the same metric, length
+and burn-in for both. Wall times count training only, one thread each.
+
+    python experiments/side_by_side.py --authors-code PATH/TO/ChaosRNN [--seeds 3]
+        [--epochs 3000] [--every 50] [--workers 2]
+
+Writes docs/results/side_by_side.{md,json,png}; runs are kept in runs/side_by_side/.
+The authors' code needs torch (``pip install torch==2.13.0``, the CPU build); its own
+requirements beyond that (tensorboardX, pandas) are not needed by this script.
+Without the authors' code the script says what it needs and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "side_by_side"
+OUT = ROOT / "docs" / "results"
+DATA_IN_REPO = Path("datasets") / "Lorenz" / "lorenz_data_chaos.npy"
+CONFIG = dict(M=30, tau=30, seq_len=100, batch_size=32, batches_per_epoch=10, lr=1e-3)
+TRAIN_FRACTION = 0.8
+
+
+# ======================================================================================
+# the shared metric
+def split(X):
+    """The first 80% trains, the last 20% scores."""
+    n = int(TRAIN_FRACTION * len(X))
+    return X[:n], X[n:]
+
+
+def score(params, X_test):
+    """refrnn's D_stsp and D_H of a free run of the PLRNN ``params`` (A, W, h, B) against
+    ``X_test``: one free run as long as ``X_test``, 1000 steps of burn-in, from its first
+    point. A diverging free run scores inf."""
+    import refrnn
+
+    model = refrnn.PLRNN(**{k: np.asarray(v, dtype=np.float64) for k, v in params.items()})
+    ev, _ = refrnn.metrics.evaluate(model, X_test, n_free=len(X_test), transient=1000, start=0)
+    if ev["diverged"]:
+        return float("inf"), float("inf")
+    return float(ev["d_stsp"]), float(ev["d_h"])
+
+
+# ======================================================================================
+# refrnn's half
+def refrnn_run(X, seed, epochs, every, work_dir):
+    """Train refrnn's PLRNN in chunks of ``every`` epochs (exact resume from a checkpoint
+    between chunks) and score each snapshot. Returns a list of snapshot records."""
+    import refrnn
+
+    X_train, X_test = split(X)
+    ck = Path(work_dir) / f"refrnn-seed{seed}.ck.npz"
+    ck.unlink(missing_ok=True)
+    init = refrnn.PLRNN.random(CONFIG["M"], X.shape[1], rng=seed)
+    snaps = []
+    for e in range(every, epochs + 1, every):
+        res = refrnn.train(
+            init, X_train, tau=CONFIG["tau"], n_epochs=e, seq_len=CONFIG["seq_len"],
+            batch_size=CONFIG["batch_size"], batches_per_epoch=CONFIG["batches_per_epoch"],
+            lr=CONFIG["lr"], rng=seed + 1, eval_every=None, checkpoint=ck,
+            checkpoint_every=every, resume=True,
+        )  # fmt: skip
+        d, dh = score(res.model.params, X_test)
+        snaps.append({"epoch": e, "wall": float(res.history["wall_time"][-1]), "d_stsp": d,
+                      "d_h": dh, "B_norm": float(np.linalg.norm(res.model.params["B"], 2))})  # fmt: skip
+    ck.unlink(missing_ok=True)
+    return snaps
+
+
+# ======================================================================================
+# the authors' half (imports their modules from the given path; nothing is copied)
+def authors_run(code_path, X, seed, epochs, every):
+    import torch as tc
+
+    sys.path.insert(0, str(code_path))
+    from bptt.dataset import GeneralDataset  # noqa: PLC0415  (the authors' code)
+    from bptt.PLRNN_model import PLRNN  # noqa: PLC0415
+
+    tc.set_num_threads(1)
+    tc.manual_seed(seed)
+    np.random.seed(seed)  # their window sampler draws with numpy's global generator
+    X_train, X_test = split(X)
+    data = GeneralDataset(X_train, CONFIG["seq_len"], CONFIG["batch_size"],
+                          CONFIG["batches_per_epoch"])  # fmt: skip
+    obs = tc.nn.Linear(CONFIG["M"], X.shape[1], bias=False)
+    latent = PLRNN(X.shape[1], CONFIG["M"], 1, clip_range=None, latent_model="PLRNN",
+                   layer_norm=False, obs_model=obs)  # fmt: skip
+    opt = tc.optim.Adam(list(latent.parameters()), CONFIG["lr"])
+    loss_fn = tc.nn.MSELoss()
+    snaps, wall = [], 0.0
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        for inp, target in data.get_rand_dataloader():
+            opt.zero_grad()
+            pred = obs(latent(inp, CONFIG["tau"]))  # fixed tau: no annealing
+            loss = loss_fn(pred, target)
+            loss.backward()
+            opt.step()
+        wall += time.perf_counter() - t0
+        if epoch % every == 0:
+            AW = latent.latent_step.AW.detach().double().numpy()
+            params = {
+                "A": np.diag(AW).copy(),
+                "W": AW - np.diag(np.diag(AW)),
+                "h": latent.latent_step.h.detach().double().numpy(),
+                "B": obs.weight.detach().double().numpy(),
+            }
+            d, dh = score(params, X_test)
+            snaps.append({"epoch": epoch, "wall": wall, "d_stsp": d, "d_h": dh,
+                          "B_norm": float(np.linalg.norm(params["B"], 2))})  # fmt: skip
+    return snaps
+
+
+# ======================================================================================
+def _job(kind, code_path, data_path, seed, epochs, every):
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    path = RUNS / f"{kind}-seed{seed}-e{epochs}-every{every}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    X = np.load(data_path, allow_pickle=False).astype(np.float64)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    if kind == "refrnn":
+        snaps = refrnn_run(X, seed, epochs, every, RUNS)
+    else:
+        snaps = authors_run(code_path, X, seed, epochs, every)
+    out = {"implementation": kind, "seed": seed, "snapshots": snaps}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out))
+    tmp.replace(path)
+    return out
+
+
+def summarise(run, threshold=0.3):
+    """Best and final D_stsp, and wall times to the best and to the first D_stsp <= 0.3."""
+    s = run["snapshots"]
+    d = np.array([x["d_stsp"] for x in s])
+    wall = np.array([x["wall"] for x in s])
+    i = int(np.argmin(d))
+    hit = np.flatnonzero(d <= threshold)
+    conv = np.flatnonzero(d < 0.5)
+    after = d[conv[0] + 1 :] if conv.size else np.array([])
+    return {
+        "best": float(d[i]),
+        "best_wall": float(wall[i]),
+        "final": float(d[-1]),
+        "final_d_h": float(s[-1]["d_h"]),
+        "wall_to_threshold": float(wall[hit[0]]) if hit.size else float("nan"),
+        "relapse_fraction": float(np.mean(after > 1.0)) if after.size else float("nan"),
+        "s_per_epoch": float(wall[-1] / s[-1]["epoch"]),
+        "final_B_norm": float(s[-1]["B_norm"]),
+    }
+
+
+def _mr(values, spec=".3g"):
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "–"
+    return f"{np.median(v):{spec}} [{v.min():{spec}}, {v.max():{spec}}]"
+
+
+def report(runs, epochs, every, data_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = {}
+    for r in runs:
+        by.setdefault(r["implementation"], []).append(r)
+    keys = [
+        ("best", "best D_stsp"),
+        ("final", "final D_stsp"),
+        ("final_d_h", "final D_H"),
+        ("best_wall", "s to best"),
+        ("wall_to_threshold", "s to D_stsp ≤ 0.3"),
+        ("relapse_fraction", "relapse fraction"),
+        ("s_per_epoch", "s / epoch"),
+        ("final_B_norm", "final ‖B‖₂"),
+    ]
+    lines = [
+        "# refrnn and the paper's released code, side by side",
+        "",
+        "Generated by `python experiments/side_by_side.py --authors-code PATH`. Data: "
+        f"`{Path(data_path).name}` (first 80% for training, last 20% for scoring). PLRNN "
+        f"M = 30, linear readout, tau = 30 (fixed; the released code's annealing off), "
+        f"{epochs} epochs of 10 batches of 32 windows of 100 steps, Adam lr 1e-3, no "
+        "clipping; refrnn float64 with the gradient through B^+ (its default), the released "
+        f"code float32 as published. Every {every} epochs each snapshot is scored with "
+        "refrnn's D_stsp and D_H (one free run as long as the test part, 1000 steps of "
+        "burn-in, from its first point). No model selection; wall times count training "
+        "only, one thread each. Median [min, max] over seeds. Relapse fraction: share of "
+        "snapshots after the first with D_stsp < 0.5 that have D_stsp > 1.",
+        "",
+        "| implementation | seeds | " + " | ".join(t for _, t in keys) + " |",
+        "|---|---|" + "---|" * len(keys),
+    ]
+    for name, rs in by.items():
+        s = [summarise(r) for r in rs]
+        lines.append(
+            f"| {name} | {len(rs)} | " + " | ".join(_mr([x[k] for x in s]) for k, _ in keys) + " |"
+        )
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "side_by_side.md").write_text("\n".join(lines) + "\n")
+    (OUT / "side_by_side.json").write_text(json.dumps(runs))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    colors = {"refrnn": "C0", "authors": "C1"}
+    for r in runs:
+        s = r["snapshots"]
+        d = [x["d_stsp"] for x in s]
+        c = colors.get(r["implementation"], "C2")
+        axes[0].semilogy([x["epoch"] for x in s], d, color=c, lw=1, alpha=0.8)
+        axes[1].semilogy([x["wall"] for x in s], d, color=c, lw=1, alpha=0.8)
+    for name, c in colors.items():
+        axes[0].plot([], [], color=c, label=name)
+    axes[0].legend()
+    axes[0].set_xlabel("epoch")
+    axes[1].set_xlabel("training wall time (s, one thread)")
+    axes[0].set_ylabel("D_stsp of a free run (test part)")
+    fig.tight_layout()
+    fig.savefig(OUT / "side_by_side.png", dpi=120)
+    print("\n".join(lines))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--authors-code", required=False, default=None,
+                   help="path of a checkout of github.com/DurstewitzLab/ChaosRNN")  # fmt: skip
+    p.add_argument("--data", default=None, help=f"data file (default: <authors-code>/{DATA_IN_REPO})")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3000)
+    p.add_argument("--every", type=int, default=50)
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args(argv)
+    code = Path(args.authors_code) if args.authors_code else None
+    if code is None or not (code / "bptt" / "PLRNN_model.py").is_file():
+        print(
+            "side_by_side.py needs the paper's released code (GPL, not shipped with refrnn):\n"
+            "  git clone https://github.com/DurstewitzLab/ChaosRNN\n"
+            "  python experiments/side_by_side.py --authors-code ChaosRNN\n"
+            f"(got --authors-code {args.authors_code!r}: no bptt/PLRNN_model.py there), "
+            "and torch: pip install torch==2.13.0",
+            file=sys.stderr,
+        )
+        return 2
+    data_path = Path(args.data) if args.data else code / DATA_IN_REPO
+    jobs = [(k, s) for s in range(args.seeds) for k in ("authors", "refrnn")]
+    with ProcessPoolExecutor(args.workers) as pool:
+        futs = [pool.submit(_job, k, str(code), str(data_path), s, args.epochs, args.every)
+                for k, s in jobs]  # fmt: skip
+        runs = [f.result() for f in futs]
+    report(runs, args.epochs, args.every, data_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

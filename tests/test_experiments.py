@@ -1,0 +1,74 @@
+"""Tests of the scripts under experiments/ that are not thin wrappers: the refrnn half of
+the side-by-side comparison and the summaries of the stability experiment."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import refrnn
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def side_by_side():
+    return _load("side_by_side")
+
+
+def test_side_by_side_without_the_authors_code_says_what_it_needs(side_by_side, tmp_path, capsys):
+    assert side_by_side.main(["--authors-code", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "DurstewitzLab/ChaosRNN" in err and "--authors-code" in err
+    assert side_by_side.main([]) == 2
+
+
+def test_side_by_side_refrnn_half(side_by_side, tmp_path):
+    """Snapshots every 2 epochs of a resumed-in-chunks run equal an uninterrupted run's
+    model, and each is scored by the shared metric."""
+    X = refrnn.generate("lorenz63", 2000, rng=0, test_fraction=0.0).train
+    cfg = dict(side_by_side.CONFIG, M=6, seq_len=20, batch_size=4, batches_per_epoch=2)
+    side_by_side.CONFIG, saved = cfg, side_by_side.CONFIG
+    try:
+        snaps = side_by_side.refrnn_run(X, seed=0, epochs=4, every=2, work_dir=tmp_path)
+    finally:
+        side_by_side.CONFIG = saved
+    assert [s["epoch"] for s in snaps] == [2, 4]
+    assert snaps[0]["wall"] < snaps[1]["wall"]
+    X_train, X_test = side_by_side.split(X)
+    whole = refrnn.train(
+        refrnn.PLRNN.random(6, 3, rng=0), X_train, tau=30, n_epochs=4, seq_len=20,
+        batch_size=4, batches_per_epoch=2, rng=1, eval_every=None,
+    )  # fmt: skip
+    assert snaps[1]["d_stsp"] == side_by_side.score(whole.model.params, X_test)[0]
+    assert not list(tmp_path.glob("*.ck.npz"))  # the chunk checkpoint is removed
+
+
+def test_side_by_side_summary(side_by_side):
+    snaps = [
+        {"epoch": e, "wall": 0.1 * e, "d_stsp": d, "d_h": 0.1, "B_norm": 1.0}
+        for e, d in zip(range(50, 351, 50), [3.8, 0.4, 0.25, 2.0, 0.2, 0.3, 0.35], strict=True)
+    ]
+    s = side_by_side.summarise({"snapshots": snaps})
+    assert s["best"] == 0.2 and s["best_wall"] == pytest.approx(25.0)
+    assert s["final"] == 0.35 and s["wall_to_threshold"] == pytest.approx(15.0)
+    assert s["relapse_fraction"] == pytest.approx(1 / 5)  # after epoch 100: one of 5 > 1
+    assert s["s_per_epoch"] == pytest.approx(0.1)
+
+
+def test_stability_summary_counts_relapses_after_first_convergence():
+    mod = _load("stf_stability")
+    run = {"eval_epoch": [50, 100, 150, 200, 250], "d_stsp": [3.0, 0.4, np.nan, 0.2, 1.5]}
+    s = mod.summarise(run)
+    # a diverged free run (NaN) counts as a relapse
+    assert s["best"] == 0.2 and s["final"] == 1.5
+    assert s["relapse_fraction"] == pytest.approx(2 / 3)
+    assert s["first_converged_epoch"] == 100
