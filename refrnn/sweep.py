@@ -56,6 +56,8 @@ CELL_DEFAULTS = {
     "batch_size": 32,
     "seq_len": 100,
     "lr": 1e-3,
+    # linear readout: differentiate through the forcing states B^+ x (refrnn's default)
+    "detach_forcing": False,
     "n_free": 10000,
     "pe_steps": 10,
     # model selection, identical for every method: evaluate D_stsp of a free run against
@@ -64,6 +66,7 @@ CELL_DEFAULTS = {
     "select": "best",
     "eval_every": 25,
     "eval_steps": 10000,
+    "eval_starts": 3,  # free runs per selection evaluation (median score)
 }
 
 
@@ -136,6 +139,8 @@ def run_cell(cell):
         rng=cell["seed"] + 1000,
         eval_every=cell["eval_every"] if cell["select"] == "best" else 0,
         eval_steps=cell["eval_steps"],
+        eval_starts=cell["eval_starts"],
+        detach_forcing=cell["detach_forcing"],
     )
     train_seconds = time.perf_counter() - t0
     if cell["select"] not in ("best", "last"):
@@ -149,6 +154,7 @@ def run_cell(cell):
         **ev,
         "selected_epoch": epoch,
         "tau_used": res.tau,
+        "detach_forcing": cell["detach_forcing"],
         "train_seconds": train_seconds,
         "final_loss": float(res.history["loss"][-1]),
         "final_grad_norm": float(res.history["grad_norm"][-1]),
