@@ -35,10 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "stf_stability"
 OUT = ROOT / "docs" / "results"
 
-# name -> keyword arguments of refrnn.train (on top of the paper's configuration)
+# name -> keyword arguments of refrnn.train (on top of the paper's configuration);
+# "lr_final_factor" f becomes lr_decay = f ** (1 / epochs): the rate ends at f * lr
 SETTINGS = {
     "through_pinv": dict(detach_forcing=False),
     "detached": dict(detach_forcing=True),
+    "through_pinv+lr_decay": dict(detach_forcing=False, lr_final_factor=0.1),
 }
 CONVERGED, RELAPSE = 0.5, 1.0
 
@@ -58,9 +60,12 @@ def run_one(setting, seed, epochs, every):
         return json.loads(path.read_text())
     ds = _data(seed)
     model = refrnn.PLRNN.random(30, 3, rng=seed)
+    kw = dict(SETTINGS[setting])
+    if "lr_final_factor" in kw:
+        kw["lr_decay"] = kw.pop("lr_final_factor") ** (1.0 / epochs)
     res = refrnn.train(
         model, ds.train, tau=30, n_epochs=epochs, rng=seed + 1, eval_every=every,
-        eval_data=ds.test, eval_steps=20_000, eval_starts=1, **SETTINGS[setting],
+        eval_data=ds.test, eval_steps=20_000, eval_starts=1, **kw,
     )  # fmt: skip
     h = res.history
     keep = np.isfinite(h["d_stsp"])
@@ -156,12 +161,17 @@ def report(runs, epochs):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--report-only", action="store_true", help="tabulate finished runs only")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=3000)
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
     jobs = [(s, seed) for seed in range(args.seeds) for s in args.settings]
+    if args.report_only:
+        done = [RUNS / f"{s}-seed{seed}-e{args.epochs}.json" for s, seed in jobs]
+        report([json.loads(p.read_text()) for p in done if p.exists()], args.epochs)
+        return
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(run_one, s, seed, args.epochs, args.every) for s, seed in jobs]
         runs = [f.result() for f in futures]

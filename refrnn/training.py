@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,6 +306,7 @@ def train(
     batch_size=32,
     seq_len=100,
     lr=1e-3,
+    lr_decay=1.0,
     clip_norm=None,
     detach_forcing=False,
     lambda_max=None,
@@ -339,6 +341,11 @@ def train(
         Window length T in steps; each window holds T+1 observations (default 100).
     lr : float
         Adam learning rate (default 1e-3).
+    lr_decay : float
+        Per-epoch factor of an exponential learning-rate decay, in (0, 1]: epoch e (0-based)
+        uses ``lr * lr_decay**e``. Default 1.0 (constant, as in the paper). E.g.
+        ``0.1 ** (1 / n_epochs)`` ends at a tenth of ``lr``; see
+        ``docs/results/stf_stability.md`` for what it does to late relapses.
     clip_norm : float, optional
         Clip the global gradient norm to this value (the paper's BPTT baseline uses 1).
     detach_forcing : bool
@@ -400,6 +407,10 @@ def train(
         raise ValueError(f"eval_starts must be <= len(eval_data)={len(X_eval)}, got {eval_starts}")
     checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
     detach_forcing = as_bool("detach_forcing", detach_forcing)
+    if isinstance(lr_decay, bool) or not isinstance(lr_decay, numbers.Real):
+        raise TypeError(f"lr_decay must be a real number, got {type(lr_decay).__name__}")
+    if not 0.0 < float(lr_decay) <= 1.0:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max)
 
     config = {
@@ -414,6 +425,7 @@ def train(
         "batch_size": batch_size,
         "seq_len": seq_len,
         "lr": float(lr),
+        "lr_decay": float(lr_decay),
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "detach_forcing": detach_forcing,
         "eval_every": eval_every,
@@ -432,7 +444,6 @@ def train(
                 f"cannot resume from {checkpoint}: settings differ from the checkpoint's "
                 f"(saved, now): {changed}"
             )
-        opt.lr = float(lr)
     else:
         rng = as_rng(rng)
         opt = Adam(lr)
@@ -449,6 +460,7 @@ def train(
         total=n_epochs,
     )
     for epoch in bar:
+        opt.lr = float(lr) * float(lr_decay) ** epoch  # a function of the epoch: resumable
         losses, norms = [], []
         for _ in range(batches_per_epoch):
             windows = _data.sample_windows(X, batch_size, seq_len, rng)

@@ -202,3 +202,24 @@ def test_evaluation_scores_each_start_and_reports_divergence(series):
     assert np.all(tr._evaluate(bad, series, 500, 3) == np.inf)
     with pytest.raises(ValueError, match="eval_starts"):
         _small_run(series, eval_starts=0)
+
+
+def test_lr_decay_is_exponential_per_epoch(series):
+    """Epoch e takes Adam steps with lr * lr_decay**e: replayed by hand, step by step."""
+    init = refrnn.PLRNN.random(5, 3, rng=2)
+    kw = dict(tau=5, n_epochs=3, batches_per_epoch=1, batch_size=4, seq_len=15, eval_every=None)
+    res = refrnn.train(init, series, rng=7, lr=1e-2, lr_decay=0.5, **kw)
+    assert res.config["lr_decay"] == 0.5
+    rng = np.random.default_rng(7)
+    opt, model = tr.Adam(1e-2), init
+    for e in range(3):
+        opt.lr = 1e-2 * 0.5**e
+        windows = refrnn.data.sample_windows(series, 4, 15, rng)
+        _, g = refrnn.loss_and_grad(model, windows, 5)
+        model = model.replace(**opt.step(model.params, g))
+    assert res.model == model
+    same = refrnn.train(init, series, rng=7, lr=1e-2, lr_decay=1.0, **kw)
+    assert same.model == refrnn.train(init, series, rng=7, lr=1e-2, **kw).model
+    for bad, exc in ((0.0, ValueError), (1.5, ValueError), ("0.9", TypeError)):
+        with pytest.raises(exc, match="lr_decay"):
+            refrnn.train(init, series, lr_decay=bad, **kw)
