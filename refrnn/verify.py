@@ -47,8 +47,9 @@ key                           shape            refrnn computes
 ``lyapunov_tangent_transient``  int            ``lyapunov_tangent_transient`` (default 1000)
 ============================  ===============  ==========================================
 
-Tolerances default to :data:`refrnn.testing.TOLERANCES`; a file may override any of them
-with a JSON string ``tolerances`` (``{"grad": {"rtol": 1e-8}}``). Lyapunov exponents are
+Tolerances default to :data:`refrnn.testing.TOLERANCES`; a file may tighten any of them
+with a JSON string ``tolerances`` (``{"grad": {"rtol": 1e-12}}``); looser values, unknown
+quantities and unknown keys are errors. Lyapunov exponents are
 statistical estimates of a chaotic orbit that round-off makes diverge between codes, so
 they are compared with ``max(atol + rtol * scale, 4 * stderr)`` using refrnn's own
 batch-means standard error.
@@ -194,10 +195,38 @@ def build_model(arrays, source="file"):
 
 
 def _tolerances(arrays):
+    """The tolerance table, tightened by the file's own ``tolerances`` (JSON), if any.
+
+    A file may only make a check stricter: a looser value, an unknown quantity or an
+    unknown key raises ``ValueError`` (a misspelt key would otherwise be silently ignored
+    and a loose one would let a wrong result pass).
+    """
     tol = {k: dict(v) for k, v in TOLERANCES.items()}
-    if "tolerances" in arrays:
-        for k, v in json.loads(_str(arrays, "tolerances")).items():
-            tol.setdefault(k, {"rtol": 0.0, "atol": 0.0}).update(v)
+    if "tolerances" not in arrays:
+        return tol
+    try:
+        given = json.loads(_str(arrays, "tolerances"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"tolerances must be a JSON object, got invalid JSON: {exc}") from exc
+    if not isinstance(given, dict):
+        raise ValueError(f"tolerances must be a JSON object, got {type(given).__name__}")
+    for q, entry in given.items():
+        if q not in tol:
+            raise ValueError(f"tolerances: unknown quantity {q!r}; known: {sorted(tol)}")
+        if not isinstance(entry, dict) or set(entry) - {"rtol", "atol"}:
+            raise ValueError(
+                f"tolerances[{q!r}] must be an object with keys 'rtol' and/or 'atol', "
+                f"got {entry!r}"
+            )
+        for k, v in entry.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise ValueError(f"tolerances[{q!r}][{k!r}] must be a number >= 0, got {v!r}")
+            if v > tol[q][k]:
+                raise ValueError(
+                    f"tolerances[{q!r}][{k!r}] = {v!r} is looser than refrnn's {tol[q][k]!r}; "
+                    f"a file may only tighten the tolerance table"
+                )
+            tol[q][k] = float(v)
     return tol
 
 

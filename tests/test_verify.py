@@ -156,3 +156,27 @@ def test_pickled_file_is_refused(tmp_path, capsys):
     np.savez(tmp_path / "p.npz", model=np.array([{"x": 1}], dtype=object))
     assert cli.main(["verify", str(tmp_path / "p.npz")]) == 2
     assert "pickled objects" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "tolerances, match",
+    [
+        ({"grad": {"rtol": 1e6, "atol": 1e6}}, "looser than refrnn's"),
+        ({"grad_w": {"rtol": 1e-12}}, "unknown quantity 'grad_w'"),
+        ({"grad": {"rtl": 1e-12}}, "keys 'rtol' and/or 'atol'"),
+        ({"grad": {"rtol": -1}}, "number >= 0"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_file_tolerances_may_only_tighten(tolerances, match):
+    model = refrnn.PLRNN.random(4, 2, rng=0)
+    X = np.random.default_rng(1).normal(size=(2, 8, 2))
+    _, g = refrnn.loss_and_grad(model, X, 3)
+    arrays = {"model": "PLRNN", **model.params, "X": X, "tau": 3, "grad_W": g["W"] + 100.0}
+    with pytest.raises(ValueError, match=match):
+        verify.verify_arrays({**arrays, "tolerances": json.dumps(tolerances)})
+    # a stricter tolerance is accepted and still judges
+    tight = json.dumps({"grad": {"rtol": 1e-12}})
+    assert not verify.verify_arrays({**arrays, "tolerances": tight}).passed
+    arrays["grad_W"] = g["W"]
+    assert verify.verify_arrays({**arrays, "tolerances": tight}).passed
