@@ -191,6 +191,15 @@ class TrainResult:
     best_model: RNNModel | None = None
     best_epoch: int | None = None
 
+    def __repr__(self):
+        h = self.history
+        n = len(h["epoch"]) if "epoch" in h else 0
+        loss = f"{h['loss'][-1]:.4g}" if n else "n/a"
+        return (
+            f"TrainResult(model={self.model!r}, epochs={n}, tau={self.tau}, "
+            f"final_loss={loss}, best_epoch={self.best_epoch})"
+        )
+
     @property
     def selection(self):
         """How ``best_model`` was chosen, or None if it was not.

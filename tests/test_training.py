@@ -223,3 +223,8 @@ def test_lr_decay_is_exponential_per_epoch(series):
     for bad, exc in ((0.0, ValueError), (1.5, ValueError), ("0.9", TypeError)):
         with pytest.raises(exc, match="lr_decay"):
             refrnn.train(init, series, lr_decay=bad, **kw)
+
+
+def test_result_repr_is_short(series):
+    r = repr(_small_run(series))
+    assert r.startswith("TrainResult(model=PLRNN(M=6") and "best_epoch=" in r and len(r) < 200
