@@ -54,12 +54,13 @@ import numpy as np
 from numba import njit, prange
 
 from . import _kernels
-from ._validation import DivergenceError, as_bool, as_float_array, as_tau
+from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_tau
 from .forcing import _pinv_vjp_kernel, pinv_jvp, pinv_vjp
 from .models._base import RNNModel
 
 __all__ = [
     "Trajectory",
+    "warm_start",
     "forward",
     "loss_and_grad",
     "vjp",
@@ -378,6 +379,59 @@ def forward(model, X, tau=None, *, forcing=None):
     )
     _raise_if_diverged(model, bad, tau)
     return Trajectory(Z, Zf, Xhat, float(sq.sum() / (S * (T1 - 1) * N)))
+
+
+def warm_start(model, X, warmup, tau):
+    r"""Split windows into a warm-up and a training part, and infer the unobserved part of
+    :math:`z_0` by running the model over the warm-up.
+
+    With the identity readout, :math:`z_0 = [x_0, 0]` leaves the M - N unobserved states
+    at zero; when only N of M states are forced, they never learn where the data's orbit
+    is (``docs/results/identity_readout.md``). Here each window is preceded by
+    ``warmup`` observations :math:`x_{-K}, \dots, x_{-1}`: the model runs over them from
+    :math:`[x_{-K}, 0]`, forced every ``tau`` steps as in training, and its state at the
+    window's start gives the unobserved components, :math:`z_0 = [x_0, z_{0, N:}]`. The
+    warm-up is constant data for the gradient (no BPTT through it) and has no loss terms.
+
+    Parameters
+    ----------
+    model : PLRNN or VanillaRNN
+        With the identity readout (the linear readout infers all states by :math:`B^+`).
+    X : ndarray, shape (S, K+T+1, N)
+        Windows that include the warm-up: ``X[:, :K]`` precede the training part.
+    warmup : int
+        K >= 0 (0: ``X`` is returned with the default forcing states).
+    tau : int or None
+        Forcing interval during the warm-up (use the training tau).
+
+    Returns
+    -------
+    X_train : ndarray, shape (S, T+1, N)
+        ``X[:, K:]``.
+    forcing : ndarray, shape (S, T+1, M)
+        The forcing states for :func:`loss_and_grad` (``forcing=``): ``infer_state`` of
+        ``X_train`` with the unobserved part of row 0 from the warm-up.
+    """
+    _check_model(model)
+    if model.readout != "identity":
+        raise ValueError(
+            "warm_start is for the identity readout: the linear readout infers all M states "
+            "from x by B^+"
+        )
+    K = as_positive_int("warmup", warmup, minimum=0)
+    X = as_float_array("X", X)
+    if X.ndim != 3 or X.shape[2] != model.N or X.shape[1] < K + 2:
+        raise ValueError(
+            f"X must have shape (S, K+T+1, N) with K = warmup = {K}, T >= 1 and "
+            f"N = model.N = {model.N}, got {X.shape}"
+        )
+    X_train = np.ascontiguousarray(X[:, K:])
+    F = model.infer_state(X_train)
+    if K > 0:
+        warm = forward(model, np.ascontiguousarray(X[:, : K + 1]), tau)
+        # the state entering the window's first step: forced with x_0 on the observed part
+        F[:, 0, model.N :] = warm.Z[:, K, model.N :]
+    return X_train, F
 
 
 def _raise_if_diverged(model, bad, tau):

@@ -56,6 +56,7 @@ CELL_DEFAULTS = {
     "batch_size": 32,
     "seq_len": 100,
     "lr": 1e-3,
+    "lr_decay": 1.0,  # per-epoch factor of an exponential decay (refrnn.train)
     # linear readout: differentiate through the forcing states B^+ x (refrnn's default)
     "detach_forcing": False,
     "n_free": 10000,
@@ -136,6 +137,7 @@ def run_cell(cell):
         batch_size=cell["batch_size"],
         seq_len=cell["seq_len"],
         lr=cell["lr"],
+        lr_decay=cell["lr_decay"],
         rng=cell["seed"] + 1000,
         eval_every=cell["eval_every"] if cell["select"] == "best" else 0,
         eval_steps=cell["eval_steps"],

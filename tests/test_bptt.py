@@ -254,3 +254,27 @@ def test_bad_model_and_forcing(small):
         refrnn.jvp(model, X, {"Q": np.zeros(3)})
     with pytest.raises(ValueError, match="cotangent must have shape"):
         refrnn.vjp(model, X, np.zeros((2, 5, 3)))
+
+
+def test_warm_start_infers_the_unobserved_part_of_z0():
+    model = refrnn.PLRNN.random(6, 2, rng=20, readout="identity")
+    X = np.random.default_rng(21).normal(size=(3, 15, 2))
+    Xw, F = refrnn.bptt.warm_start(model, X, 5, 2)
+    np.testing.assert_array_equal(Xw, X[:, 5:])
+    warm = refrnn.forward(model, X[:, :6], 2)
+    np.testing.assert_array_equal(F[:, 0, :2], X[:, 5])
+    np.testing.assert_array_equal(F[:, 0, 2:], warm.Z[:, 5, 2:])
+    np.testing.assert_array_equal(F[:, 1:], model.infer_state(Xw)[:, 1:])
+    assert np.any(F[:, 0, 2:] != 0.0)
+    # K = 0 is the default forcing; the warm-started loss is the loss with that forcing
+    X0, F0 = refrnn.bptt.warm_start(model, X, 0, 2)
+    np.testing.assert_array_equal(F0, model.infer_state(X))
+    loss, grads, _ = refrnn.loss_and_grad(model, Xw, 2, forcing=F, return_state_grads=True)
+    loss_r, grads_r, _ = loss_and_grad_numpy(model, Xw, 2, forcing=F)
+    assert loss == pytest.approx(loss_r, rel=1e-12)
+    for k in grads:
+        assert _rel_err(grads[k], grads_r[k]) < 1e-12
+    with pytest.raises(ValueError, match="identity readout"):
+        refrnn.bptt.warm_start(refrnn.PLRNN.random(6, 2, rng=0), X, 5, 2)
+    with pytest.raises(ValueError, match=r"shape \(S, K\+T\+1, N\)"):
+        refrnn.bptt.warm_start(model, X, 14, 2)
