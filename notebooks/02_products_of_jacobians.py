@@ -313,6 +313,83 @@ print(f"chaos: fitted growth rate {fit:.4f} per step; lambda_max = {slopes['chao
 # agreement with $\lambda_{\max}$ to a few tens of per cent, not to many digits;
 # notebook 03 shows how to compute $\lambda_{\max}$ itself accurately.
 #
+# ## 5. What forcing cuts depends on the readout
+#
+# Forcing replaces the *observed part* of the state by data. With the linear readout
+# $\hat x = Bz$ the whole state is inferred, $\tilde z_t = B^+ x_t$, so
+# $\partial \tilde z_t/\partial z_t = 0$ and every product of Jacobians is cut at a
+# forced step. With the identity readout $\hat x = z_{1:N}$ only the first $N$ states are
+# replaced: $\partial \tilde z_t/\partial z_t = P = \mathrm{diag}(0_N, 1_{M-N})$, and the
+# product runs on through the $M - N$ unobserved states,
+#
+# $$ \frac{\partial z_T}{\partial z_r} = J_T \cdots P\,J_{k\tau} \cdots P\,J_{\tau} \cdots J_{r+1}. $$
+#
+# Whether that product grows is a property of the forced system: its growth rate is the
+# largest Lyapunov exponent of the unobserved states *driven by* the observed ones (a
+# conditional Lyapunov exponent, as in the synchronisation of chaotic systems; Pecora &
+# Carroll 1990). We take the chaotic model of Section 2 once more, observe it through
+# both readouts (same $A, W, h$), and measure both the growth rate of the forced product
+# and the loss gradients for $\tau = 1$ and $\tau = 10$.
+
+# %%
+chaos = models["chaos"]
+p = chaos.params
+chaos_id = refrnn.PLRNN(p["A"], p["W"], p["h"], readout="identity", n_obs=N)
+Z_chaos = chaos.simulate(z0, 25_000)[5_000:]
+P_unobs = np.diag([0.0] * N + [1.0] * (M - N))
+
+
+def forced_growth_rate(model, Z, tau, P):
+    """(1/T) log ||P J_T ... P J_1|| with P applied after every tau-th factor."""
+    v, log_norm = np.eye(model.M), 0.0
+    for t, z in enumerate(Z):
+        v = model.jacobian(z) @ v
+        if (t + 1) % tau == 0:
+            v = P @ v
+        nrm = np.linalg.norm(v, 2)
+        log_norm += np.log(nrm)
+        v /= nrm  # rescale: the logarithm carries the size
+    return log_norm / len(Z)
+
+
+n_rate = 5_000 if QUICK else 20_000
+for tau in (1, 10):
+    rate = forced_growth_rate(chaos, Z_chaos[:n_rate], tau, P_unobs)
+    print(f"identity readout, tau = {tau:2d}: forced product grows at {rate:+.4f} per step")
+print(f"(unforced: lambda_max = {spectra['chaos'].exponents[0]:+.4f} per step)")
+
+readout_curves = {}
+for model, X_clean in ((chaos, chaos.observe(Z_chaos)), (chaos_id, Z_chaos[:, :N])):
+    X_obs = X_clean + 0.05 * X_clean.std(axis=0) * noise.standard_normal(X_clean.shape)
+    for tau in (1, 10):
+        mean_log = []
+        for T in Ts:
+            windows = refrnn.sample_windows(X_obs, N_WINDOWS, int(T), rng=3)
+            mean_log.append(np.mean([np.log(gradient_norm(model, w, tau)) for w in windows]))
+        readout_curves[f"{model.readout}, τ = {tau}"] = (Ts, np.array(mean_log))
+fig = plot_log_growth(
+    readout_curves, xlabel="window length T (steps)", ylabel=r"mean $\log\,\|\nabla_\theta L\|$",
+    title="STF gradients of the chaotic PLRNN: linear vs identity readout",
+)
+plt.show()
+
+# %% [markdown]
+# With the linear readout both forcing intervals keep the gradient flat. With the
+# identity readout, $\tau = 1$ does too — here the unobserved states synchronise to the
+# observed ones (a negative conditional growth rate) — but at $\tau = 10$ the free steps
+# between forcings let the unobserved subsystem expand, the forced product grows, and the
+# gradient grows with the window length as under plain BPTT, only more slowly.
+#
+# This is why sparse teacher forcing with the identity readout can fail in training:
+# in refrnn's measurements on Lorenz-63 (PLRNN, $M = 30$, $N = 3$;
+# `docs/results/identity_readout.md` in the repository), the identity readout learned
+# nothing at $\tau = 20$ or $30$ — its free runs ended on a fixed point — and learned
+# partly at $\tau = 10$ with a warm-up that infers the unobserved part of $z_0$
+# (`train`'s default), while the linear readout at $\tau = 30$ learned the attractor.
+# `refrnn.train` warns when asked for the identity readout with $\tau > 10$. Forcing
+# schemes that damp the whole state, such as generalized teacher forcing (Hess et al.
+# 2023), address exactly this.
+#
 # ## Summary
 #
 # * BPTT gradients are sums of terms with $\partial z_t/\partial z_r = J_t\cdots J_{r+1}$.
