@@ -43,7 +43,7 @@ from .metrics import (
 from .models import PLRNN, RNNModel, VanillaRNN
 from .training import Adam, TrainingDiverged, TrainResult, train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "data",

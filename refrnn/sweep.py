@@ -535,9 +535,15 @@ def run_config(path, *, workers=None, backend=None, scheduler=None, log=print):
     systems_used = {c["system"] for c in cells}
     tau_pred = predictability_time_of(systems_used.pop()) if len(systems_used) == 1 else None
     cpu = sum(r.get("wall_seconds", 0.0) for r in rows)
+    first = {**CELL_DEFAULTS, **cells[0]} if cells else CELL_DEFAULTS
+    shared = ", ".join(
+        f"{k}={first[k]}"
+        for k in ("n_epochs", "lr", "lr_decay", "detach_forcing", "select", "eval_starts")
+    )
     note = (
         f"{len(rows)} runs from {Path(path).name}; {cpu / 60:.0f} CPU-minutes of training "
-        f"and evaluation in all; the last invocation took {wall / 60:.1f} min of wall time."
+        f"and evaluation in all; the last invocation took {wall / 60:.1f} min of wall time. "
+        f"Settings shared by all runs: {shared}."
     )
     results.mkdir(parents=True, exist_ok=True)
     text = write_table(
