@@ -24,9 +24,17 @@ VARIANTS = {
     "B: tau30, warm-up K=100 forced every step": ("identity", "paper", dict(tau=30, K=100, tau_warm=1)),
     "D: tau10, warm-up K=100 (tau 10)": ("identity", "paper", dict(tau=10, K=100)),
     "E: tau1, z0=[x0,0]": ("identity", "paper", dict(tau=1, K=0)),
+    "J: tau10, z0=[x0,0] (no warm-up)": ("identity", "paper", dict(tau=10, K=0)),
+    "K: tau20, warm-up K=100 (tau 20)": ("identity", "paper", dict(tau=20, K=100)),
     "F: tau 5->10->20->30 curriculum, warm-up K=100 every step":
         ("identity", "paper", dict(tau=5, K=100, tau_warm=1, tau_schedule="q")),
     "G: linear readout, tau30 (reference)": ("linear", "paper", dict(tau=30, K=0)),
+    "H: tau30, z0=[x0,0], data offset +3 (observed states > 0)":
+        ("identity", "paper", dict(tau=30, K=0, offset=3.0)),
+    "I: tau30, warm-up K=100 every step, data offset +3":
+        ("identity", "paper", dict(tau=30, K=100, tau_warm=1, offset=3.0)),
+    "L: tau30, sync reset K=100 (as C), data offset +3":
+        ("identity", "paper", dict(tau=30, K=100, reset="sync", offset=3.0)),
 }
 
 n_epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
