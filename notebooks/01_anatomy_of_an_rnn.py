@@ -202,8 +202,12 @@ print(assert_close(traj.loss, loss, quantity="loss", name="loss"))
 #    \frac{\mathrm dL}{\mathrm dh} = \sum_t \delta_t, $$
 #
 # and the readout adds $\mathrm dL/\mathrm dB = \sum_t -2c\,(x_t - B z_t)\, z_t^\top$.
-# One convention matters: $z_0 = B^+ x_0$ is treated as **data** — no gradient flows
-# through $B^+$ (refrnn's definition, see `refrnn.bptt`).
+# One convention matters: here $z_0 = B^+ x_0$ is treated as **data** — no gradient
+# flows through $B^+$. refrnn computes both versions: by default (`detach_forcing=False`,
+# as the paper's released code) it also differentiates through the pseudo-inverse, which
+# adds a second term to $\mathrm dL/\mathrm dB$ (derived in `refrnn.forcing`); with
+# `detach_forcing=True` it uses the convention of this notebook, and that is what we
+# compare with.
 #
 # The product $J_{t+1}^\top \delta_{t+1}$ need not form $J$: with
 # $J = \mathrm{diag}(A) + W D$ it is $A \odot \delta + D\, W^\top \delta$. Here is the
@@ -251,7 +255,9 @@ def plrnn_bptt(model, X, tau=None):
 
 
 loss, grads, delta_z = plrnn_bptt(plrnn, X)
-loss_ref, grads_ref, delta_ref = refrnn.loss_and_grad(plrnn, X, return_state_grads=True)
+loss_ref, grads_ref, delta_ref = refrnn.loss_and_grad(
+    plrnn, X, return_state_grads=True, detach_forcing=True
+)
 print(assert_close(loss, loss_ref, quantity="loss", name="loss"))
 for k in grads_ref:
     print(assert_close(grads[k], grads_ref[k], quantity="grad", name=f"dL/d{k}"))
@@ -348,7 +354,7 @@ plt.show()
 for tau in (1, 4, 10):
     loss, grads, delta_z = plrnn_bptt(plrnn, X, tau=tau)
     loss_ref, grads_ref, delta_ref = refrnn.loss_and_grad(
-        plrnn, X, tau=tau, return_state_grads=True
+        plrnn, X, tau=tau, return_state_grads=True, detach_forcing=True
     )
     assert_close(loss, loss_ref, quantity="loss")
     for name in grads_ref:

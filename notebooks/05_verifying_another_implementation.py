@@ -64,7 +64,10 @@ print("implementation under test:", BACKEND)
 # uses that layout, with parameters `AW`, `h`, `B`, and the STF loss of notebook 01:
 # $z_0 = B^+ x_0$; $z_t = F(\tilde z_{t-1})$; $\tilde z_t = B^+ x_t$ when $\tau$ divides
 # $t$; $L = \frac{1}{STN}\sum_{s,t}\lVert x_t - B z_t\rVert^2$, each term before forcing;
-# and the forcing signal is data (no gradient through it).
+# and the forcing signal is data (no gradient through it) — which refrnn computes with
+# `detach_forcing=True`; its default, like the paper's released code, also differentiates
+# through $B^+$, and an implementation that does so is compared with the default. (The
+# file format of `refrnn verify` has a `detach_forcing` key for the same choice.)
 #
 # It provides three functions — loss and gradients, one step, and the Jacobian of a
 # step — which is all a comparison needs. The `cut_gradient` switch exists to plant a bug
@@ -206,7 +209,8 @@ for name, tol in TOLERANCES.items():
 # %%
 def comparisons(model, theirs, X, tau, cut_gradient=True):
     loss, grads = their_loss_and_grad(theirs, X, tau, cut_gradient=cut_gradient)
-    loss_ref, grads_ref = refrnn.loss_and_grad(model, X, tau=tau)
+    # their code treats the forcing states B^+ x as data: compare with that setting
+    loss_ref, grads_ref = refrnn.loss_and_grad(model, X, tau=tau, detach_forcing=True)
     grads = to_refrnn_layout(grads)
     out = [compare(loss, loss_ref, quantity="loss", name=f"tau={tau} loss")]
     out += [compare(grads[k], grads_ref[k], quantity="grad", name=f"tau={tau} grad {k}")
@@ -235,7 +239,7 @@ assert all(c.passed for c in report)
 # %%
 _, their_grads = their_loss_and_grad(theirs, X[:4, :31], 10)
 print(check_gradients(model, X[:4, :31], tau=10, grads=to_refrnn_layout(their_grads),
-                      n_directions=4))
+                      n_directions=4, detach_forcing=True))
 
 # %% [markdown]
 # ### The spectrum

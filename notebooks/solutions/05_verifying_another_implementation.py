@@ -50,7 +50,7 @@ def report(model, their_loss_and_grad, X, taus=(None, 1, 10)):
     out = []
     for tau in taus:
         loss, grads = their_loss_and_grad(X, tau)
-        loss_ref, grads_ref = refrnn.loss_and_grad(model, X, tau=tau)
+        loss_ref, grads_ref = refrnn.loss_and_grad(model, X, tau=tau, detach_forcing=True)
         out.append(compare(loss, loss_ref, quantity="loss", name=f"tau={tau} loss"))
         out += [compare(grads[k], grads_ref[k], quantity="grad", name=f"tau={tau} grad {k}")
                 for k in grads_ref]
