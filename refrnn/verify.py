@@ -288,6 +288,13 @@ def verify_arrays(arrays, *, source="arrays"):
         return report
     ours = compute(model, arrays, keys)
     tol = _tolerances(arrays)
+    if getattr(model, "readout", None) == "linear" and "grad_B" in keys:
+        report.notes.append(
+            "grad_B: the forcing states B^+ x are treated as constant data (detach_forcing=1)"
+            if _bool(arrays, "detach_forcing")
+            else "grad_B: includes the path through the forcing states B^+ x (set "
+            "detach_forcing=1 in the file if your code treats them as data)"
+        )
     for k in keys:
         if k not in ours:
             report.notes.append(f"{k}: refrnn has no such quantity for this model; skipped")
