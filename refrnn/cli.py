@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import DivergenceError
 from .demo import _json_default, run_demo, write_json
 
 __all__ = ["main", "run_demo"]
@@ -142,6 +143,8 @@ def cmd_lyapunov(args):
     from .io import load_model
     from .lyapunov import lyapunov_spectrum
 
+    if not (np.isfinite(args.dt) and args.dt > 0):
+        raise ValueError(f"--dt must be a finite time per model step > 0, got {args.dt}")
     model = load_model(args.model)
     z0 = np.zeros(model.M) if args.data is None else model.infer_state(_load_series(args.data)[0])
     res = lyapunov_spectrum(model, z0, args.n_steps, transient=args.transient, k=args.k)
@@ -254,7 +257,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError, DivergenceError) as exc:
         print(f"refrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

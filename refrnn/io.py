@@ -82,7 +82,8 @@ def load_npz(path, *, required=()):
         raise ValueError(
             f"{path}: contains pickled objects, which refrnn never loads ({exc})"
         ) from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        # BadZipFile: corrupted bytes inside the archive (e.g. a CRC mismatch)
         raise ValueError(f"{path}: not a readable .npz archive ({exc})") from exc
     missing = [k for k in required if k not in out]
     if missing:

@@ -117,3 +117,31 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
 def test_usage_errors(argv):
     with pytest.raises(SystemExit):
         cli.main(argv)
+
+
+def test_lyapunov_rejects_nonpositive_dt_and_reports_divergence(tmp_path, capsys):
+    """--dt <= 0 would flip signs or divide by zero; a diverging model is one clear line."""
+    path = tmp_path / "m.npz"
+    refrnn.io.save_model(path, refrnn.PLRNN.random(4, 2, rng=0))
+    for dt in ("-1", "0", "nan"):
+        assert cli.main(["lyapunov", str(path), "--dt", dt, "--n-steps", "100"]) == 2
+        assert "--dt must be a finite time per model step > 0" in capsys.readouterr().err
+    div = tmp_path / "div.npz"
+    refrnn.io.save_model(
+        div, refrnn.PLRNN(np.full(3, 10.0), np.zeros((3, 3)), np.ones(3), np.eye(3))
+    )
+    assert cli.main(["lyapunov", str(div), "--n-steps", "2000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("refrnn lyapunov: error:") and "Traceback" not in err
+
+
+def test_corrupted_npz_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "m.npz"
+    refrnn.io.save_model(path, refrnn.PLRNN.random(6, 3, rng=0))
+    raw = bytearray(path.read_bytes())
+    raw[200:220] = bytes(20)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="m.npz: not a readable .npz archive"):
+        refrnn.io.load_model(path)
+    assert cli.main(["lyapunov", str(path), "--n-steps", "100"]) == 2
+    assert "m.npz" in capsys.readouterr().err
