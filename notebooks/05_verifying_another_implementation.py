@@ -281,7 +281,8 @@ assert spectrum_check.passed
 
 # %% [markdown]
 # (Over only 300 steps these are *finite-time* exponents, not yet the converged
-# spectrum; both codes must nevertheless produce the same finite-time numbers.)
+# spectrum; both codes must nevertheless produce the same finite-time numbers. With
+# `n_blocks=1` refrnn warns that it can give no standard error — we need none here.)
 #
 # ## 4. A planted bug
 #

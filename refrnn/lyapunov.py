@@ -23,6 +23,7 @@ One Numba kernel (:func:`_lyapunov_kernel`) serves every refrnn model and every 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -284,9 +285,20 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     if k > dim:
         raise ValueError(f"k must be <= dim={dim}, got {k}")
     reortho_every = as_positive_int("reortho_every", reortho_every)
+    if reortho_every > n_steps:
+        raise ValueError(
+            f"reortho_every must be <= n_steps={n_steps}, got {reortho_every}: longer "
+            f"products between QRs only lose the frame's conditioning"
+        )
     n_blocks = min(20, n_steps) if n_blocks is None else as_positive_int("n_blocks", n_blocks)
     if n_blocks > n_steps:
         raise ValueError(f"n_blocks must be <= n_steps={n_steps}, got {n_blocks}")
+    if n_blocks == 1:
+        warnings.warn(
+            "n_blocks=1: the batch-means standard errors need >= 2 blocks; stderr is NaN",
+            UserWarning,
+            stacklevel=2,
+        )
     if x0 is None:
         has_default = hasattr(system, "initial_state")
         x0 = system.initial_state() if has_default else rng.standard_normal(dim)
