@@ -41,6 +41,7 @@ SETTINGS = {
     "through_pinv": dict(detach_forcing=False),
     "detached": dict(detach_forcing=True),
     "through_pinv+lr_decay": dict(detach_forcing=False, lr_final_factor=0.1),
+    "through_pinv+lr_decay_0.01": dict(detach_forcing=False, lr_final_factor=0.01),
 }
 CONVERGED, RELAPSE = 0.5, 1.0
 
@@ -163,11 +164,13 @@ def main(argv=None):
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--report-only", action="store_true", help="tabulate finished runs only")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seed-list", type=int, nargs="+", default=None, help="instead of --seeds")
     p.add_argument("--epochs", type=int, default=3000)
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
-    jobs = [(s, seed) for seed in range(args.seeds) for s in args.settings]
+    seeds = args.seed_list if args.seed_list is not None else range(args.seeds)
+    jobs = [(s, seed) for seed in seeds for s in args.settings]
     if args.report_only:
         done = [RUNS / f"{s}-seed{seed}-e{args.epochs}.json" for s, seed in jobs]
         report([json.loads(p.read_text()) for p in done if p.exists()], args.epochs)

@@ -23,11 +23,11 @@ import numpy as np
 
 import refrnn
 from refrnn import PLRNN
+from refrnn._validation import DivergenceError
 from refrnn.bptt import forward, loss_and_grad
 from refrnn.data import sample_windows
 from refrnn.metrics import evaluate, generate_free_run, state_space_divergence
 from refrnn.training import Adam, global_norm
-from refrnn._validation import DivergenceError
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
@@ -47,11 +47,11 @@ def dataset():
 # initialisations
 def make_model(M, N, init, seed, readout="identity"):
     """init: 'paper'   A, W, h ~ U(-1/sqrt M, 1/sqrt M)  (PLRNN.random)
-             'smallW'  paper, with W scaled by 0.1
-             'diag09'  A = 0.9, W ~ 0.1 U(-1/sqrt M, 1/sqrt M), h = 0
-             'talathi' A + W = normalised positive-definite matrix (largest eigenvalue 1),
-                       R ~ N(0,1): K = R^T R / M + I, K /= max eig; A = diag K, W = offdiag K,
-                       h = 0  (Talathi & Vartak 2016-style identity-like init)
+    'smallW'  paper, with W scaled by 0.1
+    'diag09'  A = 0.9, W ~ 0.1 U(-1/sqrt M, 1/sqrt M), h = 0
+    'talathi' A + W = normalised positive-definite matrix (largest eigenvalue 1),
+              R ~ N(0,1): K = R^T R / M + I, K /= max eig; A = diag K, W = offdiag K,
+              h = 0  (Talathi & Vartak 2016-style identity-like init)
     """
     rng = np.random.default_rng(seed)
     base = PLRNN.random(M, N, readout=readout, rng=rng)
@@ -101,7 +101,9 @@ def warm_forcing(model, Xfull, K, tau, tau_warm=None):
     Xw = Xfull[:, K:]
     F = model.infer_state(Xw)
     if K > 0:
-        tr = forward(model, np.ascontiguousarray(Xfull[:, : K + 1]), tau if tau_warm is None else tau_warm)
+        tr = forward(
+            model, np.ascontiguousarray(Xfull[:, : K + 1]), tau if tau_warm is None else tau_warm
+        )
         z0 = tr.Z_forced[:, K].copy()
         z0[:, : model.N] = Xw[:, 0]
         F[:, 0] = z0
@@ -116,9 +118,26 @@ def d_stsp(model, X, n=10_000):
     return float(state_space_divergence(X[:n] if len(X) > n else X, Xg))
 
 
-def train_variant(model, *, tau=30, K=0, tau_warm=None, reset="data", tau_schedule=None, n_epochs=1000, seq_len=100,
-                  batch=32, bpe=10, lr=1e-3, seed=0, eval_every=50, track_every=10,
-                  grad_T=None, offset=0.0, verbose=False):
+def train_variant(
+    model,
+    *,
+    tau=30,
+    K=0,
+    tau_warm=None,
+    reset="data",
+    tau_schedule=None,
+    n_epochs=1000,
+    seq_len=100,
+    batch=32,
+    bpe=10,
+    lr=1e-3,
+    seed=0,
+    eval_every=50,
+    track_every=10,
+    grad_T=None,
+    offset=0.0,
+    verbose=False,
+):
     """Train; return dict with history and the best model (selected on the train series)."""
     ds = dataset()
     # offset: train on X + offset (and evaluate on test + offset; D_stsp is invariant to a
@@ -130,8 +149,14 @@ def train_variant(model, *, tau=30, K=0, tau_warm=None, reset="data", tau_schedu
     rng = np.random.default_rng(1000 + seed)
     opt = Adam(lr)
     N = model.N
-    hist = {"epoch": [], "loss": [], "grad_norm": [], "zmax_hidden": [], "zmax_obs": [],
-            "d_train": []}
+    hist = {
+        "epoch": [],
+        "loss": [],
+        "grad_norm": [],
+        "zmax_hidden": [],
+        "zmax_obs": [],
+        "d_train": [],
+    }
     best, best_d, best_ep = None, np.inf, None
     t0 = time.perf_counter()
     diverged = False
@@ -174,15 +199,25 @@ def train_variant(model, *, tau=30, K=0, tau_warm=None, reset="data", tau_schedu
                 best, best_d, best_ep = model, d, ep
         hist["d_train"].append(d)
         if verbose and (ep + 1) % 100 == 0:
-            print(f"  ep {ep+1} loss {hist['loss'][-1]:.4g} g {hist['grad_norm'][-1]:.3g} "
-                  f"zh {hist['zmax_hidden'][-1] if not np.isnan(hist['zmax_hidden'][-1]) else '-'} d {d:.3g}",
-                  flush=True)
+            print(
+                f"  ep {ep + 1} loss {hist['loss'][-1]:.4g} g {hist['grad_norm'][-1]:.3g} "
+                f"zh {hist['zmax_hidden'][-1] if not np.isnan(hist['zmax_hidden'][-1]) else '-'} d {d:.3g}",
+                flush=True,
+            )
     chosen = best if best is not None else model
     ev, _ = evaluate(chosen, Xte, n_free=10_000)
-    return {"model": model, "best": chosen, "best_epoch": best_ep, "best_d_train": best_d,
-            "d_test": ev["d_stsp"], "d_h_test": ev["d_h"], "pe10_test": ev["prediction_error"],
-            "history": hist, "diverged_training": diverged,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "model": model,
+        "best": chosen,
+        "best_epoch": best_ep,
+        "best_d_train": best_d,
+        "d_test": ev["d_stsp"],
+        "d_h_test": ev["d_h"],
+        "pe10_test": ev["prediction_error"],
+        "history": hist,
+        "diverged_training": diverged,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def summarise(vals):
@@ -190,7 +225,8 @@ def summarise(vals):
     if v.size == 0:
         return "all diverged"
     return f"{np.median(v):.2f} [{v.min():.2f}, {v.max():.2f}]" + (
-        f" ({len(vals) - v.size} nan)" if v.size < len(vals) else "")
+        f" ({len(vals) - v.size} nan)" if v.size < len(vals) else ""
+    )
 
 
 def dump(name, obj):

@@ -12,6 +12,7 @@ forced trajectories on standardised Lorenz-63 windows at tau = 30:
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python experiments/identity_readout/identity_readout_grad_vs_T.py
 """
+
 import sys
 from pathlib import Path
 
@@ -22,27 +23,62 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from identity_readout_common import (RESULTS, _as_linear, dataset, dump, sync_forcing,  # noqa: E402
-                                     warm_forcing)
-from refrnn.lyapunov import lyapunov_spectrum  # noqa: E402
+from identity_readout_common import (
+    RESULTS,
+    _as_linear,
+    dataset,
+    dump,
+    sync_forcing,  # noqa: E402
+    warm_forcing,
+)
+
 from refrnn import PLRNN  # noqa: E402
 from refrnn.bptt import forward, loss_and_grad  # noqa: E402
 from refrnn.data import sample_windows  # noqa: E402
+from refrnn.lyapunov import lyapunov_spectrum  # noqa: E402
 from refrnn.training import global_norm  # noqa: E402
 
 TAU = 30
 TS = [30, 60, 100, 200, 400, 800]
 MODELS = {  # label -> (file, readout, K warm-up or "sync")
     "linear (trained, tau30)": ("identity_readout_model_linear_tau30.npz", "linear", 0),
-    "identity (trained as in issue), z0=[x,0]": ("identity_readout_model_identity_tau30_issue.npz", "identity", 0),
-    "identity (trained tau1), z0=[x,0]": ("identity_readout_model_identity_tau1.npz", "identity", 0),
-    "identity (trained tau1), sync reset": ("identity_readout_model_identity_tau1.npz", "identity", "sync"),
-    "identity (fix C seed 2), z0=[x,0]": ("identity_readout_fixmodel_C_seed2_1000.npz", "identity", 0),
-    "identity (fix C seed 2), sync reset": ("identity_readout_fixmodel_C_seed2_1000.npz", "identity", "sync"),
-    "identity (fix D seed 1, 3000 ep), warm-up z0, tau=10":
-        ("identity_readout_fixmodel_D_seed1_3000.npz", "identity", 100, 10),
-    "identity (fix D seed 1, 3000 ep), warm-up z0, tau=30":
-        ("identity_readout_fixmodel_D_seed1_3000.npz", "identity", 100, 30),
+    "identity (trained as in issue), z0=[x,0]": (
+        "identity_readout_model_identity_tau30_issue.npz",
+        "identity",
+        0,
+    ),
+    "identity (trained tau1), z0=[x,0]": (
+        "identity_readout_model_identity_tau1.npz",
+        "identity",
+        0,
+    ),
+    "identity (trained tau1), sync reset": (
+        "identity_readout_model_identity_tau1.npz",
+        "identity",
+        "sync",
+    ),
+    "identity (fix C seed 2), z0=[x,0]": (
+        "identity_readout_fixmodel_C_seed2_1000.npz",
+        "identity",
+        0,
+    ),
+    "identity (fix C seed 2), sync reset": (
+        "identity_readout_fixmodel_C_seed2_1000.npz",
+        "identity",
+        "sync",
+    ),
+    "identity (fix D seed 1, 3000 ep), warm-up z0, tau=10": (
+        "identity_readout_fixmodel_D_seed1_3000.npz",
+        "identity",
+        100,
+        10,
+    ),
+    "identity (fix D seed 1, 3000 ep), warm-up z0, tau=30": (
+        "identity_readout_fixmodel_D_seed1_3000.npz",
+        "identity",
+        100,
+        30,
+    ),
 }
 
 
@@ -90,7 +126,11 @@ def main():  # noqa: C901
             continue
         model = load(fname, readout)
         try:
-            lam = float(lyapunov_spectrum(model, model.infer_state(ds.train[0]), n_steps=20_000, k=1).exponents[0])
+            lam = float(
+                lyapunov_spectrum(
+                    model, model.infer_state(ds.train[0]), n_steps=20_000, k=1
+                ).exponents[0]
+            )
         except Exception as e:  # noqa: BLE001
             print("lyapunov failed", e)
             lam = float("nan")
@@ -115,11 +155,21 @@ def main():  # noqa: C901
                     tr = forward(lm, Xw, TAU, forcing=F)
                     ln.extend(eff_log_norm(lm, tr.Z_forced[:8], TAU))
             ln = np.asarray(ln)
-            rows.append({"T": T, "grad_norm_median": float(np.median(gn)),
-                         "grad_norm_max": float(np.max(gn)),
-                         "log_norm_P_per_step_median": float(np.median(ln)) if np.all(np.isfinite(ln)) else None})
-            print(f"{label:45s} T={T:4d} |g| med {np.median(gn):.3g} max {np.max(gn):.3g} "
-                  f"(1/T)log||P_T|| {np.median(ln):.4f}", flush=True)
+            rows.append(
+                {
+                    "T": T,
+                    "grad_norm_median": float(np.median(gn)),
+                    "grad_norm_max": float(np.max(gn)),
+                    "log_norm_P_per_step_median": float(np.median(ln))
+                    if np.all(np.isfinite(ln))
+                    else None,
+                }
+            )
+            print(
+                f"{label:45s} T={T:4d} |g| med {np.median(gn):.3g} max {np.max(gn):.3g} "
+                f"(1/T)log||P_T|| {np.median(ln):.4f}",
+                flush=True,
+            )
         res[label] = {"lambda_max_per_step": lam, "tau": TAU, "rows": rows}
     dump("identity_readout_grad_vs_T.json", res)
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
@@ -129,9 +179,16 @@ def main():  # noqa: C901
         ax[0].loglog(T, [r["grad_norm_median"] for r in rows], "o-", label=label)
         lp = [r["log_norm_P_per_step_median"] for r in rows]
         ax[1].plot(T, [np.nan if v is None else v for v in lp], "o-", label=label)
-    ax[0].set(xlabel="window length T", ylabel="median ||dL/dtheta||", title="STF, tau = 30 unless the label says otherwise")
-    ax[1].set(xlabel="window length T", ylabel="(1/T) log ||C_T J_T ... C_1 J_1||",
-              title="effective Jacobian product (forced rows cut)")
+    ax[0].set(
+        xlabel="window length T",
+        ylabel="median ||dL/dtheta||",
+        title="STF, tau = 30 unless the label says otherwise",
+    )
+    ax[1].set(
+        xlabel="window length T",
+        ylabel="(1/T) log ||C_T J_T ... C_1 J_1||",
+        title="effective Jacobian product (forced rows cut)",
+    )
     ax[1].axhline(0, color="k", lw=0.5)
     ax[0].legend(fontsize=7)
     fig.tight_layout()

@@ -3,6 +3,7 @@ identity_readout_scan.py, identity_readout_fix.py and identity_readout_grad_vs_T
 
     python experiments/identity_readout/identity_readout_report.py
 """
+
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -20,8 +21,11 @@ def fmt(vals, p=2):
     v = np.asarray([x for x in vals if x is not None and np.isfinite(x)])
     if v.size == 0:
         return "diverged"
-    s = f"{np.median(v):.{p}g} [{v.min():.{p}g}, {v.max():.{p}g}]" if p != 2 else \
-        f"{np.median(v):.2f} [{v.min():.2f}, {v.max():.2f}]"
+    s = (
+        f"{np.median(v):.{p}g} [{v.min():.{p}g}, {v.max():.{p}g}]"
+        if p != 2
+        else f"{np.median(v):.2f} [{v.min():.2f}, {v.max():.2f}]"
+    )
     return s + (f" ({len(vals) - v.size} NaN)" if v.size < len(vals) else "")
 
 
@@ -40,12 +44,16 @@ def scan_fig():
     ax[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(R / "identity_readout_scan.png", dpi=110)
-    rows = ["| run | readout | M | init | tau | warm-up K | final loss | max abs z (unobs.), end | D_stsp train (best) | D_stsp test |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| run | readout | M | init | tau | warm-up K | final loss | max abs z (unobs.), end | D_stsp train (best) | D_stsp test |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for k, v in d.items():
         zh = [x for x in v["zmax_hidden"] if x is not None and np.isfinite(x)]
-        rows.append(f"| {k} | {v['readout']} | {v['M']} | {v['init']} | {v['tau']} | {v['K']} | "
-                    f"{v['final_loss']:.4f} | {zh[-1]:.1f} | {v['best_d_train']:.2f} | {v['d_test']:.2f} |")
+        rows.append(
+            f"| {k} | {v['readout']} | {v['M']} | {v['init']} | {v['tau']} | {v['K']} | "
+            f"{v['final_loss']:.4f} | {zh[-1]:.1f} | {v['best_d_train']:.2f} | {v['d_test']:.2f} |"
+        )
     return "\n".join(rows)
 
 
@@ -57,13 +65,17 @@ def fix_table(n_epochs):
     by = defaultdict(list)
     for v in d.values():
         by[v["variant"]].append(v)
-    rows = [f"| variant ({n_epochs} epochs) | seeds | D_stsp test, median [min, max] | D_stsp train (selection) | final loss | D_H test |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        f"| variant ({n_epochs} epochs) | seeds | D_stsp test, median [min, max] | D_stsp train (selection) | final loss | D_H test |",
+        "|---|---|---|---|---|---|",
+    ]
     fig, ax = plt.subplots(1, 2, figsize=(12, 4))
     for i, (lab, vs) in enumerate(sorted(by.items())):
-        rows.append(f"| {lab} | {','.join(str(v['seed']) for v in vs)} | {fmt([v['d_test'] for v in vs])} | "
-                    f"{fmt([v['best_d_train'] for v in vs])} | {fmt([v['final_loss'] for v in vs], 3)} | "
-                    f"{fmt([v['d_h_test'] for v in vs])} |")
+        rows.append(
+            f"| {lab} | {','.join(str(v['seed']) for v in vs)} | {fmt([v['d_test'] for v in vs])} | "
+            f"{fmt([v['best_d_train'] for v in vs])} | {fmt([v['final_loss'] for v in vs], 3)} | "
+            f"{fmt([v['d_h_test'] for v in vs])} |"
+        )
         L = np.array([v["loss"] for v in vs])
         ax[0].semilogy(np.arange(L.shape[1]) * 10, np.median(L, 0), label=lab[:40], color=f"C{i}")
         ax[1].scatter([i] * len(vs), [v["d_test"] for v in vs], color=f"C{i}")
@@ -83,15 +95,28 @@ def grad_table():
         return None
     d = json.loads(p.read_text())
     Ts = [r["T"] for r in next(iter(d.values()))["rows"]]
-    rows = ["| model (tau=30), λ_max per step | quantity | " + " | ".join(f"T={T}" for T in Ts) + " |",
-            "|---|---|" + "---|" * len(Ts)]
+    rows = [
+        "| model (tau=30), λ_max per step | quantity | " + " | ".join(f"T={T}" for T in Ts) + " |",
+        "|---|---|" + "---|" * len(Ts),
+    ]
     for k, rr in d.items():
         rs = rr["rows"]
         k = f"{k}, λ_max={rr['lambda_max_per_step']:+.4f}"
-        rows.append(f"| {k} | median ‖dL/dθ‖ | " + " | ".join(f"{r['grad_norm_median']:.2f}" for r in rs) + " |")
-        rows.append("| | (1/T) log‖P_T‖ | " + " | ".join(
-            "−∞ (cut)" if r["log_norm_P_per_step_median"] is None else f"{r['log_norm_P_per_step_median']:+.3f}"
-            for r in rs) + " |")
+        rows.append(
+            f"| {k} | median ‖dL/dθ‖ | "
+            + " | ".join(f"{r['grad_norm_median']:.2f}" for r in rs)
+            + " |"
+        )
+        rows.append(
+            "| | (1/T) log‖P_T‖ | "
+            + " | ".join(
+                "−∞ (cut)"
+                if r["log_norm_P_per_step_median"] is None
+                else f"{r['log_norm_P_per_step_median']:+.3f}"
+                for r in rs
+            )
+            + " |"
+        )
     return "\n".join(rows)
 
 
@@ -100,5 +125,6 @@ if __name__ == "__main__":
     for n in (1000, 3000):
         parts[f"fix{n}"] = fix_table(n)
     (R / "identity_readout_tables.md").write_text(
-        "\n\n".join(f"<!-- {k} -->\n{v}" for k, v in parts.items() if v))
+        "\n\n".join(f"<!-- {k} -->\n{v}" for k, v in parts.items() if v)
+    )
     print((R / "identity_readout_tables.md").read_text())

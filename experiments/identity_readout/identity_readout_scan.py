@@ -5,6 +5,7 @@ M, initialisation and warm-up length K; linear readout for comparison.
 
 Writes docs/results/identity_readout_scan.json (+ final models in .npz) incrementally.
 """
+
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ out = {}
 path = RESULTS / "identity_readout_scan.json"
 if path.exists():
     import json
+
     out = json.loads(path.read_text())
 for label, readout, M, init, tau, K in CELLS:
     if only and not any(o in label for o in only):
@@ -44,16 +46,32 @@ for label, readout, M, init, tau, K in CELLS:
     r = train_variant(m0, tau=tau, K=K, n_epochs=n_epochs, seed=0, eval_every=50)
     h = r["history"]
     out[label] = {
-        "readout": readout, "M": M, "init": init, "tau": tau, "K": K, "n_epochs": n_epochs,
-        "d_test": r["d_test"], "best_d_train": r["best_d_train"], "best_epoch": r["best_epoch"],
-        "final_loss": float(np.mean(h["loss"][-20:])), "loss": h["loss"][::10],
-        "grad_norm": h["grad_norm"][::10], "zmax_hidden": h["zmax_hidden"][::10],
-        "zmax_obs": h["zmax_obs"][::10], "seconds": r["seconds"],
+        "readout": readout,
+        "M": M,
+        "init": init,
+        "tau": tau,
+        "K": K,
+        "n_epochs": n_epochs,
+        "d_test": r["d_test"],
+        "best_d_train": r["best_d_train"],
+        "best_epoch": r["best_epoch"],
+        "final_loss": float(np.mean(h["loss"][-20:])),
+        "loss": h["loss"][::10],
+        "grad_norm": h["grad_norm"][::10],
+        "zmax_hidden": h["zmax_hidden"][::10],
+        "zmax_obs": h["zmax_obs"][::10],
+        "seconds": r["seconds"],
         "A_obs": r["model"].params["A"][:3].tolist(),
         "diverged_training": r["diverged_training"],
     }
-    np.savez(RESULTS / f"identity_readout_model_{label.replace(' ', '_').replace('(', '').replace(')', '').replace('=', '')}.npz",
-             **r["best"].params)
-    print(f"{label:32s} d_test={r['d_test']:.3f} loss={out[label]['final_loss']:.4g} "
-          f"zh={h['zmax_hidden'][-1]:.3g} {r['seconds']:.0f}s", flush=True)
+    np.savez(
+        RESULTS
+        / f"identity_readout_model_{label.replace(' ', '_').replace('(', '').replace(')', '').replace('=', '')}.npz",
+        **r["best"].params,
+    )
+    print(
+        f"{label:32s} d_test={r['d_test']:.3f} loss={out[label]['final_loss']:.4g} "
+        f"zh={h['zmax_hidden'][-1]:.3g} {r['seconds']:.0f}s",
+        flush=True,
+    )
     dump("identity_readout_scan.json", out)
