@@ -79,6 +79,8 @@ def train_from_config(path, *, progress=False):
         cfg = tomllib.load(fh)
     dcfg, mcfg, tcfg = cfg.get("data", {}), cfg.get("model", {}), dict(cfg.get("train", {}))
     out = Path(cfg.get("output", {}).get("dir", path.with_suffix("")))
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{path}: [output] dir = {str(out)!r} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     if "file" in dcfg:
         series = _load_series(dcfg["file"])

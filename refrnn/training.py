@@ -457,8 +457,7 @@ def train(
         )
     if X.shape[0] < seq_len + warmup + 1:
         raise ValueError(
-            f"X has {X.shape[0]} samples, fewer than warmup + seq_len + 1 = "
-            f"{warmup + seq_len + 1}"
+            f"X has {X.shape[0]} samples, fewer than warmup + seq_len + 1 = {warmup + seq_len + 1}"
         )
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, numbers.Real):
         raise TypeError(f"lr_decay must be a real number, got {type(lr_decay).__name__}")

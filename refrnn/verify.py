@@ -215,8 +215,7 @@ def _tolerances(arrays):
             raise ValueError(f"tolerances: unknown quantity {q!r}; known: {sorted(tol)}")
         if not isinstance(entry, dict) or set(entry) - {"rtol", "atol"}:
             raise ValueError(
-                f"tolerances[{q!r}] must be an object with keys 'rtol' and/or 'atol', "
-                f"got {entry!r}"
+                f"tolerances[{q!r}] must be an object with keys 'rtol' and/or 'atol', got {entry!r}"
             )
         for k, v in entry.items():
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
@@ -233,6 +232,18 @@ def _tolerances(arrays):
 def compute(model, arrays, keys):
     """refrnn's values of the result ``keys`` for the inputs in ``arrays``."""
     from .jacobians import finite_time_lyapunov_exponents, log_jacobian_product_norms
+
+    # each result needs its inputs; name what is missing instead of a KeyError
+    needs = {
+        "jacobians": ("jacobian_states",),
+        "log_norms": ("log_norms_z0",),
+        "ftle": ("ftle_z0", "ftle_steps"),
+        "lyapunov": ("lyapunov_z0", "lyapunov_steps"),
+    }
+    for result, inputs in needs.items():
+        missing = [k for k in inputs if k not in arrays]
+        if result in keys and missing:
+            raise ValueError(f"{result!r} needs the input(s) {missing}, absent from the file")
     from .lyapunov import lyapunov_spectrum
 
     out = {}

@@ -145,3 +145,13 @@ def test_corrupted_npz_is_a_clear_error(tmp_path, capsys):
         refrnn.io.load_model(path)
     assert cli.main(["lyapunov", str(path), "--n-steps", "100"]) == 2
     assert "m.npz" in capsys.readouterr().err
+
+
+def test_train_output_dir_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        f'[data]\nsystem = "lorenz63"\nn_samples = 500\n[output]\ndir = "{tmp_path / "taken"}"\n'
+    )
+    assert cli.main(["train", str(cfg)]) == 2
+    assert "exists and is not a directory" in capsys.readouterr().err

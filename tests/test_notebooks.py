@@ -112,8 +112,10 @@ def test_tutorial_has_learning_goals_exercises_and_solutions(tutorial):
     assert first[0] == "markdown" and "What you will learn" in first[1]
     assert "Prerequisites" in first[1]
     assert last[0] == "markdown" and "## Exercises" in last[1]
-    n_exercises = sum(line.lstrip("# ").split(".")[0] in {"1", "2", "3"}
-                      for line in last[1].split("## Exercises")[1].splitlines())
+    n_exercises = sum(
+        line.lstrip("# ").split(".")[0] in {"1", "2", "3"}
+        for line in last[1].split("## Exercises")[1].splitlines()
+    )
     assert 2 <= n_exercises <= 3
     solution = NOTEBOOKS / "solutions" / tutorial.name
     assert solution.exists(), f"missing worked solutions {solution}"

@@ -180,3 +180,13 @@ def test_file_tolerances_may_only_tighten(tolerances, match):
     assert not verify.verify_arrays({**arrays, "tolerances": tight}).passed
     arrays["grad_W"] = g["W"]
     assert verify.verify_arrays({**arrays, "tolerances": tight}).passed
+
+
+@pytest.mark.parametrize(
+    "result, inputs",
+    [("jacobians", "jacobian_states"), ("log_norms", "log_norms_z0"), ("ftle", "ftle_z0")],
+)
+def test_results_without_their_inputs_are_named(result, inputs):
+    model = refrnn.PLRNN.random(4, 2, rng=0)
+    with pytest.raises(ValueError, match=f"'{result}' needs the input.*{inputs}"):
+        verify.verify_arrays({"model": "PLRNN", **model.params, result: np.zeros(3)})

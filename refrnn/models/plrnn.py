@@ -213,7 +213,11 @@ class PLRNN(RNNModel):
     def __init__(self, A, W, h, B=None, readout="linear", *, n_obs=None):
         A = self._array("A", A, ndim=1)
         M = A.shape[0]
-        W = self._array("W", W, shape=(M, M))
+        W = self._array("W", W, ndim=2)
+        if W.shape != (M, M):
+            raise ValueError(
+                f"W must have shape ({M}, {M}) (M x M with M = len(A) = {M}), got {W.shape}"
+            )
         h = self._array("h", h, shape=(M,))
         if np.any(np.diag(W) != 0.0):
             i = int(np.flatnonzero(np.diag(W))[0])

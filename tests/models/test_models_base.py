@@ -163,3 +163,8 @@ def test_kernel_vector_carries_W_transpose_and_no_gradient_there(cls):
     assert sorted(grads) == sorted(model.params)
     back = model.replace(**{k: v + 0.1 for k, v in model.params.items() if k != "W"})
     np.testing.assert_array_equal(back._theta[-M * M :].reshape(M, M), model.params["W"].T)
+
+
+def test_plrnn_W_shape_message_names_M_from_A():
+    with pytest.raises(ValueError, match=r"W must have shape \(5, 5\) \(M x M with M = len\(A\)"):
+        refrnn.PLRNN(np.zeros(5), np.zeros((6, 6)), np.zeros(5), np.eye(2, 5))
