@@ -378,6 +378,7 @@ def forward(model, X, tau=None, *, forcing=None):
         model._kind, model._theta, model.M, identity, B, X, F, tau_k, Z, Zf, Xhat, sq, bad
     )
     _raise_if_diverged(model, bad, tau)
+    _raise_if_loss_overflowed(model, X, Xhat, sq, tau)
     return Trajectory(Z, Zf, Xhat, float(sq.sum() / (S * (T1 - 1) * N)))
 
 
@@ -441,6 +442,22 @@ def _raise_if_diverged(model, bad, tau):
             f"{model!r}: the forward pass became non-finite in window {s} at step {int(bad[s])} "
             f"(tau={tau}); the model's orbit diverges"
         )
+
+
+def _raise_if_loss_overflowed(model, X, Xhat, sq, tau):
+    """The states are finite but a squared residual overflowed (states or data ~1e154)."""
+    if np.all(np.isfinite(sq)):
+        return
+    s = int(np.flatnonzero(~np.isfinite(sq))[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        r2 = np.sum((X[s] - Xhat[s]) ** 2, axis=1)
+    t = int(np.flatnonzero(~np.isfinite(r2[1:]))[0]) + 1 if np.any(~np.isfinite(r2[1:])) else -1
+    raise DivergenceError(
+        f"{model!r}: the squared prediction error overflowed in window {s} at step {t} "
+        f"(tau={tau}; largest |x_hat| there {np.max(np.abs(Xhat[s, t])):.3g}, largest |x| "
+        f"{np.max(np.abs(X[s, t])):.3g}); the model's orbit diverges or the data are not "
+        f"standardised"
+    )
 
 
 def _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv):
@@ -550,6 +567,7 @@ def loss_and_grad(
         Z, Zf, Xhat, Gx, Gz, np.empty((S, M)), G_theta, G_B, GF, sq, bad,
     )  # fmt: skip
     _raise_if_diverged(model, bad, tau)
+    _raise_if_loss_overflowed(model, X, Xhat, sq, tau)
     loss = float(sq.sum() / (S * (T1 - 1) * N))
     grads = _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv)
     for k, g in grads.items():

@@ -278,3 +278,18 @@ def test_warm_start_infers_the_unobserved_part_of_z0():
         refrnn.bptt.warm_start(refrnn.PLRNN.random(6, 2, rng=0), X, 5, 2)
     with pytest.raises(ValueError, match=r"shape \(S, K\+T\+1, N\)"):
         refrnn.bptt.warm_start(model, X, 14, 2)
+
+
+def test_overflowing_residuals_are_reported_not_returned():
+    """States ~1e200 are finite, their squared errors are not: DivergenceError naming the
+    window and step, never a loss of inf (nor blame on the gradient)."""
+    m = refrnn.PLRNN.random(6, 3, rng=0).replace(A=np.full(6, 1.5))
+    X = np.random.default_rng(0).normal(size=(2, 1201, 3))
+    with pytest.raises(
+        refrnn.DivergenceError, match=r"squared prediction error overflowed in window 0 at step \d+"
+    ):
+        refrnn.forward(m, X)
+    with pytest.raises(refrnn.DivergenceError, match="squared prediction error overflowed"):
+        refrnn.loss_and_grad(m, X)
+    with pytest.raises(refrnn.DivergenceError, match="not standardised"):
+        refrnn.loss_and_grad(refrnn.PLRNN.random(4, 2, rng=0), np.full((1, 5, 2), 1e300))
