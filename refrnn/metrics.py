@@ -38,6 +38,11 @@ __all__ = [
 #: ``method="auto"`` bins the state space up to this many observed dimensions.
 HISTOGRAM_MAX_DIM = 3
 
+#: A free run has *diverged* when an observation exceeds this many times the largest
+#: absolute value of the data it is compared with (or overflows). Such a model has no
+#: attractor near the data's; its D_stsp would only count points in the edge bins.
+DIVERGENCE_BOUND = 1e3
+
 
 def _pair(X_data, X_gen):
     X_data = _as_series("X_data", X_data)
@@ -465,8 +470,10 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
     Raises
     ------
     DivergenceError
-        If the model's orbit overflows; the message names the model, the start index and
-        the step. A diverging model has no attractor to compare, so no metric is computed.
+        If the model's orbit overflows or an observation exceeds
+        :data:`DIVERGENCE_BOUND` (1000) times the largest absolute value of ``X_data``;
+        the message names the model, the start index and the step. A diverging model has
+        no attractor to compare, so no metric is computed.
     """
     _check_model(model)
     X_data = _model_series(model, X_data)
@@ -486,7 +493,17 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
         raise DivergenceError(
             f"free run from X_data[{start}] (transient={transient}, n_steps={n_steps}): {e}"
         ) from e
-    return model.observe(Z[transient + 1 :])
+    X_all = model.observe(Z)
+    bound = DIVERGENCE_BOUND * max(float(np.max(np.abs(X_data))), np.finfo(float).tiny)
+    with np.errstate(invalid="ignore"):
+        far = np.flatnonzero(~(np.max(np.abs(X_all), axis=1) <= bound))
+    if far.size:
+        raise DivergenceError(
+            f"free run from X_data[{start}] (transient={transient}, n_steps={n_steps}): "
+            f"{model!r} left the data's range at step {int(far[0])}, |x_hat| > "
+            f"{DIVERGENCE_BOUND:g} x max|X_data| = {bound:.3g} (refrnn.metrics.DIVERGENCE_BOUND)"
+        )
+    return X_all[transient + 1 :]
 
 
 def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):

@@ -329,3 +329,17 @@ def test_far_away_generated_points_fall_into_the_edge_bins():
     far[:50] = 1e308
     edge[:50] = X.mean(axis=0) + 3.0 * X.std(axis=0) * 0.999
     assert metrics.state_space_divergence(X, far) == metrics.state_space_divergence(X, edge)
+
+
+def test_a_free_run_far_beyond_the_data_is_diverged():
+    """An orbit that grows to ~1e241 without overflowing is diverged (documented bound),
+    so evaluate reports it and training can never select it."""
+    m = refrnn.PLRNN.random(6, 3, rng=0).replace(A=np.full(6, 1.5))
+    X = refrnn.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    with pytest.raises(refrnn.DivergenceError, match="left the data's range at step"):
+        refrnn.metrics.generate_free_run(m, X, 1000, transient=0, start=0)
+    ev, X_gen = refrnn.metrics.evaluate(m, X, n_free=1000, transient=0)
+    assert ev["diverged"] is True and X_gen is None
+    # a stable model stays within the bound
+    ok = refrnn.PLRNN.random(6, 3, rng=0)
+    assert refrnn.metrics.generate_free_run(ok, X, 500, start=0).shape == (500, 3)
