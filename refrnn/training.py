@@ -180,8 +180,9 @@ class TrainResult:
     config : dict
         All settings of the run.
     best_model : RNNModel or None
-        The model at the evaluation with the lowest D_stsp (against ``eval_data``), None if
-        no evaluation ran or every free run diverged. Chaotic training is noisy: a model
+        The model at the evaluation with the lowest median D_stsp of ``eval_starts`` free
+        runs (against ``eval_data``, by default the training series), None if no
+        evaluation ran or every evaluation diverged. Chaotic training is noisy: a model
         can sit on a good attractor at one epoch and on a cycle a few epochs later, so
         comparisons of training methods select models this way -- identically for every
         method, on data other than the test data.
