@@ -185,11 +185,15 @@ def summarise(run, threshold=0.3):
 
 
 def _mr(values, spec=".3g"):
+    """Median [min, max]; a diverged free run (inf) counts as the worst value, a quantity
+    that does not exist for a run (NaN, e.g. never reached the threshold) is left out and
+    the number of runs that have it is shown."""
     v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
+    have = v[~np.isnan(v)]
+    if have.size == 0:
         return "–"
-    return f"{np.median(v):{spec}} [{v.min():{spec}}, {v.max():{spec}}]"
+    text = f"{np.median(have):{spec}} [{have.min():{spec}}, {have.max():{spec}}]"
+    return text if have.size == v.size else f"{text} ({have.size} of {v.size})"
 
 
 def report(runs, epochs, every, data_path):
@@ -267,6 +271,10 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3000)
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--seed-list", type=int, nargs="+", default=None, help="instead of --seeds")
+    p.add_argument("--only", choices=["authors", "refrnn"], default=None)
+    p.add_argument("--report-only", action="store_true",
+                   help="tabulate every finished run in runs/side_by_side")  # fmt: skip
     args = p.parse_args(argv)
     code = Path(args.authors_code) if args.authors_code else None
     if code is None or not (code / "bptt" / "PLRNN_model.py").is_file():
@@ -280,7 +288,15 @@ def main(argv=None):
         )
         return 2
     data_path = Path(args.data) if args.data else code / DATA_IN_REPO
-    jobs = [(k, s) for s in range(args.seeds) for k in ("authors", "refrnn")]
+    if args.report_only:
+        pattern = f"*-seed*-e{args.epochs}-every{args.every}.json"
+        runs = [json.loads(p.read_text()) for p in sorted(RUNS.glob(pattern))]
+        runs.sort(key=lambda r: (r["implementation"], r["seed"]))
+        report(runs, args.epochs, args.every, data_path)
+        return 0
+    seeds = args.seed_list if args.seed_list is not None else range(args.seeds)
+    kinds = (args.only,) if args.only else ("authors", "refrnn")
+    jobs = [(k, s) for s in seeds for k in kinds]
     with ProcessPoolExecutor(args.workers) as pool:
         futs = [pool.submit(_job, k, str(code), str(data_path), s, args.epochs, args.every)
                 for k, s in jobs]  # fmt: skip
