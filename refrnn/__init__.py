@@ -8,9 +8,9 @@ vanilla tanh RNN, explicit Jacobians, QR-based Lyapunov spectra and the paper's 
 as float64 Numba kernels.
 """
 
-from . import data, interop, io, jacobians, lyapunov, metrics, systems, testing
+from . import bptt, data, forcing, interop, io, jacobians, lyapunov, metrics, systems, testing
 from ._validation import DivergenceError
-from .bptt import Trajectory, forward, jvp, loss_and_grad, vjp
+from .bptt import Trajectory, forward, jvp, loss_and_grad, vjp, warm_start
 from .data import (
     Dataset,
     RosensteinResult,
@@ -88,4 +88,7 @@ __all__ = [
     "loss_and_grad",
     "jvp",
     "vjp",
+    "warm_start",
+    "bptt",
+    "forcing",
 ]
