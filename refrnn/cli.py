@@ -63,6 +63,8 @@ def train_from_config(path, *, progress=False):
         n_epochs = 500
         clip_norm = 1.0          # optional
         detach_forcing = false   # linear readout: true = no gradient through B^+
+        lr_decay = 0.99923       # optional per-epoch lr factor (0.1 ** (1 / 3000))
+        warmup = 100             # identity readout: steps that infer z0's unobserved part
         seed = 1
         [output]
         dir = "run"
