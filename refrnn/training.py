@@ -442,6 +442,17 @@ def train(
         raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
     eval_every = 0 if not eval_every else as_positive_int("eval_every", eval_every)
     X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)
+    # validate everything an evaluation or a checkpoint will need before the first step,
+    # so that a bad argument cannot waste a run
+    if eval_data is not None and X_eval.shape[1] != model.N:
+        raise ValueError(f"eval_data must have shape (T, N={model.N}), got {X_eval.shape}")
+    if eval_every and (len(X_eval) < 2 or np.all(np.ptp(X_eval, axis=0) == 0)):
+        raise ValueError(
+            f"{'eval_data' if eval_data is not None else 'X'} must hold at least 2 samples "
+            f"that are not all equal, to compare free runs with (shape {X_eval.shape})"
+        )
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        raise ValueError(f"checkpoint must be a file path, got the directory {checkpoint}")
     n_eval = len(X_eval) if eval_steps is None else as_positive_int("eval_steps", eval_steps)
     eval_starts = as_positive_int("eval_starts", eval_starts)
     if eval_starts > len(X_eval):

@@ -69,25 +69,26 @@ def test_training_reduces_loss_and_records_history(series):
 
 
 def test_clipping_bounds_the_update(series):
-    # With clipping to 1e-12 the gradient is negligible: Adam's first step is still
-    # lr * sign(g) (Adam is scale invariant), so compare against SGD-free behaviour by
-    # checking the recorded pre-clip norm is unaffected and parameters move by <= lr.
+    """Adam divides by sqrt(v) + eps with eps = 1e-8: a gradient clipped to norm 1e-12 moves
+    each parameter by ~lr * 1e-4 in the first step, an unclipped one by lr = 1e-3 (Adam's
+    first step is lr * sign(g)). The move therefore shows whether clipping happened; the
+    clipped run also equals a replay with the gradient rescaled by hand."""
     init = refrnn.PLRNN.random(6, 3, rng=0)
-    res = tr.train(
-        init,
-        series,
-        tau=None,
-        clip_norm=1e-12,
-        n_epochs=1,
-        batches_per_epoch=1,
-        batch_size=4,
-        seq_len=20,
-        rng=1,
-        eval_every=0,
+    kw = dict(tau=None, n_epochs=1, batches_per_epoch=1, batch_size=4, seq_len=20, rng=1,
+              eval_every=0)  # fmt: skip
+    clipped = tr.train(init, series, clip_norm=1e-12, **kw)
+    free = tr.train(init, series, **kw)
+    move = lambda r: max(np.max(np.abs(v - init.params[k])) for k, v in r.model.params.items())  # noqa: E731
+    assert clipped.history["grad_norm"][0] > 1e-6  # the norm is recorded before clipping
+    assert move(clipped) < 1e-6
+    assert move(free) > 0.9e-3
+    windows = refrnn.data.sample_windows(series, 4, 20, np.random.default_rng(1))
+    _, g = refrnn.loss_and_grad(init, windows, None)
+    norm = tr.global_norm(g)
+    replay = init.replace(
+        **tr.Adam(1e-3).step(init.params, {k: v * 1e-12 / norm for k, v in g.items()})
     )
-    assert res.history["grad_norm"][0] > 1e-6
-    for k, v in res.model.params.items():
-        assert np.max(np.abs(v - init.params[k])) <= 1e-3 * (1 + 1e-9)
+    assert replay == clipped.model
 
 
 def test_resume_gives_identical_parameters(series, tmp_path):
@@ -272,3 +273,16 @@ def test_identity_readout_warns_where_measured_not_to_work(series):
         refrnn.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=30, warmup=10, **kw)
     with pytest.raises(ValueError, match="warmup \\+ seq_len \\+ 1"):
         refrnn.train(model, series[:120], tau=10, warmup=100, **kw)
+
+
+def test_evaluation_and_checkpoint_arguments_fail_before_training(series, tmp_path):
+    model = refrnn.PLRNN.random(6, 3, rng=0)
+    kw = dict(tau=10, n_epochs=1, batches_per_epoch=1, batch_size=2, seq_len=20)
+    with pytest.raises(ValueError, match=r"eval_data must have shape \(T, N=3\)"):
+        tr.train(model, series, eval_data=series[:, :2], **kw)
+    with pytest.raises(ValueError, match="eval_data must hold at least 2 samples"):
+        tr.train(model, series, eval_data=series[:1], **kw)
+    with pytest.raises(ValueError, match="not all equal"):
+        tr.train(model, series, eval_data=np.ones((50, 3)), **kw)
+    with pytest.raises(ValueError, match="checkpoint must be a file path"):
+        tr.train(model, series, checkpoint=tmp_path, **kw)
