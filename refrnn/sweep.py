@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import as_positive_int
 from .io import atomic_savez, load_npz, model_to_arrays
 
 __all__ = [
@@ -88,6 +89,16 @@ def make_grid(*, models=("PLRNN",), taus=(30,), seeds=(0,), bptt_clip=1.0, **set
     unknown = set(settings) - set(CELL_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown cell settings {sorted(unknown)}; known: {sorted(CELL_DEFAULTS)}")
+    # validate the grid before any cell runs: a bad cell must not surface hours later
+    known = ("PLRNN", "VanillaRNN")
+    bad_models = [m for m in models if m not in known]
+    if bad_models:
+        raise ValueError(f"unknown model(s) {bad_models} in the grid; known: {list(known)}")
+    for t in taus:
+        if t is not None:
+            as_positive_int("tau", t)
+    if bptt_clip is not None and not float(bptt_clip) > 0:
+        raise ValueError(f"bptt_clip must be > 0 or None, got {bptt_clip}")
     runs = [{"tau": t, "clip_norm": None} for t in taus]
     if bptt_clip is not None:
         runs.append({"tau": None, "clip_norm": float(bptt_clip)})

@@ -122,3 +122,17 @@ def test_make_grid_and_ids():
         sweep.make_grid(n_epoch=3)
     with pytest.raises(ValueError, match="backend must be"):
         sweep.run_grid(cells, "/tmp/x", backend="mpi")
+
+
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        (dict(models=("GRU",)), ValueError, r"unknown model\(s\) \['GRU'\]"),
+        (dict(taus=(0,)), ValueError, "tau must be >= 1"),
+        (dict(taus=(2.5,)), TypeError, "tau must be an integer"),
+        (dict(bptt_clip=0), ValueError, "bptt_clip"),
+    ],
+)
+def test_bad_grids_fail_before_any_cell_runs(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        sweep.make_grid(**kw)
