@@ -108,22 +108,37 @@ def model_to_arrays(model, prefix="model."):
 
 
 def model_from_arrays(arrays, prefix="model.", *, source="arrays"):
-    """Inverse of :func:`model_to_arrays`; validates like the model constructors."""
+    """Inverse of :func:`model_to_arrays`; validates like the model constructors.
+
+    A missing or malformed metadata entry (bad JSON, a missing ``class``/``readout``/``N``,
+    a wrong type) raises ``ValueError`` naming the source and the key.
+    """
+    key = prefix + "meta"
+    if key not in arrays:
+        raise ValueError(f"{source}: no refrnn model stored under prefix {prefix!r} (no {key!r})")
     try:
-        meta = json.loads(str(arrays[prefix + "meta"]))
-        cls = _MODEL_CLASSES[meta["class"]]
-    except KeyError as exc:
+        meta = json.loads(str(arrays[key]))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: {key!r} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{source}: {key!r} must be a JSON object, got {type(meta).__name__}")
+    if meta.get("class") not in _MODEL_CLASSES:
         raise ValueError(
-            f"{source}: no refrnn model stored under prefix {prefix!r} ({exc})"
-        ) from None
-    params = {
-        k[len(prefix) :]: v
-        for k, v in arrays.items()
-        if k.startswith(prefix) and k != prefix + "meta"
-    }
+            f"{source}: {key!r} class must be one of {sorted(_MODEL_CLASSES)}, "
+            f"got {meta.get('class')!r}"
+        )
+    if meta.get("readout") not in ("linear", "identity"):
+        raise ValueError(
+            f"{source}: {key!r} readout must be 'linear' or 'identity', got {meta.get('readout')!r}"
+        )
+    n_obs = meta.get("N")
+    if meta["readout"] == "identity" and (isinstance(n_obs, bool) or not isinstance(n_obs, int)):
+        raise ValueError(f"{source}: {key!r} N must be an integer, got {n_obs!r}")
+    cls = _MODEL_CLASSES[meta["class"]]
+    params = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix) and k != key}
     try:
         if meta["readout"] == "identity":
-            return cls(**params, readout="identity", n_obs=int(meta["N"]))
+            return cls(**params, readout="identity", n_obs=n_obs)
         return cls(**params, readout="linear")
     except TypeError as exc:
         raise ValueError(f"{source}: stored parameters do not fit {cls.__name__}: {exc}") from exc

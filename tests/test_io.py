@@ -53,3 +53,21 @@ def test_load_validates_parameters(tmp_path):
     io.atomic_savez(tmp_path / "m.npz", **arrays)
     with pytest.raises(ValueError, match="zero diagonal"):
         io.load_model(tmp_path / "m.npz")
+
+
+@pytest.mark.parametrize(
+    "meta, match",
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"class": "GRU", "readout": "linear", "N": 2}', "class must be one of"),
+        ('{"class": "PLRNN", "N": 2}', "readout must be 'linear' or 'identity', got None"),
+        ('{"class": "PLRNN", "readout": 3, "N": 2}', "readout must be"),
+        ('{"class": "PLRNN", "readout": "identity", "N": "2"}', "N must be an integer"),
+    ],
+)
+def test_bad_model_metadata_is_named(tmp_path, meta, match):
+    arrays = refrnn.io.model_to_arrays(refrnn.PLRNN.random(4, 2, rng=0, readout="identity"))
+    arrays["model.meta"] = meta
+    with pytest.raises(ValueError, match=f"src: 'model.meta' .*{match}|src: 'model.meta' {match}"):
+        refrnn.io.model_from_arrays(arrays, source="src")
