@@ -44,6 +44,45 @@ def cmd_train(args):
     return 0
 
 
+def _config_schema():
+    """Allowed keys per section of a ``refrnn train`` TOML file."""
+    import inspect
+
+    from .training import train
+
+    # [train] takes train()'s keyword arguments, except those the file's other sections
+    # or the command itself set, plus the window-sampling seed
+    own = {"model", "X", "eval_data", "checkpoint", "resume", "progress", "rng"}
+    train_keys = {k for k in inspect.signature(train).parameters if k not in own} | {"seed"}
+    return {
+        "data": {"system", "file", "n_samples", "seed"},
+        "model": {"type", "M", "readout", "seed"},
+        "train": train_keys,
+        "output": {"dir"},
+    }
+
+
+def _check_config_keys(path, cfg):
+    """Unknown sections and keys are errors: a typo such as ``m = 4`` must not be ignored."""
+    import difflib
+
+    schema = _config_schema()
+    for section, table in cfg.items():
+        if section not in schema:
+            raise ValueError(f"{path}: unknown section [{section}]; known: {sorted(schema)}")
+        if not isinstance(table, dict):
+            raise ValueError(f"{path}: [{section}] must be a table of keys")
+        for key in table:
+            if key not in schema[section]:
+                same_case = [k for k in schema[section] if k.lower() == key.lower()]
+                close = same_case or difflib.get_close_matches(key, schema[section], n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"{path}: unknown key {key!r} in [{section}]{hint}; known: "
+                    f"{sorted(schema[section])}"
+                )
+
+
 def train_from_config(path, *, progress=False):
     """Run the training described by a TOML file.
 
@@ -79,6 +118,7 @@ def train_from_config(path, *, progress=False):
     path = Path(path)
     with path.open("rb") as fh:
         cfg = tomllib.load(fh)
+    _check_config_keys(path, cfg)
     dcfg, mcfg, tcfg = cfg.get("data", {}), cfg.get("model", {}), dict(cfg.get("train", {}))
     out = Path(cfg.get("output", {}).get("dir", path.with_suffix("")))
     if out.exists() and not out.is_dir():

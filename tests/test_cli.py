@@ -155,3 +155,26 @@ def test_train_output_dir_that_is_a_file(tmp_path, capsys):
     )
     assert cli.main(["train", str(cfg)]) == 2
     assert "exists and is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (
+            '[data]\nsystem = "lorenz63"\n[model]\nm = 4\n',
+            r"unknown key 'm' in \[model\] \(did you mean 'M'\?\)",
+        ),
+        ('[data]\nsystem = "lorenz63"\n[trian]\ntau = 5\n', r"unknown section \[trian\]"),
+        (
+            '[data]\nsystem = "lorenz63"\n[train]\ntua = 5\n',
+            r"unknown key 'tua' in \[train\] \(did you mean 'tau'\?\)",
+        ),
+        ('[data]\nsytem = "lorenz63"\n', r"unknown key 'sytem' in \[data\]"),
+    ],
+)
+def test_train_config_typos_are_errors(tmp_path, capsys, text, match):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        cli.train_from_config(cfg)
+    assert cli.main(["train", str(cfg)]) == 2
