@@ -8,6 +8,7 @@ argument and what was expected, instead of a Numba typing traceback or a silent 
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -32,7 +33,8 @@ def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=Fals
     value : array_like
         Real floating-point data. Integer, boolean, complex and object arrays are
         rejected with ``TypeError`` (silent integer arithmetic is a classic source of
-        wrong gradients).
+        wrong gradients). float16 and float32 are converted to float64 exactly;
+        extended precision (``longdouble``) is rounded to float64 with a ``UserWarning``.
     ndim : int, optional
         Required number of dimensions.
     shape : tuple of (int or None), optional
@@ -55,6 +57,14 @@ def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=Fals
             arr = arr.astype(np.float64)
         else:
             raise TypeError(f"{name} must be a real floating-point array, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        # float16/32 become float64 exactly; extended precision loses digits -- say so
+        warnings.warn(
+            f"{name} has dtype {arr.dtype}; refrnn computes in float64 and rounds it to "
+            f"float64 (extended precision is lost)",
+            UserWarning,
+            stacklevel=3,
+        )
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if shape is not None:

@@ -1,6 +1,8 @@
 """Tests of refrnn.bptt: STF-BPTT gradients against finite differences, forward mode,
 the NumPy reference, and input validation."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -293,3 +295,17 @@ def test_overflowing_residuals_are_reported_not_returned():
         refrnn.loss_and_grad(m, X)
     with pytest.raises(refrnn.DivergenceError, match="not standardised"):
         refrnn.loss_and_grad(refrnn.PLRNN.random(4, 2, rng=0), np.full((1, 5, 2), 1e300))
+
+
+def test_input_precision_rule():
+    """float16/float32 become float64 exactly; longdouble is rounded, with a warning."""
+    model = refrnn.PLRNN.random(4, 2, rng=0)
+    X = np.random.default_rng(1).normal(size=(2, 6, 2))
+    X32 = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert refrnn.forward(model, X32).loss == refrnn.forward(model, X32.astype(float)).loss
+        refrnn.forward(model, X.astype(np.float16))
+    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:  # a real extended type
+        with pytest.warns(UserWarning, match="X has dtype .*extended precision is lost"):
+            refrnn.forward(model, X.astype(np.longdouble))
