@@ -523,6 +523,14 @@ def load_series(path, *, key=None, min_samples=100):
 
 
 def _read_numpy(path, suffix, key):
+    # np.load reports a file without a NumPy header as "pickled data": check the magic
+    # bytes first, so that random or truncated bytes get an honest message
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    magic = b"\x93NUMPY" if suffix == ".npy" else b"PK"
+    if not head.startswith(magic):
+        kind = "a .npy file (no NumPy header)" if suffix == ".npy" else "an .npz (zip) archive"
+        raise ValueError(f"{path}: not {kind}; the file is damaged or of another format")
     obj = np.load(path, allow_pickle=False)
     if suffix == ".npy":
         return obj

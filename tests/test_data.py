@@ -313,3 +313,12 @@ def test_rosenstein_validation():
         data.lyapunov_from_series(X, min_separation=2, n_steps=10, fit_range=(5, 50))
     with pytest.raises(ValueError, match="dt"):
         data.lyapunov_from_series(X, dt=0.0)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_random_bytes_are_not_called_pickles(tmp_path, suffix):
+    path = tmp_path / f"noise{suffix}"
+    path.write_bytes(np.random.default_rng(0).bytes(500))
+    with pytest.raises(ValueError, match=r"noise\.np[yz]: not (a \.npy file|an \.npz)") as info:
+        data.load_series(path)
+    assert "pickle" not in str(info.value)
