@@ -39,7 +39,7 @@ def cmd_demo(args):
 
 def cmd_train(args):
     """``refrnn train CONFIG.toml``: see :func:`train_from_config` for the format."""
-    summary = train_from_config(args.config, progress=not args.no_progress)
+    summary = train_from_config(args.config, progress=not args.no_progress, restart=args.restart)
     print(json.dumps(summary["evaluation"], indent=2, default=_json_default))
     return 0
 
@@ -83,7 +83,7 @@ def _check_config_keys(path, cfg):
                 )
 
 
-def train_from_config(path, *, progress=False):
+def train_from_config(path, *, progress=False, restart=False):
     """Run the training described by a TOML file.
 
     Format (every key optional except ``[data]`` source)::
@@ -109,6 +109,8 @@ def train_from_config(path, *, progress=False):
         dir = "run"
 
     Writes ``model.npz``, ``checkpoint.npz`` and ``summary.json`` into the output folder.
+    A rerun resumes the checkpoint if it was made from the same data, model and settings,
+    and refuses otherwise; ``restart=True`` (``refrnn train --restart``) starts over.
     """
     from . import data, metrics
     from .io import save_model
@@ -155,7 +157,7 @@ def train_from_config(path, *, progress=False):
         lambda_max=lam,
         eval_data=X_test,
         checkpoint=out / "checkpoint.npz",
-        resume=True,
+        resume=not restart,
         progress=progress,
         **tcfg,
     )
@@ -253,6 +255,11 @@ def build_parser():
     t = sub.add_parser("train", help="train from a TOML config")
     t.add_argument("config")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over instead of resuming the output folder's checkpoint",
+    )
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="D_stsp, D_H and PE of a saved model on a series")

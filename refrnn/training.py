@@ -294,6 +294,26 @@ def _selection_starts(T, n_starts):
     return [int(i) for i in np.linspace(0, T, n_starts, endpoint=False)]
 
 
+def _fingerprint(*arrays):
+    """Short SHA-1 of arrays' shapes and float64 bytes (identifies a run's inputs)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _fingerprint_rng(rng):
+    """Fingerprint of the window sampler's starting state (an int seed or a Generator)."""
+    import hashlib
+
+    state = json.dumps(as_rng(rng).bit_generator.state, sort_keys=True, default=str)
+    return hashlib.sha1(state.encode()).hexdigest()[:16]
+
+
 def _evaluate(model, X_eval, n_eval, n_starts):
     """D_stsp of free runs from ``n_starts`` data points spread over ``X_eval``.
 
@@ -397,7 +417,10 @@ def train(
     checkpoint_every : int
     resume : bool
         If ``checkpoint`` exists, continue from it. Resuming gives exactly the parameters of
-        an uninterrupted run with the same settings.
+        an uninterrupted run with the same settings. The checkpoint records the settings
+        and fingerprints of the data, the evaluation series, the initial model and the
+        seed; any difference (other than ``n_epochs``) is a ``ValueError``. ``False``
+        starts over and overwrites the checkpoint.
 
     Returns
     -------
@@ -506,6 +529,12 @@ def train(
         "eval_starts": eval_starts,
         "eval_on": "training series" if eval_data is None else "eval_data",
         "n_train": int(X.shape[0]),
+        # what the run started from: resuming with other data, another initial model or
+        # another seed would silently continue a different experiment
+        "data_fingerprint": _fingerprint(X),
+        "eval_data_fingerprint": _fingerprint(X_eval),
+        "initial_model_fingerprint": _fingerprint(*(model.params[k] for k in sorted(model.params))),
+        "rng_fingerprint": None if rng is None else _fingerprint_rng(rng),
     }
     start_epoch = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -516,7 +545,8 @@ def train(
         if changed:
             raise ValueError(
                 f"cannot resume from {checkpoint}: settings differ from the checkpoint's "
-                f"(saved, now): {changed}"
+                f"(saved, now): {changed}. Pass resume=False to start over (the "
+                f"checkpoint is then overwritten)"
             )
     else:
         rng = as_rng(rng)

@@ -286,3 +286,26 @@ def test_evaluation_and_checkpoint_arguments_fail_before_training(series, tmp_pa
         tr.train(model, series, eval_data=np.ones((50, 3)), **kw)
     with pytest.raises(ValueError, match="checkpoint must be a file path"):
         tr.train(model, series, checkpoint=tmp_path, **kw)
+
+
+def test_resume_refuses_other_data_model_or_seed(series, tmp_path):
+    ck = tmp_path / "ck.npz"
+    _small_run(series, n_epochs=2, checkpoint=ck, checkpoint_every=1)
+    for kw, what in (
+        (dict(rng=2), "rng"),
+        (dict(), "data"),
+    ):
+        X = series[::-1].copy() if what == "data" else series
+        with pytest.raises(ValueError, match=f"'{what}_fingerprint'.*Pass resume=False"):
+            tr.train(refrnn.PLRNN.random(6, 3, rng=0), X, tau=10, n_epochs=4, batches_per_epoch=2,
+                     batch_size=4, seq_len=20, eval_every=2, eval_steps=500, checkpoint=ck,
+                     resume=True, **({"rng": 1} | kw))  # fmt: skip
+    with pytest.raises(ValueError, match="'initial_model_fingerprint'"):
+        tr.train(refrnn.PLRNN.random(6, 3, rng=5), series, tau=10, n_epochs=4, batches_per_epoch=2,
+                 batch_size=4, seq_len=20, rng=1, eval_every=2, eval_steps=500, checkpoint=ck,
+                 resume=True)  # fmt: skip
+    # resume=False starts over and overwrites the checkpoint
+    fresh = tr.train(refrnn.PLRNN.random(6, 3, rng=5), series, tau=10, n_epochs=2,
+                     batches_per_epoch=2, batch_size=4, seq_len=20, rng=1, eval_every=2,
+                     eval_steps=500, checkpoint=ck, resume=False)  # fmt: skip
+    assert tr.load_checkpoint(ck)[0] == fresh.model
