@@ -205,6 +205,26 @@ def execute_cell(cell, out_dir):
     return cell_id(cell), status
 
 
+def record_failure(cell, out_dir, exc):
+    """Write ``cell``'s result file as failed with the error (a worker that died, a task
+    the scheduler gave up on): the sweep goes on and the table reports the cell."""
+    path = _cell_path(out_dir, cell)
+    if not path.exists():
+        metrics = {"error": f"{type(exc).__name__}: {exc}", "status": "failed"}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_savez(path, cell=json.dumps(cell), metrics=json.dumps(metrics))
+    return cell_id(cell), "failed"
+
+
+def _result_or_failure(fut, cell, out_dir):
+    """A future's ``(cell_id, status)``; an exception outside the cell (e.g. dask's
+    ``KilledWorker``, a broken process pool) is recorded as the cell's failure."""
+    try:
+        return fut.result()
+    except Exception as exc:  # noqa: BLE001 -- recorded, the grid goes on
+        return record_failure(cell, out_dir, exc)
+
+
 def _worker_init(threads):
     os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
@@ -294,9 +314,9 @@ def _run_processes(todo, out_dir, workers, report):
     with cf.ProcessPoolExecutor(
         workers, mp_context=ctx, initializer=_worker_init, initargs=(1,)
     ) as pool:
-        futs = [pool.submit(execute_cell, c, str(out_dir)) for c in todo]
+        futs = {pool.submit(execute_cell, c, str(out_dir)): c for c in todo}
         for n, fut in enumerate(cf.as_completed(futs), 1):
-            report(n, *fut.result())
+            report(n, *_result_or_failure(fut, futs[fut], out_dir))
 
 
 def _run_dask(todo, out_dir, workers, scheduler, report):
@@ -316,11 +336,12 @@ def _run_dask(todo, out_dir, workers, scheduler, report):
         client = Client(scheduler)
     try:
         # pure=False: a rerun of a cell is a new task, never a cached result
-        futs = [
-            client.submit(execute_cell, c, str(out_dir), pure=False, key=cell_id(c)) for c in todo
-        ]
-        for n, fut in enumerate(as_completed(futs), 1):
-            report(n, *fut.result())
+        futs = {
+            client.submit(execute_cell, c, str(out_dir), pure=False, key=cell_id(c)): c
+            for c in todo
+        }
+        for n, fut in enumerate(as_completed(list(futs)), 1):
+            report(n, *_result_or_failure(fut, futs[fut], out_dir))
     finally:
         client.close()
         if cluster is not None:

@@ -136,3 +136,22 @@ def test_make_grid_and_ids():
 def test_bad_grids_fail_before_any_cell_runs(kw, exc, match):
     with pytest.raises(exc, match=match):
         sweep.make_grid(**kw)
+
+
+def test_a_cell_whose_worker_dies_is_recorded_and_the_sweep_finishes(tmp_path):
+    """An exception outside the cell (dask's KilledWorker, a broken pool) becomes a failed
+    cell file with the error; the other results stand."""
+    import concurrent.futures as cf
+
+    cells = sweep.make_grid(taus=(5,), seeds=(0, 1), bptt_clip=None, n_epochs=1)
+    failed = cf.Future()
+    failed.set_exception(RuntimeError("KilledWorker: worker died 3 times"))
+    assert sweep._result_or_failure(failed, cells[0], tmp_path) == (
+        sweep.cell_id(cells[0]),
+        "failed",
+    )
+    ok = cf.Future()
+    ok.set_result(("id", "done"))
+    assert sweep._result_or_failure(ok, cells[1], tmp_path) == ("id", "done")
+    rows = sweep.collect(tmp_path)
+    assert len(rows) == 1 and rows[0]["status"] == "failed" and "KilledWorker" in rows[0]["error"]
