@@ -343,3 +343,12 @@ def test_a_free_run_far_beyond_the_data_is_diverged():
     # a stable model stays within the bound
     ok = refrnn.PLRNN.random(6, 3, rng=0)
     assert refrnn.metrics.generate_free_run(ok, X, 500, start=0).shape == (500, 3)
+
+
+def test_prediction_error_of_a_diverging_model_is_an_error_not_inf():
+    m = refrnn.PLRNN.random(6, 3, rng=0).replace(A=np.full(6, 1.5))
+    X = refrnn.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    with pytest.raises(refrnn.DivergenceError, match="squared prediction error overflowed"):
+        refrnn.metrics.prediction_error(m, X, 1000)
+    ev, _ = refrnn.metrics.evaluate(m, X, n_free=1000, transient=0, pe_steps=1000)
+    assert ev["diverged"] is True and not np.isinf(ev["prediction_error"])
