@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import _plain_permissions
+
 __all__ = ["run_demo"]
 
 QUICK = dict(n_samples=3000, n_epochs=4, batches=2, M=8, lyap_steps=5000, n_free=500, seeds=2)
@@ -52,6 +54,7 @@ def write_json(path, obj):
     """Write ``obj`` as JSON to ``path`` atomically (NaN and inf allowed)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    _plain_permissions(tmp)  # as the figures beside it, not mkstemp's 0600
     with os.fdopen(fd, "w") as fh:
         json.dump(obj, fh, indent=2, default=_json_default, allow_nan=True)
     os.replace(tmp, path)

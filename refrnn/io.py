@@ -31,6 +31,26 @@ FORMAT_VERSION = 1
 _MODEL_CLASSES = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN}
 
 
+def _plain_permissions(path):
+    """mkstemp creates files 0600; give ``path`` the permissions a plain open() would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _remove_stale_temporaries(path, max_age=3600.0):
+    """Delete temporaries of ``path`` left by a writer killed mid-write (older than an
+    hour, so that a concurrent writer's file is never touched)."""
+    import time
+
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > max_age:
+                tmp.unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove
+
+
 def atomic_savez(path, **arrays):
     """Write ``arrays`` to ``path`` (an ``.npz``) atomically.
 
@@ -44,12 +64,10 @@ def atomic_savez(path, **arrays):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        # mkstemp creates the file 0600; give it the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        _plain_permissions(tmp)
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
             fh.flush()

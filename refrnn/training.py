@@ -539,6 +539,11 @@ def train(
     start_epoch = 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         model, opt, rng, history, saved, start_epoch, best = load_checkpoint(checkpoint)
+        if start_epoch > n_epochs:
+            raise ValueError(
+                f"cannot resume from {checkpoint}: it holds {start_epoch} epochs, more than "
+                f"n_epochs={n_epochs}; ask for at least {start_epoch} or pass resume=False"
+            )
         changed = {
             k: (saved.get(k), v) for k, v in config.items() if k != "n_epochs" and saved.get(k) != v
         }

@@ -71,3 +71,25 @@ def test_bad_model_metadata_is_named(tmp_path, meta, match):
     arrays["model.meta"] = meta
     with pytest.raises(ValueError, match=f"src: 'model.meta' .*{match}|src: 'model.meta' {match}"):
         refrnn.io.model_from_arrays(arrays, source="src")
+
+
+def test_atomic_writes_clean_up_after_killed_writers_and_use_plain_permissions(tmp_path):
+    import os
+    import time
+
+    target = tmp_path / "m.npz"
+    stale = tmp_path / ".m.npz.abc123.tmp"
+    fresh = tmp_path / ".m.npz.def456.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    io.atomic_savez(target, a=np.zeros(2))
+    assert not stale.exists() and fresh.exists()  # a concurrent writer's file is kept
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)
+    from refrnn.demo import write_json
+
+    write_json(tmp_path / "s.json", {"a": 1})
+    assert ((tmp_path / "s.json").stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -309,3 +309,11 @@ def test_resume_refuses_other_data_model_or_seed(series, tmp_path):
                      batches_per_epoch=2, batch_size=4, seq_len=20, rng=1, eval_every=2,
                      eval_steps=500, checkpoint=ck, resume=False)  # fmt: skip
     assert tr.load_checkpoint(ck)[0] == fresh.model
+
+
+def test_resume_with_fewer_epochs_than_the_checkpoint_is_refused(series, tmp_path):
+    ck = tmp_path / "ck.npz"
+    _small_run(series, n_epochs=4, checkpoint=ck, checkpoint_every=1)
+    with pytest.raises(ValueError, match="holds 4 epochs, more than n_epochs=2"):
+        _small_run(series, n_epochs=2, checkpoint=ck, resume=True)
+    assert len(_small_run(series, n_epochs=4, checkpoint=ck, resume=True).history["epoch"]) == 4
