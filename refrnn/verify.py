@@ -297,8 +297,11 @@ def verify_arrays(arrays, *, source="arrays"):
     report = VerifyReport(source)
     if not keys:
         return report
-    ours = compute(model, arrays, keys)
-    tol = _tolerances(arrays)
+    try:
+        tol = _tolerances(arrays)
+        ours = compute(model, arrays, keys)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
     if getattr(model, "readout", None) == "linear" and "grad_B" in keys:
         report.notes.append(
             "grad_B: the forcing states B^+ x are treated as constant data (detach_forcing=1)"
