@@ -81,7 +81,9 @@ def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=Fals
     )
     if finite and not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains non-finite values (first at index {tuple(bad)})")
+        raise ValueError(
+            f"{name} contains non-finite values (first at index {tuple(int(i) for i in bad)})"
+        )
     return arr
 
 

@@ -1,0 +1,60 @@
+"""Tests of refrnn._validation: the validators every public function relies on."""
+
+import numpy as np
+import pytest
+
+from refrnn._validation import (
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_rng,
+    as_tau,
+    full_row_rank,
+)
+
+
+def test_as_float_array_accepts_floats_and_int_lists_only():
+    out = as_float_array("x", [1, 2])
+    assert out.dtype == np.float64 and out.flags.c_contiguous
+    assert as_float_array("x", np.ones(3, dtype=np.float32)).dtype == np.float64
+    with pytest.raises(TypeError, match="x must be a real floating-point array, got dtype int"):
+        as_float_array("x", np.arange(3))
+    for bad in (np.ones(2, dtype=complex), np.array([True]), "abc", None, {"a": 1}):
+        with pytest.raises(TypeError, match="x must be a real floating-point array"):
+            as_float_array("x", bad)
+    with pytest.raises(ValueError, match=r"x contains non-finite values \(first at index \(1,\)\)"):
+        as_float_array("x", [0.0, np.nan])
+    assert np.isnan(as_float_array("x", [np.nan], finite=False)[0])
+    with pytest.raises(ValueError, match="x must be 2-dimensional"):
+        as_float_array("x", np.zeros(3), ndim=2)
+    with pytest.raises(ValueError, match=r"x must have shape \(\?, 3\)"):
+        as_float_array("x", np.zeros((2, 2)), shape=(None, 3))
+    a = np.zeros(3)
+    assert as_float_array("x", a, copy=True) is not a
+
+
+def test_integers_taus_flags_and_rngs():
+    assert as_positive_int("n", np.int64(3)) == 3
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        as_positive_int("n", 0)
+    assert as_positive_int("n", 0, minimum=0) == 0
+    for bad in (2.0, True, "3"):
+        with pytest.raises(TypeError, match="n must be an integer"):
+            as_positive_int("n", bad)
+    assert as_tau(None) == 0 and as_tau(5) == 5
+    with pytest.raises(ValueError, match="tau"):
+        as_tau(0)
+    assert as_bool("f", np.bool_(True)) is True
+    with pytest.raises(TypeError, match="f must be True or False, got int 1"):
+        as_bool("f", 1)
+    g = np.random.default_rng(0)
+    assert as_rng(g) is g
+    assert as_rng(3).integers(100) == np.random.default_rng(3).integers(100)
+    with pytest.raises(TypeError, match="rng must be"):
+        as_rng("seed")
+
+
+def test_full_row_rank():
+    full_row_rank("B", np.eye(2, 4))
+    with pytest.raises(ValueError, match="B must have full row rank N=2 .* got rank 1"):
+        full_row_rank("B", np.ones((2, 4)))
