@@ -56,7 +56,8 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
     model = (refrnn.PLRNN if kind == "plrnn" else refrnn.VanillaRNN).random(M, 3, rng=0)
     X = lorenz_windows(S, T)
     identity, B = bptt._readout_arrays(model)
-    F = bptt._forcing(model, X, tau, None)  # forcing rows of steps 0, tau, 2 tau, ...
+    F, _ = bptt._forcing(model, X, tau, None)  # forcing rows of steps 0, tau, 2 tau, ...
+    GF = np.zeros(F.shape)  # gradients with respect to the forcing states
     Z, Zf = np.empty((S, T + 1, M)), np.empty((S, T + 1, M))
     Zf2, Gz2, zin = np.empty((S, 2, M)), np.empty((S, 2, M)), np.empty((S, M))
     Xhat, Gx = np.empty_like(X), np.empty_like(X)
@@ -73,12 +74,12 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
         "loss_and_grad (total)": lambda: refrnn.loss_and_grad(model, X, tau),
         "  fused kernel (forward + backward)": lambda: bptt._loss_and_grad_kernel(
             k, th, M, identity, B, X, F, tau, scale, Z, Zf2, Xhat, Gx, Gz2, zin, G_theta,
-            G_B, sq, bad),  # fmt: skip
+            G_B, GF, sq, bad),  # fmt: skip
         "    forward kernel": lambda: bptt._forward_kernel(
             k, th, M, identity, B, X, F, tau, Z, Zf, Xhat, sq, bad),  # fmt: skip
         "      model steps alone": lambda: _steps(k, th, M, Zf, Z),
         "    backward kernel": lambda: bptt._backward_kernel(
-            k, th, M, identity, B, tau, Z, F, Gx, G, zin, G_theta, G_B),  # fmt: skip
+            k, th, M, identity, B, tau, Z, F, Gx, G, zin, G_theta, G_B, GF),  # fmt: skip
         "      model adjoints alone": lambda: _vjps(k, th, M, Zf, Z, G, G_theta),
     }
     if kind == "vanilla":

@@ -220,6 +220,23 @@ def train_variant(
     }
 
 
+def run_record(r):
+    """The fields every experiment records of a training run ``r`` (train_variant's result):
+    scores, the final loss (mean of the last 20 epochs) and curves thinned to every 10th
+    epoch."""
+    h = r["history"]
+    return {
+        "d_test": r["d_test"],
+        "best_d_train": r["best_d_train"],
+        "best_epoch": r["best_epoch"],
+        "final_loss": float(np.mean(h["loss"][-20:])),
+        "loss": h["loss"][::10],
+        "grad_norm": h["grad_norm"][::10],
+        "zmax_hidden": h["zmax_hidden"][::10],
+        "seconds": r["seconds"],
+    }
+
+
 def summarise(vals):
     v = np.asarray([x for x in vals if np.isfinite(x)])
     if v.size == 0:

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from identity_readout_common import RESULTS, dump, make_model, train_variant  # noqa: E402
+from identity_readout_common import (  # noqa: E402
+    RESULTS,
+    dump,
+    make_model,
+    run_record,
+    train_variant,
+)
 
 VARIANTS = {
     # label: (readout, init, kwargs of train_variant)
@@ -80,16 +86,9 @@ for label, (readout, init, kw) in VARIANTS.items():
         out[key] = {
             "variant": label,
             "seed": seed,
-            "d_test": r["d_test"],
+            **run_record(r),
             "d_h_test": r["d_h_test"],
-            "best_d_train": r["best_d_train"],
-            "best_epoch": r["best_epoch"],
-            "final_loss": float(np.mean(h["loss"][-20:])),
-            "loss": h["loss"][::10],
-            "grad_norm": h["grad_norm"][::10],
-            "zmax_hidden": h["zmax_hidden"][::10],
             "d_train": h["d_train"],
-            "seconds": r["seconds"],
         }
         np.savez(
             RESULTS / f"identity_readout_fixmodel_{label[0]}_seed{seed}_{n_epochs}.npz",

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from identity_readout_common import RESULTS, dump, make_model, train_variant  # noqa: E402
+from identity_readout_common import (  # noqa: E402
+    RESULTS,
+    dump,
+    make_model,
+    run_record,
+    train_variant,
+)
 
 n_epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 600
 CELLS = [
@@ -52,15 +58,8 @@ for label, readout, M, init, tau, K in CELLS:
         "tau": tau,
         "K": K,
         "n_epochs": n_epochs,
-        "d_test": r["d_test"],
-        "best_d_train": r["best_d_train"],
-        "best_epoch": r["best_epoch"],
-        "final_loss": float(np.mean(h["loss"][-20:])),
-        "loss": h["loss"][::10],
-        "grad_norm": h["grad_norm"][::10],
-        "zmax_hidden": h["zmax_hidden"][::10],
+        **run_record(r),
         "zmax_obs": h["zmax_obs"][::10],
-        "seconds": r["seconds"],
         "A_obs": r["model"].params["A"][:3].tolist(),
         "diverged_training": r["diverged_training"],
     }
