@@ -17,24 +17,22 @@ import numpy as np
 
 import refrnn
 
+
+def median_ms(model, windows, tau, rounds=7, calls=50):
+    """Median over ``rounds`` of the mean time of ``calls`` calls, after one warm-up."""
+    refrnn.loss_and_grad(model, windows, tau)
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            refrnn.loss_and_grad(model, windows, tau)
+        times.append((time.perf_counter() - t0) / calls)
+    return 1e3 * float(np.median(times))
+
+
 X = refrnn.generate("lorenz63", 20000, rng=0).train
-W = refrnn.sample_windows(X, 16, 200, rng=1)
-m = refrnn.PLRNN.random(20, 3, rng=0)
-refrnn.loss_and_grad(m, W, 10)
-best = []
-for r in range(7):
-    t0 = time.perf_counter()
-    for _ in range(50):
-        refrnn.loss_and_grad(m, W, 10)
-    best.append((time.perf_counter() - t0) / 50)
-print(sys.argv[1], "loss_and_grad median ms", 1e3 * np.median(best))
-W2 = refrnn.sample_windows(X, 32, 100, rng=1)
-m30 = refrnn.PLRNN.random(30, 3, rng=0)
-refrnn.loss_and_grad(m30, W2, 30)
-best = []
-for r in range(7):
-    t0 = time.perf_counter()
-    for _ in range(50):
-        refrnn.loss_and_grad(m30, W2, 30)
-    best.append((time.perf_counter() - t0) / 50)
-print(sys.argv[1], "paper batch (S=32,T=100,M=30,tau=30) median ms", 1e3 * np.median(best))
+label = sys.argv[1] if len(sys.argv) > 1 else "this checkout"
+config1 = median_ms(refrnn.PLRNN.random(20, 3, rng=0), refrnn.sample_windows(X, 16, 200, rng=1), 10)
+print(label, "config 1 (S=16, T=200, M=20, tau=10): median ms", config1)
+paper = median_ms(refrnn.PLRNN.random(30, 3, rng=0), refrnn.sample_windows(X, 32, 100, rng=1), 30)
+print(label, "paper batch (S=32, T=100, M=30, tau=30): median ms", paper)
