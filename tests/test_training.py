@@ -183,6 +183,10 @@ def test_selection_uses_several_starts_and_records_them(series):
     assert sel["n_evaluations"] == 3
     lo, hi = sel["d_stsp_range"]
     assert lo <= sel["d_stsp"] <= hi
+    # with two starts the median is the mean of the two scores: the score is the median
+    np.testing.assert_allclose(
+        h["d_stsp"][ev], 0.5 * (h["d_stsp_min"][ev] + h["d_stsp_max"][ev]), rtol=1e-12
+    )
     assert _small_run(series, eval_every=0).selection is None
 
 
@@ -317,3 +321,22 @@ def test_resume_with_fewer_epochs_than_the_checkpoint_is_refused(series, tmp_pat
     with pytest.raises(ValueError, match="holds 4 epochs, more than n_epochs=2"):
         _small_run(series, n_epochs=2, checkpoint=ck, resume=True)
     assert len(_small_run(series, n_epochs=4, checkpoint=ck, resume=True).history["epoch"]) == 4
+
+
+def test_identity_training_uses_the_warm_up(series, monkeypatch):
+    """Every batch of an identity-readout run goes through warm_start with the configured
+    warm-up and tau; the linear readout never does."""
+    calls = []
+    real = tr.warm_start
+
+    def spy(model, X, warmup, tau):
+        calls.append((X.shape, warmup, tau))
+        return real(model, X, warmup, tau)
+
+    monkeypatch.setattr(tr, "warm_start", spy)
+    kw = dict(n_epochs=2, batches_per_epoch=3, batch_size=2, seq_len=20, eval_every=None)
+    tr.train(refrnn.PLRNN.random(6, 3, rng=0, readout="identity"), series, tau=5, warmup=7, **kw)
+    assert calls == [((2, 28, 3), 7, 5)] * 6
+    calls.clear()
+    tr.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=5, **kw)
+    assert calls == []
