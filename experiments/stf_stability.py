@@ -143,7 +143,9 @@ def report(runs, epochs):
         )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "stf_stability.md").write_text("\n".join(lines) + "\n")
-    (OUT / "stf_stability.json").write_text(json.dumps(runs))
+    # every run's D_stsp curve; the loss thinned to every 10th epoch to keep the file small
+    slim = [{**r, "loss": r["loss"][::10]} for r in runs]
+    (OUT / "stf_stability.json").write_text(json.dumps(slim))
     fig, axes = plt.subplots(1, len(by), figsize=(5 * len(by), 3.5), sharey=True, squeeze=False)
     for ax, (name, rs) in zip(axes[0], by.items(), strict=True):
         for r in rs:
