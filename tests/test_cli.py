@@ -37,6 +37,8 @@ def test_demo_quick_end_to_end(tmp_path):
     for label in methods:
         # one evaluation per seed, and the statistics are over those seeds
         assert [e["seed"] for e in saved["results"][label]] == [0, 1]
+        assert all("final_model_d_stsp" in e for e in saved["results"][label])
+        assert saved["stats"][label]["d_stsp_final_model"]["n"] == 2
         st = saved["stats"][label]["d_stsp"]
         finite = [e["d_stsp"] for e in saved["results"][label] if e["d_stsp"] is not None]
         if st["n"]:
