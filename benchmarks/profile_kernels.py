@@ -23,7 +23,8 @@ from numba import njit  # noqa: E402
 
 import refrnn  # noqa: E402
 from refrnn import _kernels, bptt  # noqa: E402
-from refrnn.jacobians import advance, matmul_into, qr_positive  # noqa: E402
+from refrnn._kernels import advance  # noqa: E402
+from refrnn._linalg import matmul_into, qr_positive  # noqa: E402
 
 
 @njit
@@ -62,9 +63,10 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
     Zf2, Gz2, zin = np.empty((S, 2, M)), np.empty((S, 2, M)), np.empty((S, M))
     Xhat, Gx = np.empty_like(X), np.empty_like(X)
     sq, bad = np.empty(S), np.empty(S, dtype=np.int64)
-    P = model._theta.shape[0]
+    th = _kernels.kernel_layout(model.kind, model.theta, M)
+    P = th.shape[0]
     G_theta, G_B = np.zeros((S, P)), np.zeros((S, 3, M))
-    k, th = model._kind, model._theta
+    k = model.kind
     scale = -2.0 / (S * T * 3)
     _, _, G = refrnn.loss_and_grad(model, X, tau, return_state_grads=True)
     G = np.array(G)
@@ -114,7 +116,7 @@ def lyapunov_profile(M=20, n=2000):
     x0 = model.simulate(np.full(M, 0.1), 1000)[-1]
     X = model.simulate(x0, n)[:-1]
     Q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((M, M)))[0]
-    k, th = model._kind, model._theta
+    k, th = model.kind, _kernels.kernel_layout(model.kind, model.theta, model.M)
     J, Y, R = model.jacobian(x0), np.empty((M, M)), np.empty((M, M))
     Yin = J @ Q0
     tau, w, x, xn, work = np.empty(M), np.empty(M), np.empty(M), np.empty(M), np.empty(0)

@@ -8,19 +8,31 @@ vanilla tanh RNN, explicit Jacobians, QR-based Lyapunov spectra and the paper's 
 as float64 Numba kernels.
 """
 
-from . import bptt, data, forcing, interop, io, jacobians, lyapunov, metrics, systems, testing
+from . import (
+    bptt,
+    data,
+    dynamics,
+    equations,
+    forcing,
+    interop,
+    io,
+    jacobians,
+    lyapunov,
+    metrics,
+    systems,
+    testing,
+)
 from ._validation import DivergenceError
 from .bptt import Trajectory, forward, jvp, loss_and_grad, vjp, warm_start
 from .data import (
     Dataset,
-    RosensteinResult,
     Standardizer,
     delay_embed,
     generate,
     load_series,
-    lyapunov_from_series,
     sample_windows,
 )
+from .dynamics import jacobian, simulate, step
 from .jacobians import (
     finite_time_lyapunov_exponents,
     finite_time_lyapunov_exponents_along,
@@ -29,8 +41,11 @@ from .jacobians import (
 )
 from .lyapunov import (
     LyapunovSpectrum,
+    RosensteinResult,
     kaplan_yorke_dimension,
+    lyapunov_from_series,
     lyapunov_spectrum,
+    mean_period,
     predictability_time,
 )
 from .metrics import (
@@ -43,7 +58,7 @@ from .metrics import (
 from .models import PLRNN, RNNModel, VanillaRNN
 from .training import Adam, TrainingDiverged, TrainResult, train
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "data",
@@ -91,4 +106,10 @@ __all__ = [
     "warm_start",
     "bptt",
     "forcing",
+    "dynamics",
+    "equations",
+    "step",
+    "jacobian",
+    "simulate",
+    "mean_period",
 ]

@@ -1,8 +1,8 @@
 """Dispatch from a model (or reference-system) *kind* to its Numba kernels.
 
 Generic loops -- BPTT (:mod:`refrnn.bptt`), simulation, Jacobian products and Lyapunov
-spectra -- are written once and call the functions below, which forward to the
-equations defined in :mod:`refrnn.models` (and :mod:`refrnn.systems`). This is how one
+spectra -- are written once and call the functions below, which forward to the kernels
+of :mod:`refrnn.equations`. This is how one
 time loop serves every model while staying cacheable: Numba cannot cache functions
 that receive other jitted functions as arguments (numba/numba#2956), but it caches
 this integer dispatch without trouble.
@@ -21,9 +21,16 @@ Every kernel follows one calling convention:
 The first four serve the RNN models (BPTT). ``map_step`` and ``map_jacobian`` add a
 ``work`` argument (scratch of ``work_size(kind, dim)`` entries, allocated once per loop so
 that RK4 stages need no allocation inside time loops) and serve models and the reference
-systems of :mod:`refrnn.systems` alike: that is the protocol of :mod:`refrnn._dynamics`.
+systems of :mod:`refrnn.systems` alike: that is the protocol of :mod:`refrnn.dynamics`.
 
-``theta`` is the flat float64 parameter vector whose layout each model module documents.
+``theta`` here is the *kernel* vector: the parameter vector of the protocol, extended by
+:func:`kernel_layout` where a model's kernels want extra copies (the PLRNN's and the tanh
+RNN's W stored column by column; see :mod:`refrnn.equations.plrnn`).
+
+This module imports only :mod:`refrnn.equations` and :mod:`refrnn._linalg`, so that the
+containers above it (models, systems) can use it without an import circle. Adding a model
+means a module in :mod:`refrnn.equations` and one branch in each dispatch below; the
+loops that call them (BPTT, Jacobian products, Lyapunov spectra) do not change.
 """
 
 from __future__ import annotations
@@ -31,8 +38,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import systems
-from .models import plrnn, vanilla
+from ._linalg import all_finite
+from .equations import plrnn, systems, vanilla
 
 PLRNN = plrnn.KIND
 VANILLA = vanilla.KIND
@@ -41,9 +48,9 @@ VANILLA = vanilla.KIND
 @njit(cache=True)
 def step(kind, theta, dim, x, out):
     if kind == PLRNN:
-        plrnn.step(theta, dim, x, out)
+        plrnn.step_kernel(theta, dim, x, out)
     elif kind == VANILLA:
-        vanilla.step(theta, dim, x, out)
+        vanilla.step_kernel(theta, dim, x, out)
     else:
         raise ValueError("unknown kernel kind")
 
@@ -51,9 +58,9 @@ def step(kind, theta, dim, x, out):
 @njit(cache=True)
 def jacobian(kind, theta, dim, x, J):
     if kind == PLRNN:
-        plrnn.jacobian(theta, dim, x, J)
+        plrnn.jacobian_kernel(theta, dim, x, J)
     elif kind == VANILLA:
-        vanilla.jacobian(theta, dim, x, J)
+        vanilla.jacobian_kernel(theta, dim, x, J)
     else:
         raise ValueError("unknown kernel kind")
 
@@ -61,9 +68,9 @@ def jacobian(kind, theta, dim, x, J):
 @njit(cache=True)
 def step_jvp(kind, theta, dim, x, x_out, dtheta, dx, dx_out):
     if kind == PLRNN:
-        plrnn.step_jvp(theta, dim, x, x_out, dtheta, dx, dx_out)
+        plrnn.step_jvp_kernel(theta, dim, x, x_out, dtheta, dx, dx_out)
     elif kind == VANILLA:
-        vanilla.step_jvp(theta, dim, x, x_out, dtheta, dx, dx_out)
+        vanilla.step_jvp_kernel(theta, dim, x, x_out, dtheta, dx, dx_out)
     else:
         raise ValueError("unknown kernel kind")
 
@@ -71,11 +78,33 @@ def step_jvp(kind, theta, dim, x, x_out, dtheta, dx, dx_out):
 @njit(cache=True)
 def step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x):
     if kind == PLRNN:
-        plrnn.step_vjp(theta, dim, x, x_out, g, g_theta, g_x)
+        plrnn.step_vjp_kernel(theta, dim, x, x_out, g, g_theta, g_x)
     elif kind == VANILLA:
-        vanilla.step_vjp(theta, dim, x, x_out, g, g_theta, g_x)
+        vanilla.step_vjp_kernel(theta, dim, x, x_out, g, g_theta, g_x)
     else:
         raise ValueError("unknown kernel kind")
+
+
+def kernel_layout(kind, theta, dim):
+    """The kernel vector of ``kind`` from a parameter vector (or a tangent of one).
+
+    Parameters
+    ----------
+    kind : int
+    theta : ndarray, shape (P,)
+    dim : int
+
+    Returns
+    -------
+    ndarray, shape (P_k,)
+        ``theta`` itself for the reference systems; for the RNN models ``theta`` followed
+        by the copies their kernels read (see :mod:`refrnn.equations.plrnn`).
+    """
+    if kind == PLRNN:
+        return plrnn.kernel_layout(theta, dim)
+    if kind == VANILLA:
+        return vanilla.kernel_layout(theta, dim)
+    return theta
 
 
 def work_size(kind, dim):
@@ -125,3 +154,13 @@ def simulate(kind, theta, dim, x0, out, work):
             if not np.isfinite(out[t, i]):
                 return t
     return -1
+
+
+@njit(cache=True)
+def advance(kind, theta, dim, x, xn, work):
+    """One step of the map in place, ``x <- F(x)`` (``xn`` is scratch); False if non-finite."""
+    map_step(kind, theta, dim, x, xn, work)
+    if not all_finite(xn):
+        return False
+    x[:] = xn
+    return True

@@ -137,3 +137,29 @@ def full_row_rank(name, B):
             f"{name} must have full row rank N={N} (its pseudo-inverse forces the latent "
             f"state and is differentiated), got rank {rank}"
         )
+
+
+#: What :mod:`refrnn.bptt`, :mod:`refrnn.metrics` and :mod:`refrnn.training` use of a model
+#: (the model protocol of :class:`refrnn.RNNModel`).
+_MODEL_ATTRIBUTES = ("kind", "equations", "theta", "M", "N", "readout", "pack", "unpack",
+                     "observe", "infer_state")  # fmt: skip
+
+
+def check_model(model, name="model"):
+    """Raise ``TypeError`` unless ``model`` follows the protocol of :class:`refrnn.RNNModel`."""
+    missing = [a for a in _MODEL_ATTRIBUTES if not hasattr(model, a)]
+    if missing:
+        raise TypeError(
+            f"{name} must be a refrnn model (PLRNN, VanillaRNN or another refrnn.RNNModel), "
+            f"got {type(model).__name__} (missing {', '.join(missing)})"
+        )
+
+
+def as_series(name, X, *, min_samples=2):
+    """Validate a (T, N) series: real floating point, finite, at least ``min_samples`` rows."""
+    X = as_float_array(name, X)
+    if X.ndim != 2 or X.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (T, N) with N >= 1, got {X.shape}")
+    if X.shape[0] < min_samples:
+        raise ValueError(f"{name} needs at least {min_samples} time steps, got shape {X.shape}")
+    return X

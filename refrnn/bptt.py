@@ -54,9 +54,15 @@ import numpy as np
 from numba import njit, prange
 
 from . import _kernels
-from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_tau
-from .forcing import _pinv_vjp_kernel, pinv_jvp, pinv_vjp
-from .models._base import RNNModel
+from ._validation import (
+    DivergenceError,
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_tau,
+    check_model,
+)
+from .forcing import pinv_jvp, pinv_vjp, pinv_vjp_kernel
 
 __all__ = [
     "Trajectory",
@@ -283,11 +289,9 @@ class Trajectory(NamedTuple):
     loss: float
 
 
-def _check_model(model):
-    if not isinstance(model, RNNModel):
-        raise TypeError(
-            f"model must be a refrnn model (PLRNN, VanillaRNN), got {type(model).__name__}"
-        )
+def _kernel_theta(model):
+    """The model's kernel parameter vector (:func:`refrnn._kernels.kernel_layout`)."""
+    return _kernels.kernel_layout(model.kind, model.theta, model.M)
 
 
 def _check_data(model, X):
@@ -303,7 +307,7 @@ def _check_data(model, X):
 def _readout_arrays(model):
     identity = model.readout == "identity"
     # Kernels take arrays unconditionally; the identity readout uses a 1x1 placeholder.
-    B = np.zeros((1, 1)) if identity else model._B
+    B = np.zeros((1, 1)) if identity else model.B
     return identity, B
 
 
@@ -363,7 +367,7 @@ def forward(model, X, tau=None, *, forcing=None):
     DivergenceError
         If a state overflows; the message names the window and step.
     """
-    _check_model(model)
+    check_model(model)
     X = _check_data(model, X)
     tau_k = as_tau(tau)
     S, T1, N = X.shape
@@ -375,7 +379,7 @@ def forward(model, X, tau=None, *, forcing=None):
     sq = np.empty(S)
     bad = np.empty(S, dtype=np.int64)
     _forward_kernel(
-        model._kind, model._theta, model.M, identity, B, X, F, tau_k, Z, Zf, Xhat, sq, bad
+        model.kind, _kernel_theta(model), model.M, identity, B, X, F, tau_k, Z, Zf, Xhat, sq, bad
     )
     _raise_if_diverged(model, bad, tau)
     _raise_if_loss_overflowed(model, X, Xhat, sq, tau)
@@ -413,7 +417,7 @@ def warm_start(model, X, warmup, tau):
         The forcing states for :func:`loss_and_grad` (``forcing=``): ``infer_state`` of
         ``X_train`` with the unobserved part of row 0 from the warm-up.
     """
-    _check_model(model)
+    check_model(model)
     if model.readout != "identity":
         raise ValueError(
             "warm_start is for the identity readout: the linear readout infers all M states "
@@ -466,14 +470,14 @@ def _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv):
     ``GF`` (S, K, M) holds dL/dz~ for each forcing state z~ = B^+ x, ``Xf`` (S, K, N) the
     observations x; with P = B^+, dL/dP = sum_k dL/dz~_k x_k^T (see :mod:`refrnn.forcing`).
     """
-    grads = model._unpack(G_theta.sum(axis=0))
+    grads = model.unpack(G_theta.sum(axis=0)[: model.theta.shape[0]])
     if model.readout == "linear":
         grads["B"] = G_B.sum(axis=0)
         if through_pinv:
             M, N = model.M, model.N
             G_P = GF.reshape(-1, M).T @ Xf.reshape(-1, N)
             G_B_pinv = np.empty((N, M))
-            _pinv_vjp_kernel(model._B, model._Bpinv, G_P, G_B_pinv)
+            pinv_vjp_kernel(model.B, model.B_pinv, G_P, G_B_pinv)
             grads["B"] += G_B_pinv
     return grads
 
@@ -482,11 +486,12 @@ def _vjp_from_cache(model, traj, F, Xf, Gx, tau, through_pinv):
     identity, B = _readout_arrays(model)
     S, T1, N = Gx.shape
     Gz = np.empty_like(traj.Z)
-    G_theta = np.zeros((S, model._theta.shape[0]))
+    theta_k = _kernel_theta(model)
+    G_theta = np.zeros((S, theta_k.shape[0]))
     G_B = np.zeros((S, N, model.M) if not identity else (S, 1, 1))
     GF = np.zeros(F.shape)
     _backward_kernel(
-        model._kind, model._theta, model.M, identity, B, as_tau(tau), traj.Z, F, Gx, Gz,
+        model.kind, theta_k, model.M, identity, B, as_tau(tau), traj.Z, F, Gx, Gz,
         np.empty((S, model.M)), G_theta, G_B, GF,
     )  # fmt: skip
     return _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv), Gz
@@ -542,7 +547,7 @@ def loss_and_grad(
     DivergenceError
         If the forward pass or a gradient is non-finite.
     """
-    _check_model(model)
+    check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     tau_k = as_tau(tau)
@@ -558,12 +563,13 @@ def loss_and_grad(
     Xhat, Gx = np.empty_like(X), np.empty_like(X)
     sq = np.empty(S)
     bad = np.empty(S, dtype=np.int64)
-    G_theta = np.zeros((S, model._theta.shape[0]))
+    theta_k = _kernel_theta(model)
+    G_theta = np.zeros((S, theta_k.shape[0]))
     G_B = np.zeros((S, N, M) if not identity else (S, 1, 1))
     GF = np.zeros(F.shape)
     scale = -2.0 / (S * (T1 - 1) * N)  # dL/dxhat_t = scale (x_t - xhat_t)
     _loss_and_grad_kernel(
-        model._kind, model._theta, M, identity, B, X, F, tau_k, scale,
+        model.kind, theta_k, M, identity, B, X, F, tau_k, scale,
         Z, Zf, Xhat, Gx, Gz, np.empty((S, M)), G_theta, G_B, GF, sq, bad,
     )  # fmt: skip
     _raise_if_diverged(model, bad, tau)
@@ -593,7 +599,7 @@ def vjp(model, X, cotangent, tau=None, *, forcing=None, detach_forcing=False):
     the loss gradient. ``tau``, ``forcing`` and ``detach_forcing`` as in
     :func:`loss_and_grad`.
     """
-    _check_model(model)
+    check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, forcing=forcing)
@@ -617,7 +623,7 @@ def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
     dX_hat : ndarray, shape (S, T+1, N)
         :math:`(\partial \hat X/\partial\theta)\, v`.
     """
-    _check_model(model)
+    check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, forcing=forcing)
@@ -629,18 +635,18 @@ def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
         k: as_float_array(f"tangent[{k!r}]", tangent.get(k, np.zeros_like(v)), shape=v.shape)
         for k, v in params.items()
     }
-    dtheta = model._pack(full)
+    dtheta = _kernels.kernel_layout(model.kind, model.pack(full), model.M)
     identity, B = _readout_arrays(model)
     dB = np.zeros((1, 1)) if identity else full["B"]
     F, Xf = _forcing(model, X, as_tau(tau), forcing)
     dF = np.zeros(F.shape)
     if through_pinv:  # forcing states z~ = B^+ x move with B: dz~ = dP x
-        dF = Xf @ pinv_jvp(model._B, model._Bpinv, dB).T
+        dF = Xf @ pinv_jvp(model.B, model.B_pinv, dB).T
     dZ = np.empty_like(traj.Z)
     dZf = np.empty_like(traj.Z)
     dXhat = np.empty_like(traj.X_hat)
     _tangent_kernel(
-        model._kind, model._theta, model.M, identity, B, as_tau(tau), traj.Z, traj.Z_forced,
+        model.kind, _kernel_theta(model), model.M, identity, B, as_tau(tau), traj.Z, traj.Z_forced,
         dtheta, dB, dF, dZ, dZf, dXhat,
     )  # fmt: skip
     return dXhat
@@ -679,7 +685,7 @@ def loss_and_grad_numpy(model, X, tau=None, *, forcing=None, detach_forcing=Fals
     Z = [Zdata[:, 0]]
     Zf = [Z[0]]
     for t in range(1, T1):
-        Z.append(type(model)._step_numpy(p, Zf[t - 1]))
+        Z.append(model.equations.step(p, Zf[t - 1]))
         Zf.append(force(Z[t], t) if forced(t) else Z[t])
     loss = sum(np.sum((X[:, t] - observe(Z[t])) ** 2) for t in range(1, T1)) / (S * T * N)
 
@@ -703,7 +709,7 @@ def loss_and_grad_numpy(model, X, tau=None, *, forcing=None, detach_forcing=Fals
         else:
             g[:, :N] += gx
         dZ[:, t] = g
-        g_tilde, g_params = type(model)._step_vjp_numpy(p, Zf[t - 1], Z[t], g)
+        g_tilde, g_params = model.equations.step_vjp(p, Zf[t - 1], Z[t], g)
         for k, v in g_params.items():
             grads[k] += v
     dZ[:, 0] = g_tilde

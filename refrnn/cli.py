@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import DivergenceError
-from .demo import _json_default, run_demo, write_json
+from .demo import run_demo
+from .io import json_default, write_json
 
 __all__ = ["main", "run_demo"]
 
@@ -40,7 +41,7 @@ def cmd_demo(args):
 def cmd_train(args):
     """``refrnn train CONFIG.toml``: see :func:`train_from_config` for the format."""
     summary = train_from_config(args.config, progress=not args.no_progress, restart=args.restart)
-    print(json.dumps(summary["evaluation"], indent=2, default=_json_default))
+    print(json.dumps(summary["evaluation"], indent=2, default=json_default))
     return 0
 
 
@@ -181,7 +182,7 @@ def cmd_evaluate(args):
     model = load_model(args.model)
     X = _load_series(args.data)
     ev, _ = metrics.evaluate(model, X, n_free=args.n_free, pe_steps=args.pe_steps)
-    print(json.dumps(ev, indent=2, default=_json_default))
+    print(json.dumps(ev, indent=2, default=json_default))
     return 0
 
 
@@ -204,7 +205,7 @@ def cmd_lyapunov(args):
                 "kaplan_yorke": res.kaplan_yorke,
             },
             indent=2,
-            default=_json_default,
+            default=json_default,
         )
     )
     return 0

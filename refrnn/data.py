@@ -27,13 +27,11 @@ import json
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from . import systems
-from ._validation import as_float_array, as_positive_int, as_rng
+from ._validation import as_float_array, as_positive_int, as_rng, as_series
 from .io import atomic_savez, load_npz
 
 __all__ = [
@@ -43,35 +41,12 @@ __all__ = [
     "load_series",
     "delay_embed",
     "sample_windows",
-    "RosensteinResult",
-    "mean_period",
-    "lyapunov_from_series",
 ]
 
 #: Version of the .npz layout written by :meth:`Dataset.save`.
 _FORMAT_VERSION = 1
 
 #: Benchmark names accepted by :func:`generate` (lower case, accents and separators removed).
-_SYSTEMS = {
-    "lorenz63": systems.Lorenz63,
-    "lorenz": systems.Lorenz63,
-    "rossler": systems.Rossler,
-    "lorenz96": systems.Lorenz96,
-    "henon": systems.Henon,
-    "logistic": systems.Logistic,
-}
-
-
-def _as_series(name, X, *, min_samples=2):
-    """Validate a (T, N) series: real floating point, finite, at least ``min_samples`` rows."""
-    X = as_float_array(name, X)
-    if X.ndim != 2 or X.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (T, N) with N >= 1, got {X.shape}")
-    if X.shape[0] < min_samples:
-        raise ValueError(f"{name} needs at least {min_samples} time steps, got shape {X.shape}")
-    return X
-
-
 def _as_fraction(name, value, *, low_open=False):
     value = float(value)
     if not (np.isfinite(value) and (0.0 < value if low_open else 0.0 <= value) and value < 1.0):
@@ -126,7 +101,7 @@ class Standardizer:
             If a variable is constant (its standard deviation is 0), since it cannot be
             scaled to unit variance and carries no dynamics.
         """
-        X = _as_series("X", X)
+        X = as_series("X", X)
         mean, std = X.mean(axis=0), X.std(axis=0)
         if np.any(std == 0):
             raise ValueError(
@@ -185,7 +160,7 @@ class Dataset:
     info: types.MappingProxyType
 
     def __post_init__(self):
-        train = _as_series("train", self.train, min_samples=2)
+        train = as_series("train", self.train, min_samples=2)
         test = as_float_array("test", self.test)
         if test.ndim != 2 or test.shape[1] != train.shape[1]:
             raise ValueError(f"test must have shape (T_test, N={train.shape[1]}), got {test.shape}")
@@ -263,7 +238,7 @@ class Dataset:
         -------
         Dataset
         """
-        X = _as_series("X", X)
+        X = as_series("X", X)
         dt = float(dt)
         if not (np.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a finite number > 0, got {dt}")
@@ -322,31 +297,6 @@ def _split(X, standardize, test_fraction, info):
     if std is not None:
         train, test = std.transform(train), std.transform(test)
     return Dataset(train, test, std, {**info, "test_fraction": test_fraction})
-
-
-def _resolve_system(system, params, dt):
-    """A DynamicalSystem from a name (+ params, dt) or an instance (with no params)."""
-    if isinstance(system, systems.DynamicalSystem):
-        if params:
-            raise ValueError("params are only used with a system name; the instance has its own")
-        if dt is not None and float(dt) != system.dt:
-            raise ValueError(f"dt={dt} conflicts with the system's own dt={system.dt}")
-        return system
-    if not isinstance(system, str):
-        raise TypeError(
-            f"system must be a name or a refrnn.systems system, got {type(system).__name__}"
-        )
-    key = system.lower().replace("ö", "o").replace("é", "e")
-    key = "".join(c for c in key if c.isalnum())
-    if key not in _SYSTEMS:
-        raise ValueError(f"unknown system {system!r}; choose one of {sorted(set(_SYSTEMS))}")
-    cls = _SYSTEMS[key]
-    kwargs = dict(params or {})
-    if cls.is_flow:
-        kwargs["dt"] = 0.01 if dt is None else dt
-    elif dt is not None:
-        raise ValueError(f"{cls.__name__} is a map (one sample per iteration); it takes no dt")
-    return cls(**kwargs)
 
 
 def generate(
@@ -410,7 +360,7 @@ def generate(
     DivergenceError
         If the orbit leaves every bounded region (e.g. a too large ``dt``).
     """
-    sys_ = _resolve_system(system, params, dt)
+    sys_ = systems.resolve(system, params, dt)
     n_samples = as_positive_int("n_samples", n_samples, minimum=2)
     sample_every = as_positive_int("sample_every", sample_every)
     transient = as_positive_int("transient", transient, minimum=0)
@@ -621,7 +571,7 @@ def sample_windows(X, n_windows, T, rng=None, *, return_starts=False):
     starts : ndarray of int, shape (S,)
         Only if ``return_starts``.
     """
-    X = _as_series("X", X)
+    X = as_series("X", X)
     S = as_positive_int("n_windows", n_windows)
     T = as_positive_int("T", T)
     if X.shape[0] < T + 1:
@@ -629,192 +579,3 @@ def sample_windows(X, n_windows, T, rng=None, *, return_starts=False):
     starts = as_rng(rng).integers(0, X.shape[0] - T, size=S)
     windows = X[starts[:, None] + np.arange(T + 1)]
     return (windows, starts) if return_starts else windows
-
-
-# ======================================================================================
-# largest Lyapunov exponent from a series (Rosenstein et al. 1993)
-class RosensteinResult(NamedTuple):
-    """Result of :func:`lyapunov_from_series`.
-
-    Attributes
-    ----------
-    lambda_max : float
-        Largest Lyapunov exponent per unit time (per sample if ``dt = 1``).
-    times : ndarray, shape (K+1,)
-        :math:`i\\,\\Delta t` for :math:`i = 0..K`.
-    divergence : ndarray, shape (K+1,)
-        Mean log distance :math:`y(i)` of the neighbour pairs after i steps.
-    fit_range : tuple of int
-        ``(i0, i1)``: the slope was fitted to ``divergence[i0:i1]`` against ``times[i0:i1]``.
-    intercept : float
-        Intercept of the fitted line (for plotting ``intercept + lambda_max * times``).
-    min_separation : int
-        Minimum temporal separation of neighbours, in samples.
-    n_pairs : int
-        Number of reference points (each with its nearest neighbour).
-    """
-
-    lambda_max: float
-    times: np.ndarray
-    divergence: np.ndarray
-    fit_range: tuple
-    intercept: float
-    min_separation: int
-    n_pairs: int
-
-
-def mean_period(X):
-    r"""Mean period of a series in samples: the reciprocal of the power-weighted mean
-    frequency, :math:`1 / \bar f` with :math:`\bar f = \sum_k f_k P_k / \sum_k P_k`.
-
-    ``P`` is the periodogram :math:`|\mathrm{rFFT}(x - \bar x)|^2` summed over the N
-    variables and ``f_k = k / T`` in cycles per sample (Rosenstein et al. 1993, Sect. 3).
-    ``X : ndarray, shape (T, N)`` -> float.
-    """
-    X = _as_series("X", X)
-    P = np.sum(np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2, axis=1)
-    f = np.fft.rfftfreq(X.shape[0])
-    if P.sum() == 0:
-        raise ValueError("X is constant; it has no period")
-    return float(P.sum() / np.sum(f * P))
-
-
-def _nearest_distant_neighbours(Y, min_sep):
-    """Index of each row's nearest neighbour among rows more than ``min_sep`` steps away.
-
-    Query k nearest neighbours and keep the first that is far enough in time; rows whose
-    k candidates all lie inside the excluded window are queried again with twice as many.
-    At most ``2 min_sep + 1`` rows (the row itself and its temporal neighbours) can be
-    excluded, so ``k = 2 min_sep + 2`` always succeeds.
-    """
-    n = Y.shape[0]
-    tree = cKDTree(Y)
-    nbr = np.full(n, -1)
-    todo = np.arange(n)
-    k = 8
-    while todo.size:
-        k = min(k, 2 * min_sep + 2, n)
-        _, idx = tree.query(Y[todo], k=k)
-        idx = idx.reshape(len(todo), k)
-        ok = np.abs(idx - todo[:, None]) > min_sep
-        found = ok.any(axis=1)
-        first = np.argmax(ok, axis=1)
-        nbr[todo[found]] = idx[found, first[found]]
-        if k >= 2 * min_sep + 2 or k == n:
-            break
-        todo = todo[~found]
-        k *= 2
-    return nbr
-
-
-def lyapunov_from_series(
-    X, dt=1.0, *, n_steps=None, min_separation=None, fit_range=None, max_points=None, rng=0
-):
-    r"""Largest Lyapunov exponent of a measured series (Rosenstein, Collins & De Luca 1993).
-
-    Parameters
-    ----------
-    X : ndarray, shape (T, N)
-        The series, a full state or a delay embedding (see :func:`delay_embed`); a 1-D
-        series should be embedded first. Units do not matter (the method uses log ratios).
-    dt : float
-        Time between samples; the exponent is returned per this unit of time.
-    n_steps : int, optional
-        K, how many steps each neighbour pair is followed. Default
-        ``min(10 * min_separation, T // 4)``: long enough for the divergence curve to
-        saturate at the attractor's size for the benchmark flows.
-    min_separation : int, optional
-        W, minimum temporal separation of neighbours in samples. Default: the mean period
-        (:func:`mean_period`, rounded up), as recommended by Rosenstein et al.
-    fit_range : (int, int), optional
-        ``(i0, i1)``: the slope is fitted to :math:`y(i)` for ``i0 <= i < i1``. Default:
-        see Notes.
-    max_points : int, optional
-        Use at most this many reference points (chosen at random with ``rng``); neighbours
-        are still searched among all points. Default: all.
-    rng : numpy.random.Generator, int or None
-        Only used with ``max_points``.
-
-    Returns
-    -------
-    RosensteinResult
-        :math:`\lambda_{max}`, the curve :math:`y(i)`, the fit range and intercept.
-
-    Notes
-    -----
-    For each reference point :math:`x_j` (:math:`j < T - K`) find its nearest neighbour
-    :math:`x_{\hat j}` (Euclidean, :class:`scipy.spatial.cKDTree`) among the points with
-    :math:`|j - \hat j| > W`, so that the pair starts on different passes through the same
-    region rather than on one trajectory. Follow both for :math:`i = 0..K` steps:
-
-    .. math:: d_j(i) = \lVert x_{j+i} - x_{\hat j+i} \rVert, \qquad
-              y(i) = \frac{1}{|\mathcal J|} \sum_{j \in \mathcal J} \ln d_j(i),
-
-    (pairs with :math:`d_j(i) = 0`, identical samples, are left out of that step's mean).
-    While the separation is small, :math:`d_j(i) \approx d_j(0)\,e^{\lambda_{max} i\Delta t}`,
-    so :math:`y(i)` rises linearly with slope :math:`\lambda_{max}` until it saturates at the
-    attractor's size. :math:`\lambda_{max}` is the least-squares slope of :math:`y(i)` against
-    :math:`i\,\Delta t` over the fit range.
-
-    Default fit range: with :math:`y_0 = y(0)` and the plateau
-    :math:`y_\infty = \max_i y(i)`, fit from the first step where :math:`y` exceeds
-    :math:`y_0 + 0.1 (y_\infty - y_0)` to the first step where it exceeds
-    :math:`y_0 + 0.5 (y_\infty - y_0)`. The lower cut skips the first steps, in which the
-    separation turns into the most unstable direction; the upper cut stays clear of the
-    saturation, where the curve bends. Both are heuristics: always look at the curve
-    (``result.divergence`` against ``result.times``) and pass ``fit_range`` when the linear
-    part is elsewhere.
-    """
-    X = _as_series("X", X, min_samples=10)
-    dt = float(dt)
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a finite number > 0, got {dt}")
-    T = X.shape[0]
-    if min_separation is None:
-        W = int(np.ceil(mean_period(X)))
-    else:
-        W = as_positive_int("min_separation", min_separation, minimum=0)
-    K = min(10 * W, T // 4) if n_steps is None else as_positive_int("n_steps", n_steps)
-    n_ref = T - K
-    if n_ref <= 2 * W + 1:
-        raise ValueError(
-            f"X has {T} samples: too few for n_steps={K} and min_separation={W} "
-            f"(need T - n_steps > 2 min_separation + 1)"
-        )
-
-    # Pairs must be followable for K steps, so both members come from the first T - K rows.
-    nbr = _nearest_distant_neighbours(X[:n_ref], W)
-    ref = np.arange(n_ref)
-    if max_points is not None:
-        max_points = as_positive_int("max_points", max_points)
-        if max_points < n_ref:
-            ref = np.sort(as_rng(rng).choice(n_ref, size=max_points, replace=False))
-    nbr = nbr[ref]
-
-    y = np.empty(K + 1)
-    Xt = np.ascontiguousarray(X.T)  # gathering along a contiguous 1-D row is fastest
-    for i in range(K + 1):
-        diff = Xt[:, ref + i] - Xt[:, nbr + i]
-        d = np.sqrt(np.einsum("nj,nj->j", diff, diff))
-        d = d[d > 0]
-        if d.size == 0:
-            raise ValueError(f"every neighbour pair coincides after {i} steps; X repeats exactly")
-        y[i] = np.mean(np.log(d))
-    times = dt * np.arange(K + 1)
-
-    if fit_range is None:
-        y0, y_inf = y[0], y.max()
-        i0 = int(np.argmax(y >= y0 + 0.1 * (y_inf - y0)))
-        i1 = int(np.argmax(y >= y0 + 0.5 * (y_inf - y0))) + 1
-    else:
-        i0, i1 = (int(v) for v in fit_range)
-        if not 0 <= i0 < i1 <= K + 1:
-            raise ValueError(f"fit_range must satisfy 0 <= i0 < i1 <= n_steps + 1, got {fit_range}")
-    if i1 - i0 < 2:
-        raise ValueError(
-            f"the fit range ({i0}, {i1}) holds fewer than 2 points: the divergence curve "
-            f"rises by only {y.max() - y[0]:.3g} in {K} steps (a non-chaotic series?); "
-            "inspect it and pass fit_range or a longer n_steps"
-        )
-    slope, intercept = np.polyfit(times[i0:i1], y[i0:i1], 1)
-    return RosensteinResult(float(slope), times, y, (i0, i1), float(intercept), W, len(ref))

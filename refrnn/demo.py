@@ -20,17 +20,14 @@ is then evaluated on the held-out *test* series.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import json
 import multiprocessing as mp
 import os
-import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from .io import _plain_permissions
+from .io import write_json
 
 __all__ = ["run_demo"]
 
@@ -38,26 +35,6 @@ QUICK = dict(n_samples=3000, n_epochs=4, batches=2, M=8, lyap_steps=5000, n_free
 FULL = dict(
     n_samples=50000, n_epochs=1500, batches=10, M=30, lyap_steps=200000, n_free=10000, seeds=3
 )
-
-
-def _json_default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Mapping):
-        return dict(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def write_json(path, obj):
-    """Write ``obj`` as JSON to ``path`` atomically (NaN and inf allowed)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    _plain_permissions(tmp)  # as the figures beside it, not mkstemp's 0600
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2, default=_json_default, allow_nan=True)
-    os.replace(tmp, path)
 
 
 def _fmt(x, spec=".3g"):

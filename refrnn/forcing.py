@@ -111,7 +111,7 @@ def pinv_vjp(B, P, G):
 # The same computation, fast (one call per training batch; N, M are small, so plain loops
 # with no temporaries beyond two (M, M) and (N, M) scratch arrays).
 @njit(cache=True)
-def _pinv_vjp_kernel(B, P, G, out):
+def pinv_vjp_kernel(B, P, G, out):
     """``out[:] = pinv_vjp(B, P, G)``; shapes B, out (N, M); P, G (M, N)."""
     N, M = B.shape
     # C = G^T (I - P B) = G^T - (G^T P) B, an (N, M) matrix; GtP = G^T P is (N, N)

@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,28 @@ def _plain_permissions(path):
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def json_default(o):
+    """``default=`` for :func:`json.dump`: arrays and NumPy scalars as plain Python values."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Mapping):
+        return dict(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_json(path, obj):
+    """Write ``obj`` as JSON to ``path`` atomically (NaN and inf allowed), with the
+    permissions a plain ``open()`` would give (not mkstemp's 0600)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    _plain_permissions(tmp)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2, default=json_default, allow_nan=True)
+    os.replace(tmp, path)
 
 
 def _remove_stale_temporaries(path, max_age=3600.0):

@@ -9,7 +9,7 @@ The gradients of BPTT contain the products (Mikhaeil, Monfared & Durstewitz 2022
 
 whose norms grow like :math:`e^{\lambda_{\max} t}` on a chaotic attractor (their Theorem 2)
 and decay on a stable fixed point or cycle (Theorem 1). This module measures them for
-anything that follows the map protocol of :mod:`refrnn._dynamics` (refrnn's models and
+anything that follows the map protocol of :mod:`refrnn.dynamics` (refrnn's models and
 the reference systems of :mod:`refrnn.systems`):
 
 * :func:`log_jacobian_product_norms` -- :math:`\log\|P_t\|_2` for every :math:`t = 1..T`,
@@ -19,8 +19,6 @@ the reference systems of :mod:`refrnn.systems`):
   :math:`\Lambda_i = \frac{1}{T\,\Delta t}\log\sigma_i(P_T)`, all of them, including the
   smallest, which an SVD of the directly multiplied product loses as soon as
   :math:`\sigma_1/\sigma_n` exceeds :math:`1/\epsilon_{\text{mach}} \approx 10^{16}`.
-* :func:`qr_positive` -- the Householder QR with positive diagonal used here and by
-  :func:`refrnn.lyapunov_spectrum`.
 
 Both functions also come in an ``*_along`` form that evaluates the Jacobians at given
 states (a teacher-forced trajectory, say) instead of iterating the map.
@@ -34,210 +32,22 @@ import numpy as np
 from numba import njit
 
 from . import _kernels
-from ._dynamics import is_map
+from ._kernels import advance
+from ._linalg import matmul_into, qr_positive
 from ._validation import DivergenceError, as_float_array, as_positive_int
+from .dynamics import check_system, kernel_args
 
 __all__ = [
     "log_jacobian_product_norms",
     "log_jacobian_product_norms_along",
     "finite_time_lyapunov_exponents",
     "finite_time_lyapunov_exponents_along",
-    "qr_positive",
 ]
 
 # Fixed seed of the random orthogonal frame V in the FTLE accumulation: sigma(P V) = sigma(P)
 # for every orthogonal V, so the result does not depend on it; a fixed seed keeps repeated
 # calls bit-for-bit identical.
 _FRAME_SEED = 20221128
-
-
-# ======================================================================================
-# small dense kernels shared with refrnn.lyapunov
-@njit(cache=True)
-def matmul_into(A, B, out):
-    """``out = A @ B`` for ``A`` (n, m), ``B`` (m, k); no allocation.
-
-    The innermost loop runs over the contiguous last axis of ``B`` and ``out`` (it
-    vectorises), and every entry is summed in the same order whatever ``k`` is, so the
-    leading columns of a product do not depend on how many columns are computed.
-    """
-    n, m = A.shape
-    k = B.shape[1]
-    for i in range(n):
-        for c in range(k):
-            out[i, c] = 0.0
-        for j in range(m):
-            a = A[i, j]
-            for c in range(k):
-                out[i, c] += a * B[j, c]
-
-
-@njit(cache=True)
-def all_finite(x):
-    """True if every entry of the 1-D array ``x`` is finite."""
-    for i in range(x.shape[0]):
-        if not np.isfinite(x[i]):
-            return False
-    return True
-
-
-@njit(cache=True)
-def _apply_reflector(V, j, tau_j, T, c0, w):
-    r"""``T[j:, c0:] <- (I - tau_j v v^T) T[j:, c0:]`` with :math:`v = (1, V_{j+1:,j})`.
-
-    Written as two passes of row-wise ``axpy`` s over the contiguous columns (these
-    vectorise; a dot product over rows would be a serial reduction without
-    ``fastmath``). Two rows per pass: for M ~ 20 the loop overhead, not the
-    arithmetic, dominates, and this halves it.
-    """
-    n = T.shape[0]
-    m = T.shape[1] - c0
-    w = w[:m]
-    top = T[j, c0:]
-    # w = v^T T[j:, c0:]
-    for c in range(m):
-        w[c] = top[c]
-    i = j + 1
-    while i + 1 < n:
-        a, b = V[i, j], V[i + 1, j]
-        r1, r2 = T[i, c0:], T[i + 1, c0:]
-        for c in range(m):
-            w[c] += a * r1[c] + b * r2[c]
-        i += 2
-    if i < n:
-        a, r1 = V[i, j], T[i, c0:]
-        for c in range(m):
-            w[c] += a * r1[c]
-    # T -= tau v w^T
-    for c in range(m):
-        w[c] *= tau_j
-        top[c] -= w[c]
-    i = j + 1
-    while i + 1 < n:
-        a, b = V[i, j], V[i + 1, j]
-        r1, r2 = T[i, c0:], T[i + 1, c0:]
-        for c in range(m):
-            r1[c] -= a * w[c]
-            r2[c] -= b * w[c]
-        i += 2
-    if i < n:
-        a, r1 = V[i, j], T[i, c0:]
-        for c in range(m):
-            r1[c] -= a * w[c]
-
-
-@njit(cache=True)
-def advance(kind, theta, dim, x, xn, work):
-    """One step of the map in place, ``x <- F(x)`` (``xn`` is scratch); False if non-finite."""
-    _kernels.map_step(kind, theta, dim, x, xn, work)
-    if not all_finite(xn):
-        return False
-    x[:] = xn
-    return True
-
-
-@njit(cache=True)
-def qr_positive(Y, Q, R, tau, w):
-    r"""Thin QR factorisation :math:`Y = QR` by Householder reflections, with :math:`R_{ii} \ge 0`.
-
-    Parameters
-    ----------
-    Y : ndarray, shape (n, k), k <= n
-        The matrix to factorise. **Overwritten** (it ends up holding the reflectors).
-    Q : ndarray, shape (n, k)
-        Output: orthonormal columns, :math:`Q^\top Q = I_k`.
-    R : ndarray, shape (k, k)
-        Output: upper triangular with non-negative diagonal.
-    tau : ndarray, shape (k,)
-        Scratch: the reflectors' coefficients.
-    w : ndarray, shape (k,)
-        Scratch.
-
-    Returns
-    -------
-    ok : bool
-        False if ``Y`` held a non-finite entry in a pivot column (``Q`` and ``R`` are
-        then meaningless); the caller turns that into an error naming the step.
-
-    Notes
-    -----
-    Column :math:`j` is reflected onto :math:`\alpha_j e_j` by
-    :math:`H_j = I - \tau_j v_j v_j^\top` with :math:`v_{j,j} = 1`,
-    :math:`\alpha_j = -\mathrm{sign}(y_{jj})\|y_{j:,j}\|` (the sign that avoids
-    cancellation) and :math:`\tau_j = (\alpha_j - y_{jj})/\alpha_j`; this is LAPACK's
-    ``dlarfg`` convention (Golub & Van Loan, *Matrix Computations*, §5.1). Then
-    :math:`Q = H_0 H_1 \cdots H_{k-1} [I_k; 0]` is accumulated backwards. Householder is
-    used rather than Gram--Schmidt because its :math:`Q` is orthonormal to working
-    precision however ill-conditioned :math:`Y` is -- after several Jacobians have been
-    multiplied into a frame (``reortho_every > 1``) it is very ill-conditioned -- and
-    stays orthonormal when :math:`Y` is exactly rank deficient (a zero column gives
-    :math:`R_{jj} = 0`, i.e. an exponent :math:`-\infty`, not a NaN). Finally the signs
-    of :math:`R`'s rows and :math:`Q`'s columns are flipped where :math:`R_{jj} < 0`,
-    which makes the factorisation unique for full-rank :math:`Y`.
-    """
-    n, k = Y.shape
-    for j in range(k):
-        # 2-norm of the pivot column from the diagonal down. The plain sum of squares is
-        # right unless it over- or underflows (or the column holds inf/NaN); only then
-        # take the slow path that scales by the largest entry first.
-        ss = 0.0
-        for i in range(j, n):
-            ss += Y[i, j] * Y[i, j]
-        if 1e-280 < ss < 1e280:
-            scale = 1.0
-        else:
-            scale = 0.0
-            for i in range(j, n):
-                a = abs(Y[i, j])
-                if not np.isfinite(a):
-                    return False
-                if a > scale:
-                    scale = a
-            if scale > 0.0:
-                ss = 0.0
-                for i in range(j, n):
-                    s = Y[i, j] / scale
-                    ss += s * s
-        if scale == 0.0:
-            # Nothing to annihilate: H_j = I. R_jj = 0 (rank deficiency) is legitimate.
-            tau[j] = 0.0
-            R[j, j] = 0.0
-        else:
-            sigma = scale * math.sqrt(ss)
-            y0 = Y[j, j]
-            alpha = -math.copysign(sigma, y0)
-            tau[j] = (alpha - y0) / alpha
-            # v = y / (y0 - alpha) with v_j = 1 (implicit); |v_i| <= 1, so no overflow.
-            inv = 1.0 / (y0 - alpha)
-            for i in range(j + 1, n):
-                Y[i, j] *= inv
-            R[j, j] = alpha
-            _apply_reflector(Y, j, tau[j], Y, j + 1, w)
-        for c in range(j):
-            R[j, c] = 0.0
-        for c in range(j + 1, k):
-            R[j, c] = Y[j, c]
-
-    # Q = H_0 ... H_{k-1} [I_k; 0], backwards: when H_j is applied, columns < j of the
-    # partial product are still unit vectors e_c with zeros in rows >= j, so only the
-    # block Q[j:, j:] changes.
-    for i in range(n):
-        for c in range(k):
-            Q[i, c] = 0.0
-    for c in range(k):
-        Q[c, c] = 1.0
-    for j in range(k - 1, -1, -1):
-        if tau[j] != 0.0:
-            _apply_reflector(Y, j, tau[j], Q, j, w)
-
-    # Positive diagonal: Y = (Q S)(S R) with S = diag(+-1).
-    for j in range(k):
-        if R[j, j] < 0.0:
-            for c in range(j, k):
-                R[j, c] = -R[j, c]
-            for i in range(n):
-                Q[i, j] = -Q[i, j]
-    return True
 
 
 # ======================================================================================
@@ -301,13 +111,14 @@ def _log_norms(system, x, states, free_run, n_steps):
     P = np.eye(dim)
     log_scale = np.zeros(1)
     J, tmp = np.empty((dim, dim)), np.empty((dim, dim))
-    xn, work = np.empty(dim), np.empty(_kernels.work_size(system._kind, dim))
+    kind, theta_k, _, work = kernel_args(system)
+    xn = np.empty(dim)
     out_P, out_s = np.empty((chunk, dim, dim)), np.empty(chunk)
     result = np.empty(n_steps)
     for t0 in range(0, n_steps, chunk):
         n = min(chunk, n_steps - t0)
         code, step = _scaled_products(
-            system._kind, system._theta, dim, x, states, free_run, t0, P, log_scale,
+            kind, theta_k, dim, x, states, free_run, t0, P, log_scale,
             out_P[:n], out_s[:n], J, tmp, xn, work,
         )  # fmt: skip
         _raise_for(code, step, system, "the Jacobian product")
@@ -317,30 +128,6 @@ def _log_norms(system, x, states, free_run, n_steps):
         with np.errstate(divide="ignore"):
             result[t0 : t0 + n] = out_s[:n] + np.log(np.linalg.norm(out_P[:n], 2, axis=(1, 2)))
     return result
-
-
-# every kind the dispatch in refrnn._kernels knows
-_KINDS = frozenset(_kernels.KINDS)
-
-
-def check_system(system):
-    """Raise ``TypeError`` unless ``system`` follows the map protocol of :mod:`refrnn._dynamics`."""
-    if not is_map(system):
-        raise TypeError(
-            "system must follow refrnn's map protocol (a refrnn model or a system from "
-            f"refrnn.systems, with _kind, _theta, dim and dt), got {type(system).__name__}"
-        )
-    theta, dim, dt = system._theta, system.dim, system.dt
-    if (
-        system._kind not in _KINDS
-        or not (isinstance(theta, np.ndarray) and theta.dtype == np.float64 and theta.ndim == 1)
-        or not (isinstance(dim, (int, np.integer)) and dim >= 1)
-        or not (isinstance(dt, (float, int)) and np.isfinite(dt) and dt > 0)
-    ):
-        raise TypeError(
-            f"system {system!r} does not follow refrnn's map protocol: _kind must be one of "
-            f"{sorted(_KINDS)}, _theta a 1-D float64 array, dim an int >= 1, dt a float > 0"
-        )
 
 
 def _initial_state(system, x0):
@@ -555,12 +342,12 @@ def _ftle(system, x, states, free_run, n_steps):
     ell, N = np.zeros(dim), np.eye(dim)
     J, Y, R = np.empty((dim, dim)), np.empty((dim, dim)), np.empty((dim, dim))
     tau, w, row, xn = np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim)
-    work = np.empty(_kernels.work_size(system._kind, dim))
+    kind, theta_k, _, work = kernel_args(system)
     if free_run:
         # the kernel reads the number of steps off ``states``; no state is read in a free run
         states = np.empty((n_steps, 0))
     code, step = _graded_product(
-        system._kind, system._theta, dim, x, states, free_run, Q, ell, N, J, Y, R, tau, w, row,
+        kind, theta_k, dim, x, states, free_run, Q, ell, N, J, Y, R, tau, w, row,
         xn, work,
     )  # fmt: skip
     _raise_for(code, step, system, "the tangent frame")

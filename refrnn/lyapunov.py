@@ -18,6 +18,9 @@ largest exponent decides whether BPTT gradients explode (Theorem 2), and
 
 One Numba kernel (:func:`_lyapunov_kernel`) serves every refrnn model and every system of
 :mod:`refrnn.systems`, through the integer dispatch of :mod:`refrnn._kernels`.
+
+From a measured series instead of a known map, :func:`lyapunov_from_series` estimates the
+largest exponent by the method of Rosenstein, Collins & De Luca (1993).
 """
 
 from __future__ import annotations
@@ -25,19 +28,26 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from scipy.spatial import cKDTree
 
 from . import _kernels
-from ._validation import DivergenceError, as_float_array, as_positive_int, as_rng
-from .jacobians import advance, check_system, matmul_into, qr_positive
+from ._kernels import advance
+from ._linalg import matmul_into, qr_positive
+from ._validation import DivergenceError, as_float_array, as_positive_int, as_rng, as_series
+from .dynamics import check_system, kernel_args
 
 __all__ = [
     "LyapunovSpectrum",
     "lyapunov_spectrum",
     "kaplan_yorke_dimension",
     "predictability_time",
+    "RosensteinResult",
+    "mean_period",
+    "lyapunov_from_series",
 ]
 
 
@@ -261,7 +271,7 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     Notes
     -----
     With :math:`Q_0` the initial frame and :math:`J_t Q_{t-1} = Q_t R_t` (Householder
-    QR, :func:`refrnn.jacobians.qr_positive`), the estimate is
+    QR, :func:`refrnn._linalg.qr_positive`), the estimate is
 
     .. math:: \hat\lambda_i = \frac{1}{T\,\Delta t}\sum_{t=1}^{T}\log (R_t)_{ii},
 
@@ -307,12 +317,12 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
 
     block_end = (np.arange(1, n_blocks + 1, dtype=np.int64) * n_steps) // n_blocks
     block_logs = np.zeros((n_blocks, k))
+    kind, theta_k, _, work = kernel_args(system)
     code, step = _lyapunov_kernel(
-        system._kind, system._theta, dim, x, Q, transient, tangent_transient, n_steps,
+        kind, theta_k, dim, x, Q, transient, tangent_transient, n_steps,
         reortho_every, block_end, block_logs,
         np.empty((dim, dim)), np.empty((dim, k)), np.empty((dim, k)), np.empty((k, k)),
-        np.empty(k), np.empty(k), np.empty(dim),
-        np.empty(_kernels.work_size(system._kind, dim)),
+        np.empty(k), np.empty(k), np.empty(dim), work,
     )  # fmt: skip
     if code == 1:
         raise DivergenceError(
@@ -452,3 +462,192 @@ def _positive_float(name, value, hint=""):
     if value <= 0.0:
         raise ValueError(f"{name} must be > 0{hint}, got {value}")
     return value
+
+
+# ======================================================================================
+# largest Lyapunov exponent from a series (Rosenstein et al. 1993)
+class RosensteinResult(NamedTuple):
+    """Result of :func:`lyapunov_from_series`.
+
+    Attributes
+    ----------
+    lambda_max : float
+        Largest Lyapunov exponent per unit time (per sample if ``dt = 1``).
+    times : ndarray, shape (K+1,)
+        :math:`i\\,\\Delta t` for :math:`i = 0..K`.
+    divergence : ndarray, shape (K+1,)
+        Mean log distance :math:`y(i)` of the neighbour pairs after i steps.
+    fit_range : tuple of int
+        ``(i0, i1)``: the slope was fitted to ``divergence[i0:i1]`` against ``times[i0:i1]``.
+    intercept : float
+        Intercept of the fitted line (for plotting ``intercept + lambda_max * times``).
+    min_separation : int
+        Minimum temporal separation of neighbours, in samples.
+    n_pairs : int
+        Number of reference points (each with its nearest neighbour).
+    """
+
+    lambda_max: float
+    times: np.ndarray
+    divergence: np.ndarray
+    fit_range: tuple
+    intercept: float
+    min_separation: int
+    n_pairs: int
+
+
+def mean_period(X):
+    r"""Mean period of a series in samples: the reciprocal of the power-weighted mean
+    frequency, :math:`1 / \bar f` with :math:`\bar f = \sum_k f_k P_k / \sum_k P_k`.
+
+    ``P`` is the periodogram :math:`|\mathrm{rFFT}(x - \bar x)|^2` summed over the N
+    variables and ``f_k = k / T`` in cycles per sample (Rosenstein et al. 1993, Sect. 3).
+    ``X : ndarray, shape (T, N)`` -> float.
+    """
+    X = as_series("X", X)
+    P = np.sum(np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2, axis=1)
+    f = np.fft.rfftfreq(X.shape[0])
+    if P.sum() == 0:
+        raise ValueError("X is constant; it has no period")
+    return float(P.sum() / np.sum(f * P))
+
+
+def _nearest_distant_neighbours(Y, min_sep):
+    """Index of each row's nearest neighbour among rows more than ``min_sep`` steps away.
+
+    Query k nearest neighbours and keep the first that is far enough in time; rows whose
+    k candidates all lie inside the excluded window are queried again with twice as many.
+    At most ``2 min_sep + 1`` rows (the row itself and its temporal neighbours) can be
+    excluded, so ``k = 2 min_sep + 2`` always succeeds.
+    """
+    n = Y.shape[0]
+    tree = cKDTree(Y)
+    nbr = np.full(n, -1)
+    todo = np.arange(n)
+    k = 8
+    while todo.size:
+        k = min(k, 2 * min_sep + 2, n)
+        _, idx = tree.query(Y[todo], k=k)
+        idx = idx.reshape(len(todo), k)
+        ok = np.abs(idx - todo[:, None]) > min_sep
+        found = ok.any(axis=1)
+        first = np.argmax(ok, axis=1)
+        nbr[todo[found]] = idx[found, first[found]]
+        if k >= 2 * min_sep + 2 or k == n:
+            break
+        todo = todo[~found]
+        k *= 2
+    return nbr
+
+
+def lyapunov_from_series(
+    X, dt=1.0, *, n_steps=None, min_separation=None, fit_range=None, max_points=None, rng=0
+):
+    r"""Largest Lyapunov exponent of a measured series (Rosenstein, Collins & De Luca 1993).
+
+    Parameters
+    ----------
+    X : ndarray, shape (T, N)
+        The series, a full state or a delay embedding (see :func:`refrnn.delay_embed`); a 1-D
+        series should be embedded first. Units do not matter (the method uses log ratios).
+    dt : float
+        Time between samples; the exponent is returned per this unit of time.
+    n_steps : int, optional
+        K, how many steps each neighbour pair is followed. Default
+        ``min(10 * min_separation, T // 4)``: long enough for the divergence curve to
+        saturate at the attractor's size for the benchmark flows.
+    min_separation : int, optional
+        W, minimum temporal separation of neighbours in samples. Default: the mean period
+        (:func:`mean_period`, rounded up), as recommended by Rosenstein et al.
+    fit_range : (int, int), optional
+        ``(i0, i1)``: the slope is fitted to :math:`y(i)` for ``i0 <= i < i1``. Default:
+        see Notes.
+    max_points : int, optional
+        Use at most this many reference points (chosen at random with ``rng``); neighbours
+        are still searched among all points. Default: all.
+    rng : numpy.random.Generator, int or None
+        Only used with ``max_points``.
+
+    Returns
+    -------
+    RosensteinResult
+        :math:`\lambda_{max}`, the curve :math:`y(i)`, the fit range and intercept.
+
+    Notes
+    -----
+    For each reference point :math:`x_j` (:math:`j < T - K`) find its nearest neighbour
+    :math:`x_{\hat j}` (Euclidean, :class:`scipy.spatial.cKDTree`) among the points with
+    :math:`|j - \hat j| > W`, so that the pair starts on different passes through the same
+    region rather than on one trajectory. Follow both for :math:`i = 0..K` steps:
+
+    .. math:: d_j(i) = \lVert x_{j+i} - x_{\hat j+i} \rVert, \qquad
+              y(i) = \frac{1}{|\mathcal J|} \sum_{j \in \mathcal J} \ln d_j(i),
+
+    (pairs with :math:`d_j(i) = 0`, identical samples, are left out of that step's mean).
+    While the separation is small, :math:`d_j(i) \approx d_j(0)\,e^{\lambda_{max} i\Delta t}`,
+    so :math:`y(i)` rises linearly with slope :math:`\lambda_{max}` until it saturates at the
+    attractor's size. :math:`\lambda_{max}` is the least-squares slope of :math:`y(i)` against
+    :math:`i\,\Delta t` over the fit range.
+
+    Default fit range: with :math:`y_0 = y(0)` and the plateau
+    :math:`y_\infty = \max_i y(i)`, fit from the first step where :math:`y` exceeds
+    :math:`y_0 + 0.1 (y_\infty - y_0)` to the first step where it exceeds
+    :math:`y_0 + 0.5 (y_\infty - y_0)`. The lower cut skips the first steps, in which the
+    separation turns into the most unstable direction; the upper cut stays clear of the
+    saturation, where the curve bends. Both are heuristics: always look at the curve
+    (``result.divergence`` against ``result.times``) and pass ``fit_range`` when the linear
+    part is elsewhere.
+    """
+    X = as_series("X", X, min_samples=10)
+    dt = float(dt)
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a finite number > 0, got {dt}")
+    T = X.shape[0]
+    if min_separation is None:
+        W = int(np.ceil(mean_period(X)))
+    else:
+        W = as_positive_int("min_separation", min_separation, minimum=0)
+    K = min(10 * W, T // 4) if n_steps is None else as_positive_int("n_steps", n_steps)
+    n_ref = T - K
+    if n_ref <= 2 * W + 1:
+        raise ValueError(
+            f"X has {T} samples: too few for n_steps={K} and min_separation={W} "
+            f"(need T - n_steps > 2 min_separation + 1)"
+        )
+
+    # Pairs must be followable for K steps, so both members come from the first T - K rows.
+    nbr = _nearest_distant_neighbours(X[:n_ref], W)
+    ref = np.arange(n_ref)
+    if max_points is not None:
+        max_points = as_positive_int("max_points", max_points)
+        if max_points < n_ref:
+            ref = np.sort(as_rng(rng).choice(n_ref, size=max_points, replace=False))
+    nbr = nbr[ref]
+
+    y = np.empty(K + 1)
+    Xt = np.ascontiguousarray(X.T)  # gathering along a contiguous 1-D row is fastest
+    for i in range(K + 1):
+        diff = Xt[:, ref + i] - Xt[:, nbr + i]
+        d = np.sqrt(np.einsum("nj,nj->j", diff, diff))
+        d = d[d > 0]
+        if d.size == 0:
+            raise ValueError(f"every neighbour pair coincides after {i} steps; X repeats exactly")
+        y[i] = np.mean(np.log(d))
+    times = dt * np.arange(K + 1)
+
+    if fit_range is None:
+        y0, y_inf = y[0], y.max()
+        i0 = int(np.argmax(y >= y0 + 0.1 * (y_inf - y0)))
+        i1 = int(np.argmax(y >= y0 + 0.5 * (y_inf - y0))) + 1
+    else:
+        i0, i1 = (int(v) for v in fit_range)
+        if not 0 <= i0 < i1 <= K + 1:
+            raise ValueError(f"fit_range must satisfy 0 <= i0 < i1 <= n_steps + 1, got {fit_range}")
+    if i1 - i0 < 2:
+        raise ValueError(
+            f"the fit range ({i0}, {i1}) holds fewer than 2 points: the divergence curve "
+            f"rises by only {y.max() - y[0]:.3g} in {K} steps (a non-chaotic series?); "
+            "inspect it and pass fit_range or a longer n_steps"
+        )
+    slope, intercept = np.polyfit(times[i0:i1], y[i0:i1], 1)
+    return RosensteinResult(float(slope), times, y, (i0, i1), float(intercept), W, len(ref))

@@ -23,9 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import convolve1d
 
-from ._validation import DivergenceError, as_positive_int, as_rng
-from .bptt import _check_model, forward
-from .data import _as_series
+from ._validation import DivergenceError, as_positive_int, as_rng, as_series, check_model
+from .bptt import forward
 
 __all__ = [
     "state_space_divergence",
@@ -45,8 +44,8 @@ DIVERGENCE_BOUND = 1e3
 
 
 def _pair(X_data, X_gen):
-    X_data = _as_series("X_data", X_data)
-    X_gen = _as_series("X_gen", X_gen)
+    X_data = as_series("X_data", X_data)
+    X_gen = as_series("X_gen", X_gen)
     if X_gen.shape[1] != X_data.shape[1]:
         raise ValueError(
             f"X_gen has N={X_gen.shape[1]} variables but X_data has N={X_data.shape[1]}"
@@ -373,7 +372,7 @@ def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):
 # ======================================================================================
 # PE(n): n-step-ahead prediction error, and free-running generation
 def _model_series(model, X):
-    X = _as_series("X", X)
+    X = as_series("X", X)
     if X.shape[1] != model.N:
         raise ValueError(f"X has N={X.shape[1]} variables but the model observes N={model.N}")
     return X
@@ -419,7 +418,7 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
     DivergenceError
         If a prediction overflows (message names the start time).
     """
-    _check_model(model)
+    check_model(model)
     X = _model_series(model, X)
     n = as_positive_int("n_steps", n_steps)
     stride = as_positive_int("stride", stride)
@@ -475,7 +474,7 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
         the message names the model, the start index and the step. A diverging model has
         no attractor to compare, so no metric is computed.
     """
-    _check_model(model)
+    check_model(model)
     X_data = _model_series(model, X_data)
     n_steps = as_positive_int("n_steps", n_steps)
     transient = as_positive_int("transient", transient, minimum=0)

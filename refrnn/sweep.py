@@ -542,10 +542,10 @@ def load_config(path):
 
 def predictability_time_of(system_name, dt=None):
     """tau_pred in steps of the named benchmark system (for marking the figure)."""
-    from .data import _resolve_system
     from .lyapunov import lyapunov_spectrum, predictability_time
+    from .systems import resolve
 
-    system = _resolve_system(system_name, None, dt)
+    system = resolve(system_name, None, dt)
     spec = lyapunov_spectrum(system, system.initial_state(), 100_000, transient=2000, k=1)
     return predictability_time(spec.exponents[0], dt=system.dt)
 

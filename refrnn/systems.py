@@ -14,7 +14,7 @@ Maps:
 * :class:`Henon` -- :math:`(x, y) \mapsto (1 - a x^2 + y,\ b x)` (Hénon 1976).
 * :class:`Logistic` -- :math:`x \mapsto r x (1 - x)`.
 
-For a flow, the "step" of the protocol in :mod:`refrnn._dynamics` is one RK4 step and its
+For a flow, the "step" of the map protocol (:mod:`refrnn.dynamics`) is one RK4 step and its
 Jacobian is the *exact derivative of that discrete step*, obtained by differentiating the
 four RK stages (not by freezing the vector field's Jacobian):
 
@@ -36,145 +36,12 @@ Lorenz96 ``[F, dt]``, Henon ``[a, b]``, Logistic ``[r]``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from ._dynamics import MapMixin
 from ._validation import as_positive_int, as_rng
+from .dynamics import MapMixin
+from .equations.systems import HENON, LOGISTIC, LORENZ63, LORENZ96, ROSSLER
 
-__all__ = ["DynamicalSystem", "Lorenz63", "Rossler", "Lorenz96", "Henon", "Logistic"]
-
-LORENZ63, ROSSLER, LORENZ96, HENON, LOGISTIC = 10, 11, 12, 20, 21
-FLOWS = (LORENZ63, ROSSLER, LORENZ96)
-MAPS = (HENON, LOGISTIC)
-
-
-# ======================================================================================
-# vector fields f(x) and their Jacobians Df(x), side by side
-@njit(cache=True)
-def _vector_field(kind, theta, dim, x, out):
-    if kind == LORENZ63:
-        sigma, rho, beta = theta[0], theta[1], theta[2]
-        out[0] = sigma * (x[1] - x[0])
-        out[1] = x[0] * (rho - x[2]) - x[1]
-        out[2] = x[0] * x[1] - beta * x[2]
-    elif kind == ROSSLER:
-        a, b, c = theta[0], theta[1], theta[2]
-        out[0] = -x[1] - x[2]
-        out[1] = x[0] + a * x[1]
-        out[2] = b + x[2] * (x[0] - c)
-    else:  # LORENZ96
-        F = theta[0]
-        for i in range(dim):
-            out[i] = (x[(i + 1) % dim] - x[(i - 2) % dim]) * x[(i - 1) % dim] - x[i] + F
-
-
-@njit(cache=True)
-def _vector_field_jacobian(kind, theta, dim, x, D):
-    D[:, :] = 0.0
-    if kind == LORENZ63:
-        sigma, rho, beta = theta[0], theta[1], theta[2]
-        D[0, 0], D[0, 1] = -sigma, sigma
-        D[1, 0], D[1, 1], D[1, 2] = rho - x[2], -1.0, -x[0]
-        D[2, 0], D[2, 1], D[2, 2] = x[1], x[0], -beta
-    elif kind == ROSSLER:
-        a, c = theta[0], theta[2]
-        D[0, 1], D[0, 2] = -1.0, -1.0
-        D[1, 0], D[1, 1] = 1.0, a
-        D[2, 0], D[2, 2] = x[2], x[0] - c
-    else:  # LORENZ96: d/dx of (x_{i+1} - x_{i-2}) x_{i-1} - x_i
-        for i in range(dim):
-            D[i, (i + 1) % dim] += x[(i - 1) % dim]
-            D[i, (i - 2) % dim] -= x[(i - 1) % dim]
-            D[i, (i - 1) % dim] += x[(i + 1) % dim] - x[(i - 2) % dim]
-            D[i, i] -= 1.0
-
-
-# ======================================================================================
-# one RK4 step and its exact derivative (shared by every flow)
-_RK_C = (0.0, 0.5, 0.5, 1.0)  # stage offsets c_s
-_RK_W = (1.0, 2.0, 2.0, 1.0)  # stage weights
-
-
-@njit(cache=True)
-def rk4_step(kind, theta, dim, x, out, work):
-    """``out = x + h/6 (k1 + 2 k2 + 2 k3 + k4)``; ``work`` needs ``2 * dim`` entries."""
-    h = theta[theta.shape[0] - 1]
-    k = work[:dim]
-    xs = work[dim : 2 * dim]
-    for i in range(dim):
-        out[i] = x[i]
-        xs[i] = x[i]
-    for s in range(4):
-        if s > 0:
-            for i in range(dim):
-                xs[i] = x[i] + _RK_C[s] * h * k[i]
-        _vector_field(kind, theta, dim, xs, k)
-        for i in range(dim):
-            out[i] += h / 6.0 * _RK_W[s] * k[i]
-
-
-@njit(cache=True)
-def rk4_jacobian(kind, theta, dim, x, J, work):
-    """Exact Jacobian of :func:`rk4_step`; ``work`` needs ``2 * dim + 3 * dim**2`` entries."""
-    h = theta[theta.shape[0] - 1]
-    d2 = dim * dim
-    k = work[:dim]
-    xs = work[dim : 2 * dim]
-    Df = work[2 * dim : 2 * dim + d2].reshape((dim, dim))
-    Dk = work[2 * dim + d2 : 2 * dim + 2 * d2].reshape((dim, dim))
-    Dn = work[2 * dim + 2 * d2 : 2 * dim + 3 * d2].reshape((dim, dim))
-    J[:, :] = 0.0
-    for i in range(dim):
-        J[i, i] = 1.0
-        xs[i] = x[i]
-    for s in range(4):
-        if s > 0:
-            # stage point x_s = x + c_s h k_{s-1}; k still holds k_{s-1}
-            for i in range(dim):
-                xs[i] = x[i] + _RK_C[s] * h * k[i]
-        _vector_field(kind, theta, dim, xs, k)
-        _vector_field_jacobian(kind, theta, dim, xs, Df)
-        if s == 0:
-            Dk[:, :] = Df
-        else:
-            # dk_s = Df(x_s) (I + c_s h dk_{s-1})
-            for i in range(dim):
-                for j in range(dim):
-                    acc = Df[i, j]
-                    for m in range(dim):
-                        acc += _RK_C[s] * h * Df[i, m] * Dk[m, j]
-                    Dn[i, j] = acc
-            Dk[:, :] = Dn
-        for i in range(dim):
-            for j in range(dim):
-                J[i, j] += h / 6.0 * _RK_W[s] * Dk[i, j]
-
-
-# ======================================================================================
-# maps: step and Jacobian side by side
-@njit(cache=True)
-def map_step(kind, theta, dim, x, out):
-    if kind == HENON:
-        a, b = theta[0], theta[1]
-        x0 = x[0]
-        out[0] = 1.0 - a * x0 * x0 + x[1]
-        out[1] = b * x0
-    else:  # LOGISTIC
-        out[0] = theta[0] * x[0] * (1.0 - x[0])
-
-
-@njit(cache=True)
-def map_jacobian(kind, theta, dim, x, J):
-    if kind == HENON:
-        J[0, 0], J[0, 1] = -2.0 * theta[0] * x[0], 1.0
-        J[1, 0], J[1, 1] = theta[1], 0.0
-    else:  # LOGISTIC
-        J[0, 0] = theta[0] * (1.0 - 2.0 * x[0])
-
-
-def work_size(kind, dim):
-    """Scratch entries the kernels of ``kind`` need (allocated once per loop)."""
-    return 2 * dim + 3 * dim * dim if kind in FLOWS else 0
+__all__ = ["DynamicalSystem", "Lorenz63", "Rossler", "Lorenz96", "Henon", "Logistic", "resolve"]
 
 
 # ======================================================================================
@@ -183,6 +50,10 @@ class DynamicalSystem(MapMixin):
 
     Attributes
     ----------
+    kind : int
+        Selects the equations in :mod:`refrnn.equations.systems`.
+    theta : ndarray, shape (P,)
+        The parameters (and, for a flow, ``dt`` last) as the kernels read them; read-only.
     dim : int
         State dimension.
     dt : float
@@ -193,8 +64,8 @@ class DynamicalSystem(MapMixin):
         The system's parameters by name.
     """
 
-    __slots__ = ("_theta", "dim", "dt", "params")
-    _kind: int
+    __slots__ = ("theta", "dim", "dt", "params")
+    kind: int
     is_flow = False
     #: a point in (or near) the attractor's basin, used when no initial state is given
     default_x0: tuple = ()
@@ -213,7 +84,7 @@ class DynamicalSystem(MapMixin):
         else:
             theta = np.array(list(params.values()), dtype=np.float64)
         theta.flags.writeable = False
-        object.__setattr__(self, "_theta", theta)
+        object.__setattr__(self, "theta", theta)
         object.__setattr__(self, "dim", dim)
         object.__setattr__(self, "dt", float(dt))
         object.__setattr__(self, "params", dict(params))
@@ -242,7 +113,7 @@ class Lorenz63(DynamicalSystem):
     :math:`\sum\lambda = -(\sigma + 1 + \beta)` exactly (the divergence is constant).
     """
 
-    _kind = LORENZ63
+    kind = LORENZ63
     is_flow = True
     default_x0 = (1.0, 1.0, 1.0)
 
@@ -256,7 +127,7 @@ class Rossler(DynamicalSystem):
     Reference spectrum (a=b=0.2, c=5.7), per unit time: (0.0714, 0, -5.3943).
     """
 
-    _kind = ROSSLER
+    kind = ROSSLER
     is_flow = True
     default_x0 = (1.0, 1.0, 0.0)
 
@@ -267,7 +138,7 @@ class Rossler(DynamicalSystem):
 class Lorenz96(DynamicalSystem):
     """Lorenz-96 flow with ``n`` >= 4 sites and forcing ``F``, RK4 with step ``dt``."""
 
-    _kind = LORENZ96
+    kind = LORENZ96
     is_flow = True
 
     def __init__(self, n=10, F=8.0, *, dt=0.01):
@@ -285,7 +156,7 @@ class Lorenz96(DynamicalSystem):
 class Henon(DynamicalSystem):
     """Hénon map. Reference spectrum (a=1.4, b=0.3): (0.41922, -1.62319) per iteration."""
 
-    _kind = HENON
+    kind = HENON
     default_x0 = (0.1, 0.1)
 
     def __init__(self, a=1.4, b=0.3):
@@ -295,8 +166,59 @@ class Henon(DynamicalSystem):
 class Logistic(DynamicalSystem):
     """Logistic map ``x -> r x (1 - x)``; at r = 4 its Lyapunov exponent is ln 2."""
 
-    _kind = LOGISTIC
+    kind = LOGISTIC
     default_x0 = (0.3,)
 
     def __init__(self, r=4.0):
         super().__init__(1, 1.0, r=r)
+
+
+_BY_NAME = {
+    "lorenz63": Lorenz63,
+    "lorenz": Lorenz63,
+    "rossler": Rossler,
+    "lorenz96": Lorenz96,
+    "henon": Henon,
+    "logistic": Logistic,
+}
+
+
+def resolve(system, params=None, dt=None):
+    """A system from a name (plus parameters and ``dt``) or an instance (as it is).
+
+    Parameters
+    ----------
+    system : str or DynamicalSystem
+        A name -- ``"lorenz63"`` (or ``"lorenz"``), ``"rossler"``, ``"lorenz96"``,
+        ``"henon"``, ``"logistic"``; case, accents and punctuation are ignored -- or an
+        instance, which is returned unchanged.
+    params : dict, optional
+        Constructor arguments for a name (not allowed with an instance).
+    dt : float, optional
+        Integration step of a flow named by ``system`` (default 0.01); maps take none.
+
+    Returns
+    -------
+    DynamicalSystem
+    """
+    if isinstance(system, DynamicalSystem):
+        if params:
+            raise ValueError("params are only used with a system name; the instance has its own")
+        if dt is not None and float(dt) != system.dt:
+            raise ValueError(f"dt={dt} conflicts with the system's own dt={system.dt}")
+        return system
+    if not isinstance(system, str):
+        raise TypeError(
+            f"system must be a name or a refrnn.systems system, got {type(system).__name__}"
+        )
+    key = system.lower().replace("ö", "o").replace("é", "e")
+    key = "".join(c for c in key if c.isalnum())
+    if key not in _BY_NAME:
+        raise ValueError(f"unknown system {system!r}; choose one of {sorted(set(_BY_NAME))}")
+    cls = _BY_NAME[key]
+    kwargs = dict(params or {})
+    if cls.is_flow:
+        kwargs["dt"] = 0.01 if dt is None else dt
+    elif dt is not None:
+        raise ValueError(f"{cls.__name__} is a map (one sample per iteration); it takes no dt")
+    return cls(**kwargs)

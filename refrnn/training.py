@@ -35,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import data as _data
+from . import lyapunov as _lyapunov
 from . import metrics as _metrics
 from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_rng
 from .bptt import loss_and_grad, warm_start
@@ -144,7 +145,7 @@ def resolve_tau(tau, X=None, *, lambda_max=None):
         if lambda_max is None:
             if X is None:
                 raise ValueError('tau="auto" needs lambda_max or the series X to estimate it')
-            est = _data.lyapunov_from_series(X)
+            est = _lyapunov.lyapunov_from_series(X)
             lam, how = float(est.lambda_max), "estimated from the series (Rosenstein)"
         else:
             lam, how = float(lambda_max), "given lambda_max"

@@ -1,4 +1,4 @@
-"""Tests of refrnn.data: benchmark datasets, loaders, embedding, windows, Rosenstein λ_max."""
+"""Tests of refrnn.data: benchmark datasets, loaders, embedding, windows."""
 
 import dataclasses
 import os
@@ -260,61 +260,7 @@ def test_sample_windows_shapes_content_and_seeds():
 
 
 # ======================================================================================
-# Rosenstein
-def test_mean_period_of_a_pure_tone():
-    # 40 full cycles of period 25 samples: all power in rFFT bin k = 40, f = 40/1000 = 1/25.
-    t = np.arange(1000)
-    X = np.column_stack([np.sin(2 * np.pi * t / 25), np.cos(2 * np.pi * t / 25)])
-    assert data.mean_period(X) == pytest.approx(25.0, rel=1e-12)
-
-
-def test_rosenstein_lorenz63():
-    """λ_max of Lorenz-63 from 2·10⁴ samples (200 time units) must be within 15% of 0.906.
-
-    Measured with these settings on 8 seeds: 0.909 ± 0.036 (range 0.845-0.951); the spread
-    comes from the finite series and the heuristic fit range, so 15% is > 3 standard
-    deviations away from the mean.
-    """
-    ds = data.generate("lorenz63", 20000, rng=1, test_fraction=0.0)
-    res = data.lyapunov_from_series(ds.train, dt=ds.dt)
-    assert res.lambda_max == pytest.approx(0.906, rel=0.15)
-    i0, i1 = res.fit_range
-    assert 0 < i0 < i1 <= len(res.times)
-    assert res.divergence.shape == res.times.shape
-    # the fitted line is the least-squares line through the fit range
-    slope, icpt = np.polyfit(res.times[i0:i1], res.divergence[i0:i1], 1)
-    assert (slope, icpt) == pytest.approx((res.lambda_max, res.intercept), rel=1e-12)
-
-
-def test_rosenstein_henon():
-    """Hénon map: reference 0.41922 per iteration. Measured estimate 0.4193 from 2·10⁴
-    points; 10% allows for the fit-range heuristic on another series."""
-    ds = data.generate("henon", 20000, rng=0, test_fraction=0.0)
-    res = data.lyapunov_from_series(ds.train)
-    assert res.lambda_max == pytest.approx(0.41922, rel=0.10)
-
-
-def test_rosenstein_neighbours_respect_min_separation():
-    rng = np.random.default_rng(0)
-    Y = np.cumsum(rng.normal(size=(500, 2)), axis=0)  # a random walk: nearest = neighbour in time
-    nbr = data._nearest_distant_neighbours(Y, 30)
-    assert np.all(np.abs(nbr - np.arange(500)) > 30)
-    # ... and it is the nearest among the admissible points (brute force)
-    D = np.linalg.norm(Y[:, None] - Y[None], axis=2)
-    D[np.abs(np.subtract.outer(np.arange(500), np.arange(500))) <= 30] = np.inf
-    np.testing.assert_array_equal(D[np.arange(500), nbr], D.min(axis=1))
-
-
-def test_rosenstein_validation():
-    X = np.random.default_rng(0).normal(size=(100, 2))
-    with pytest.raises(ValueError, match="too few"):
-        data.lyapunov_from_series(X, min_separation=40, n_steps=30)
-    with pytest.raises(ValueError, match="fit_range"):
-        data.lyapunov_from_series(X, min_separation=2, n_steps=10, fit_range=(5, 50))
-    with pytest.raises(ValueError, match="dt"):
-        data.lyapunov_from_series(X, dt=0.0)
-
-
+# loading: errors
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])
 def test_random_bytes_are_not_called_pickles(tmp_path, suffix):
     path = tmp_path / f"noise{suffix}"

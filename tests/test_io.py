@@ -89,7 +89,7 @@ def test_atomic_writes_clean_up_after_killed_writers_and_use_plain_permissions(t
     umask = os.umask(0)
     os.umask(umask)
     assert (target.stat().st_mode & 0o777) == (0o666 & ~umask)
-    from refrnn.demo import write_json
+    from refrnn.io import write_json
 
     write_json(tmp_path / "s.json", {"a": 1})
     assert ((tmp_path / "s.json").stat().st_mode & 0o777) == (0o666 & ~umask)

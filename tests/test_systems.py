@@ -163,9 +163,9 @@ def test_map_jacobians_in_closed_form():
 # protocol and validation
 @pytest.mark.parametrize("system", ALL, ids=repr)
 def test_protocol_attributes(system):
-    assert refrnn._dynamics.is_map(system)
-    assert isinstance(system._kind, int) and isinstance(system.dim, int)
-    assert system._theta.dtype == np.float64 and not system._theta.flags.writeable
+    assert refrnn.dynamics.is_map(system)
+    assert isinstance(system.kind, int) and isinstance(system.dim, int)
+    assert system.theta.dtype == np.float64 and not system.theta.flags.writeable
     assert system.dt == (0.01 if system.is_flow else 1.0)
     assert system.initial_state().shape == (system.dim,)
     assert repr(system).startswith(type(system).__name__ + "(")
@@ -183,7 +183,7 @@ def test_systems_are_immutable():
     with pytest.raises(AttributeError, match="immutable"):
         s.dt = 0.5
     with pytest.raises(ValueError):
-        s._theta[0] = 2.0
+        s.theta[0] = 2.0
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,18 @@
 """Shared container logic for refrnn models: validation, readout, immutability.
 
-A model is a small immutable container of float64 parameter arrays. The equations live
-in the model's own module (:mod:`refrnn.models.plrnn`, :mod:`refrnn.models.vanilla`);
-this base class only stores, validates and packs parameters; ``step``, ``simulate`` and
-``jacobian`` come from :class:`refrnn._dynamics.MapMixin`.
+A model is a small immutable container of float64 parameter arrays plus a pointer to its
+equations (:mod:`refrnn.equations.plrnn`, :mod:`refrnn.equations.vanilla`). This base
+class stores, validates and packs the parameters and implements the observation side of
+the model protocol; ``step``, ``simulate`` and ``jacobian`` come from the map protocol
+(:class:`refrnn.dynamics.MapMixin`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._dynamics import MapMixin
 from .._validation import as_float_array, as_positive_int, as_rng, full_row_rank
+from ..dynamics import MapMixin
 
 READOUTS = ("linear", "identity")
 
@@ -25,8 +26,21 @@ def uniform_init(rng, M, shape):
 class RNNModel(MapMixin):
     """Base class of refrnn's autonomous RNN models (not instantiated directly).
 
+    This is the *model protocol* that :mod:`refrnn.bptt`, :mod:`refrnn.metrics` and
+    :mod:`refrnn.training` rely on; a new model subclasses it, sets ``kind`` and
+    ``equations`` and validates its own parameters in ``__init__``.
+
     Attributes
     ----------
+    kind : int
+        Selects the model's kernels (the map protocol of :mod:`refrnn.dynamics`).
+    equations : module
+        The module of :mod:`refrnn.equations` that defines the model: ``PARAM_NAMES`` and
+        the definitions ``step``, ``step_jvp``, ``step_vjp``, ``jacobian`` (NumPy) with
+        their ``*_kernel`` versions (Numba).
+    theta : ndarray, shape (P,)
+        The map's parameters as one read-only vector, ``pack(params)`` (the readout B is
+        not part of it).
     M : int
         Latent dimension.
     N : int
@@ -40,9 +54,9 @@ class RNNModel(MapMixin):
         1.0: a model is a map, its Lyapunov exponents are per step.
     """
 
-    _kind: int
-    _dyn_names: tuple
-    __slots__ = ("_dyn", "_B", "_Bpinv", "_theta", "M", "N", "readout", "_frozen")
+    kind: int
+    equations = None
+    __slots__ = ("_dyn", "_B", "_Bpinv", "theta", "M", "N", "readout", "_frozen")
     dt = 1.0
 
     # ---- construction helpers -------------------------------------------------------
@@ -101,24 +115,44 @@ class RNNModel(MapMixin):
         set_(self, "M", M)
         set_(self, "N", N)
         set_(self, "readout", readout)
-        theta = self._pack()
+        theta = self.pack(dyn)
         theta.flags.writeable = False
-        set_(self, "_theta", theta)
+        set_(self, "theta", theta)
         set_(self, "_frozen", True)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable; use .replace(...)")
 
     # ---- parameters ------------------------------------------------------------------
-    def _pack(self, dyn=None):
-        """Flat kernel vector: the dynamics parameters raveled in ``_dyn_names`` order."""
-        dyn = self._dyn if dyn is None else dyn
-        return np.concatenate([np.ravel(dyn[k]) for k in self._dyn_names])
+    def pack(self, params):
+        """The parameter vector ``theta`` of a dict of map parameters.
 
-    def _unpack(self, theta):
-        """Inverse of :meth:`_pack`: a dict of fresh arrays shaped like the parameters."""
+        Parameters
+        ----------
+        params : dict
+            ``equations.PARAM_NAMES`` -> arrays shaped like this model's (e.g. a gradient
+            or a tangent); other keys (``B``) are ignored.
+
+        Returns
+        -------
+        ndarray, shape (P,)
+            The arrays raveled (row-major) and concatenated in ``PARAM_NAMES`` order.
+        """
+        return np.concatenate([np.ravel(params[k]) for k in self.equations.PARAM_NAMES])
+
+    def unpack(self, theta):
+        """Inverse of :meth:`pack`: a dict of fresh arrays shaped like the parameters.
+
+        Parameters
+        ----------
+        theta : ndarray, shape (P,)
+
+        Returns
+        -------
+        dict
+        """
         out, start = {}, 0
-        for k in self._dyn_names:
+        for k in self.equations.PARAM_NAMES:
             shape = self._dyn[k].shape
             size = int(np.prod(shape))
             out[k] = np.array(theta[start : start + size]).reshape(shape)
@@ -139,8 +173,14 @@ class RNNModel(MapMixin):
 
     @property
     def B(self):
-        """ndarray, shape (N, M) or None: the linear readout (None for identity)."""
-        return None if self._B is None else self._B.copy()
+        """ndarray, shape (N, M) or None: the linear readout (None for identity); read-only."""
+        return self._B
+
+    @property
+    def B_pinv(self):
+        """ndarray, shape (M, N) or None: the pseudo-inverse :math:`B^+` that infers states
+        from observations (None for the identity readout); read-only."""
+        return self._Bpinv
 
     def replace(self, **arrays):
         """Return a new, validated model with some parameter arrays replaced."""

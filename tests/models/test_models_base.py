@@ -30,7 +30,7 @@ def test_immutable(cls):
     with pytest.raises(AttributeError, match="immutable"):
         model.M = 4
     with pytest.raises(ValueError, match="read-only"):
-        model._theta[0] = 1.0
+        model.theta[0] = 1.0
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -146,23 +146,27 @@ def test_step_vjp_is_jacobian_transpose(cls):
     rng = np.random.default_rng(1)
     model = cls.random(6, 2, rng=rng)
     z, g = rng.normal(size=6), rng.normal(size=6)
-    g_theta, g_z = np.zeros_like(model._theta), np.empty(6)
-    _kernels.step_vjp(model._kind, model._theta, 6, z, model.step(z), g, g_theta, g_z)
+    theta_k = _kernels.kernel_layout(model.kind, model.theta, 6)
+    g_theta, g_z = np.zeros_like(theta_k), np.empty(6)
+    _kernels.step_vjp(model.kind, theta_k, 6, z, model.step(z), g, g_theta, g_z)
     np.testing.assert_allclose(g_z, model.jacobian(z).T @ g, rtol=1e-13)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
-def test_kernel_vector_carries_W_transpose_and_no_gradient_there(cls):
-    """theta ends with a column-major copy of W (for contiguous column access in the step
-    kernels); it must equal W^T and receive no gradient."""
+def test_theta_is_pack_of_params_and_unpack_inverts_it(cls):
+    """theta holds the map's parameters only, in PARAM_NAMES order (no kernel copies)."""
     model = cls.random(5, 2, rng=0)
-    M = model.M
-    np.testing.assert_array_equal(model._theta[-M * M :].reshape(M, M), model.params["W"].T)
+    p = model.params
+    expected = np.concatenate([p[k].ravel() for k in cls.equations.PARAM_NAMES])
+    np.testing.assert_array_equal(model.theta, expected)
+    np.testing.assert_array_equal(model.pack(p), expected)
+    back = model.unpack(model.theta)
+    assert sorted(back) == sorted(cls.equations.PARAM_NAMES)
+    for k, v in back.items():
+        np.testing.assert_array_equal(v, p[k])
     X = np.random.default_rng(1).normal(size=(2, 8, 2))
     _, grads = refrnn.loss_and_grad(model, X, 3)
     assert sorted(grads) == sorted(model.params)
-    back = model.replace(**{k: v + 0.1 for k, v in model.params.items() if k != "W"})
-    np.testing.assert_array_equal(back._theta[-M * M :].reshape(M, M), model.params["W"].T)
 
 
 def test_plrnn_W_shape_message_names_M_from_A():

@@ -1,0 +1,238 @@
+r"""The vanilla (Elman) tanh RNN: its equations, defined and then made fast.
+
+.. math::
+
+    z_t = F(z_{t-1}) = \tanh(W z_{t-1} + b),
+
+with :math:`W \in \mathbb{R}^{M \times M}` and :math:`b \in \mathbb{R}^M`. Since
+:math:`\tanh' = 1 - \tanh^2`, every derivative below reuses the step's output
+:math:`z' = F(z)`.
+
+Definitions (NumPy, read these first)
+-------------------------------------
+:func:`step`, :func:`step_jvp`, :func:`step_vjp` and :func:`jacobian` take the parameters
+as a dict ``{"W": (M, M), "b": (M,)}`` and states with any leading batch shape.
+
+Kernels (Numba, the same computation, fast)
+-------------------------------------------
+The ``*_kernel`` functions act on one state vector and the flat kernel vector::
+
+    theta_k = [ W (M*M, row-major) | b (M) | W^T (M*M, row-major) ]
+
+whose first two blocks are the model's ``theta``; :func:`kernel_layout` appends the copy
+of W stored column by column, for the reason given in :mod:`refrnn.equations.plrnn` (the
+step sums W's columns, the adjoint its rows, and Numba vectorises only contiguous loops).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+KIND = 1
+#: Names of the map's parameters, in the order of the parameter vector ``theta``.
+PARAM_NAMES = ("W", "b")
+
+
+# ======================================================================================
+# Definitions
+def step(params, z):
+    r"""One step :math:`F(z) = \tanh(W z + b)`.
+
+    Parameters
+    ----------
+    params : dict
+        ``W`` (M, M), ``b`` (M,).
+    z : ndarray, shape (..., M)
+
+    Returns
+    -------
+    ndarray, shape (..., M)
+    """
+    return np.tanh(z @ params["W"].T + params["b"])
+
+
+def step_jvp(params, dparams, z, dz):
+    r"""Tangent of one step,
+    :math:`\delta z' = (1 - z'^2) \odot (\delta W z + W \delta z + \delta b)`.
+
+    Parameters
+    ----------
+    params, dparams : dict
+        Parameters and a direction in parameter space (same keys and shapes).
+    z, dz : ndarray, shape (..., M)
+
+    Returns
+    -------
+    ndarray, shape (..., M)
+    """
+    z_out = step(params, z)
+    return (1.0 - z_out**2) * (z @ dparams["W"].T + dz @ params["W"].T + dparams["b"])
+
+
+def step_vjp(params, z, z_out, g):
+    r"""Adjoint of one step. With :math:`g_a = g \odot (1 - z'^2)`, the gradient with
+    respect to the pre-activation :math:`a = W z + b`,
+
+    .. math::
+
+        \frac{\partial L}{\partial z} = W^\top g_a,\quad
+        \frac{\partial L}{\partial W} = \sum g_a z^\top,\quad
+        \frac{\partial L}{\partial b} = \sum g_a
+
+    (sums over the batch).
+
+    Parameters
+    ----------
+    params : dict
+    z, z_out, g : ndarray, shape (S, M)
+        Inputs, outputs :math:`z' = F(z)` and upstream gradients of S steps.
+
+    Returns
+    -------
+    g_z : ndarray, shape (S, M)
+    grads : dict
+        ``W`` (M, M), ``b`` (M,).
+    """
+    ga = g * (1.0 - z_out**2)
+    return ga @ params["W"], {"W": ga.T @ z, "b": ga.sum(axis=0)}
+
+
+def jacobian(params, z):
+    r"""Jacobian :math:`\partial F/\partial z = \mathrm{diag}(1 - F(z)^2)\, W`.
+
+    Parameters
+    ----------
+    params : dict
+    z : ndarray, shape (M,)
+
+    Returns
+    -------
+    ndarray, shape (M, M)
+    """
+    return (1.0 - step(params, z) ** 2)[:, None] * params["W"]
+
+
+# ======================================================================================
+# Kernels: the same computation, fast
+def kernel_layout(theta, M):
+    """The kernel vector ``[W | b | W^T]`` from ``theta = [W | b]`` (or a tangent).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (M*M + M,)
+    M : int
+
+    Returns
+    -------
+    ndarray, shape (2*M*M + M,)
+    """
+    W = theta[: M * M].reshape(M, M)
+    return np.concatenate([theta, W.T.ravel()])
+
+
+@njit(cache=True)
+def _views(theta, M):
+    """``W, b`` as 1-D views into ``theta`` (also the layout of gradients); ``W`` is the
+    flat row-major block, its rows given by :func:`_row` (no 2-D views: see
+    :func:`refrnn.equations.plrnn._views`)."""
+    W = theta[: M * M]
+    b = theta[M * M : M * M + M]
+    return W, b
+
+
+@njit(cache=True)
+def _columns(theta, M):
+    """The copy of W stored column by column (flat): ``_row(WT, M, j)`` is W[:, j]."""
+    return theta[M * M + M : 2 * M * M + M]
+
+
+@njit(cache=True)
+def _row(block, M, i):
+    """Row ``i`` of the M x M matrix stored row-major in the 1-D array ``block`` (a view)."""
+    return block[i * M : (i + 1) * M]
+
+
+# forward step  z_out = tanh(a),  a = W z + b
+@njit(cache=True)
+def step_kernel(theta, M, z, z_out):
+    W, b = _views(theta, M)
+    WT = _columns(theta, M)
+    # z_out first holds the pre-activation a = b + sum_j z_j W[:, j]: columns two at a
+    # time over contiguous rows of the copy W^T, so the M sums are independent vectorised
+    # chains and z_out is loaded and stored once per pair.
+    for i in range(M):
+        z_out[i] = b[i]
+    j = 0
+    while j + 1 < M:
+        r0, r1, w0, w1 = z[j], z[j + 1], _row(WT, M, j), _row(WT, M, j + 1)
+        for i in range(M):
+            z_out[i] += w0[i] * r0 + w1[i] * r1
+        j += 2
+    if j < M:
+        r0, w0 = z[j], _row(WT, M, j)
+        for i in range(M):
+            z_out[i] += w0[i] * r0
+    for i in range(M):
+        z_out[i] = np.tanh(z_out[i])
+
+
+# tangent: dz_out = (1 - z_out^2) * (dW z + W dz + db), using tanh' = 1 - tanh^2
+@njit(cache=True)
+def step_jvp_kernel(theta, M, z, z_out, dtheta, dz, dz_out):
+    W, b = _views(theta, M)
+    dW, db = _views(dtheta, M)
+    WT, dWT = _columns(theta, M), _columns(dtheta, M)
+    for i in range(M):
+        dz_out[i] = db[i]
+    for j in range(M):
+        zj, dzj, dw, w = z[j], dz[j], _row(dWT, M, j), _row(WT, M, j)
+        for i in range(M):
+            dz_out[i] += dw[i] * zj + w[i] * dzj
+    for i in range(M):
+        dz_out[i] *= 1.0 - z_out[i] * z_out[i]
+
+
+# adjoint: g_a = g * (1 - z_out^2); dL/dW += g_a z^T; dL/db += g_a; dL/dz = W^T g_a
+@njit(cache=True)
+def step_vjp_kernel(theta, M, z, z_out, g, g_theta, g_z):
+    W, b = _views(theta, M)
+    gW, gb = _views(g_theta, M)
+    for j in range(M):
+        g_z[j] = 0.0
+    # rows two at a time: g_z += g_a[i] W[i, :] is loaded and stored once per pair
+    i = 0
+    while i + 1 < M:
+        a0 = g[i] * (1.0 - z_out[i] * z_out[i])
+        a1 = g[i + 1] * (1.0 - z_out[i + 1] * z_out[i + 1])
+        gb[i] += a0
+        gb[i + 1] += a1
+        w0, w1 = _row(W, M, i), _row(W, M, i + 1)
+        for j in range(M):
+            g_z[j] += w0[j] * a0 + w1[j] * a1
+        d0, d1 = _row(gW, M, i), _row(gW, M, i + 1)
+        for j in range(M):
+            d0[j] += a0 * z[j]
+            d1[j] += a1 * z[j]
+        i += 2
+    if i < M:
+        a0 = g[i] * (1.0 - z_out[i] * z_out[i])
+        gb[i] += a0
+        w0, d0 = _row(W, M, i), _row(gW, M, i)
+        for j in range(M):
+            g_z[j] += w0[j] * a0
+            d0[j] += a0 * z[j]
+
+
+# Jacobian dF/dz = diag(1 - F(z)^2) W
+@njit(cache=True)
+def jacobian_kernel(theta, M, z, J):
+    W, b = _views(theta, M)
+    for i in range(M):
+        w = _row(W, M, i)
+        a = b[i]
+        for j in range(M):
+            a += w[j] * z[j]
+        d = 1.0 - np.tanh(a) ** 2
+        for j in range(M):
+            J[i, j] = d * w[j]
