@@ -8,6 +8,10 @@ vanilla tanh RNN, explicit Jacobians, QR-based Lyapunov spectra and the paper's 
 as float64 Numba kernels.
 """
 
+from ._cache import drop_stale_cache as _drop_stale_cache
+
+_drop_stale_cache()  # before any kernel module is imported: see refrnn/_cache.py
+
 from . import (
     bptt,
     data,
@@ -55,7 +59,7 @@ from .metrics import (
     prediction_error,
     state_space_divergence,
 )
-from .models import PLRNN, RNNModel, VanillaRNN
+from .models import PLRNN, RNNModel, ShallowPLRNN, VanillaRNN
 from .training import Adam, TrainingDiverged, TrainResult, train
 
 __version__ = "0.3.0"
@@ -96,6 +100,7 @@ __all__ = [
     "Adam",
     "PLRNN",
     "VanillaRNN",
+    "ShallowPLRNN",
     "RNNModel",
     "DivergenceError",
     "Trajectory",

@@ -39,10 +39,13 @@ import numpy as np
 from numba import njit
 
 from ._linalg import all_finite
-from .equations import plrnn, systems, vanilla
+from .equations import plrnn, shplrnn, systems, vanilla
 
 PLRNN = plrnn.KIND
 VANILLA = vanilla.KIND
+SHPLRNN = shplrnn.KIND
+#: kinds below this are RNN models; flows are 10..19, maps 20 and above
+_FIRST_SYSTEM = 10
 
 
 @njit(cache=True)
@@ -51,6 +54,8 @@ def step(kind, theta, dim, x, out):
         plrnn.step_kernel(theta, dim, x, out)
     elif kind == VANILLA:
         vanilla.step_kernel(theta, dim, x, out)
+    elif kind == SHPLRNN:
+        shplrnn.step_kernel(theta, dim, x, out)
     else:
         raise ValueError("unknown kernel kind")
 
@@ -61,6 +66,8 @@ def jacobian(kind, theta, dim, x, J):
         plrnn.jacobian_kernel(theta, dim, x, J)
     elif kind == VANILLA:
         vanilla.jacobian_kernel(theta, dim, x, J)
+    elif kind == SHPLRNN:
+        shplrnn.jacobian_kernel(theta, dim, x, J)
     else:
         raise ValueError("unknown kernel kind")
 
@@ -71,6 +78,8 @@ def step_jvp(kind, theta, dim, x, x_out, dtheta, dx, dx_out):
         plrnn.step_jvp_kernel(theta, dim, x, x_out, dtheta, dx, dx_out)
     elif kind == VANILLA:
         vanilla.step_jvp_kernel(theta, dim, x, x_out, dtheta, dx, dx_out)
+    elif kind == SHPLRNN:
+        shplrnn.step_jvp_kernel(theta, dim, x, x_out, dtheta, dx, dx_out)
     else:
         raise ValueError("unknown kernel kind")
 
@@ -81,6 +90,8 @@ def step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x):
         plrnn.step_vjp_kernel(theta, dim, x, x_out, g, g_theta, g_x)
     elif kind == VANILLA:
         vanilla.step_vjp_kernel(theta, dim, x, x_out, g, g_theta, g_x)
+    elif kind == SHPLRNN:
+        shplrnn.step_vjp_kernel(theta, dim, x, x_out, g, g_theta, g_x)
     else:
         raise ValueError("unknown kernel kind")
 
@@ -104,6 +115,8 @@ def kernel_layout(kind, theta, dim):
         return plrnn.kernel_layout(theta, dim)
     if kind == VANILLA:
         return vanilla.kernel_layout(theta, dim)
+    if kind == SHPLRNN:
+        return shplrnn.kernel_layout(theta, dim)
     return theta
 
 
@@ -113,12 +126,12 @@ def work_size(kind, dim):
 
 
 #: Every kind the map kernels accept: RNN models (< 10), flows (10..19), maps (>= 20).
-KINDS = (PLRNN, VANILLA) + systems.FLOWS + systems.MAPS
+KINDS = (PLRNN, VANILLA, SHPLRNN) + systems.FLOWS + systems.MAPS
 
 
 @njit(cache=True)
 def map_step(kind, theta, dim, x, out, work):
-    if kind == PLRNN or kind == VANILLA:
+    if kind < _FIRST_SYSTEM:
         step(kind, theta, dim, x, out)
     elif kind in systems.FLOWS:
         systems.rk4_step(kind, theta, dim, x, out, work)
@@ -130,7 +143,7 @@ def map_step(kind, theta, dim, x, out, work):
 
 @njit(cache=True)
 def map_jacobian(kind, theta, dim, x, J, work):
-    if kind == PLRNN or kind == VANILLA:
+    if kind < _FIRST_SYSTEM:
         jacobian(kind, theta, dim, x, J)
     elif kind in systems.FLOWS:
         systems.rk4_jacobian(kind, theta, dim, x, J, work)

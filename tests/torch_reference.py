@@ -23,6 +23,10 @@ def torch_loss(model, X, tau, detach_forcing=False):
 
         def F(z):
             return p["A"] * z + torch.relu(z) @ p["W"].T + p["h"]
+    elif isinstance(model, refrnn.ShallowPLRNN):
+
+        def F(z):
+            return p["A"] * z + torch.relu(z @ p["W2"].T + p["h2"]) @ p["W1"].T + p["h1"]
     else:
 
         def F(z):

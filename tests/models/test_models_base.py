@@ -5,15 +5,26 @@ import pytest
 
 import refrnn
 
-CLASSES = [refrnn.PLRNN, refrnn.VanillaRNN]
+CLASSES = [refrnn.PLRNN, refrnn.VanillaRNN, refrnn.ShallowPLRNN]
+
+
+def _random(cls, M, N, **kw):
+    """cls.random, with a hidden width for the shallow PLRNN (which needs one)."""
+    if cls is refrnn.ShallowPLRNN:
+        kw.setdefault("L", 7)
+    return cls.random(M, N, **kw)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
 @pytest.mark.parametrize("readout", ["linear", "identity"])
 def test_params_replace_roundtrip(cls, readout):
-    model = cls.random(5, 2, rng=0, readout=readout)
+    model = _random(cls, 5, 2, rng=0, readout=readout)
     p = model.params
-    expected = {"PLRNN": ["A", "W", "h"], "VanillaRNN": ["W", "b"]}[cls.__name__]
+    expected = {
+        "PLRNN": ["A", "W", "h"],
+        "VanillaRNN": ["W", "b"],
+        "ShallowPLRNN": ["A", "W1", "W2", "h1", "h2"],
+    }[cls.__name__]
     expected += ["B"] if readout == "linear" else []
     assert sorted(p) == sorted(expected)
     assert all(v.dtype == np.float64 for v in p.values())
@@ -26,7 +37,7 @@ def test_params_replace_roundtrip(cls, readout):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_immutable(cls):
-    model = cls.random(3, 1, rng=0)
+    model = _random(cls, 3, 1, rng=0)
     with pytest.raises(AttributeError, match="immutable"):
         model.M = 4
     with pytest.raises(ValueError, match="read-only"):
@@ -35,13 +46,13 @@ def test_immutable(cls):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_observe_and_infer_state(cls):
-    lin = cls.random(5, 2, rng=1)
+    lin = _random(cls, 5, 2, rng=1)
     Z = np.random.default_rng(2).normal(size=(3, 4, 5))
     np.testing.assert_allclose(lin.observe(Z), Z @ lin.params["B"].T)
     X = lin.observe(Z)
     # B B^+ = I for a full-row-rank B: inferring then observing returns the data
     np.testing.assert_allclose(lin.observe(lin.infer_state(X)), X, atol=1e-12)
-    ident = cls.random(5, 2, rng=1, readout="identity")
+    ident = _random(cls, 5, 2, rng=1, readout="identity")
     np.testing.assert_array_equal(ident.observe(Z), Z[..., :2])
     Zi = ident.infer_state(X)
     np.testing.assert_array_equal(Zi[..., :2], X)
@@ -50,7 +61,7 @@ def test_observe_and_infer_state(cls):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_simulate_iterates_step(cls):
-    model = cls.random(4, 2, rng=3)
+    model = _random(cls, 4, 2, rng=3)
     z0 = np.random.default_rng(4).normal(size=4)
     Z = model.simulate(z0, 10)
     assert Z.shape == (11, 4)
@@ -63,7 +74,7 @@ def test_simulate_iterates_step(cls):
 @pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
 def test_rank_deficient_readout_is_rejected(cls):
     """B^+ forces the latent state and is differentiated: B needs full row rank."""
-    model = cls.random(4, 2, rng=0)
+    model = _random(cls, 4, 2, rng=0)
     with pytest.raises(ValueError, match="B must have full row rank N=2.*got rank 1"):
         model.replace(B=np.ones((2, 4)))
     with pytest.raises(ValueError, match="got rank 0"):
@@ -112,20 +123,20 @@ def test_vanilla_validation_messages():
 @pytest.mark.parametrize("cls", CLASSES)
 def test_random_validation(cls):
     with pytest.raises(ValueError, match="N .observations. must be <= M"):
-        cls.random(2, 3)
+        _random(cls, 2, 3)
     with pytest.raises(ValueError, match="M must be >= 1"):
-        cls.random(0, 1)
+        _random(cls, 0, 1)
     with pytest.raises(TypeError, match="M must be an integer"):
-        cls.random(2.0, 1)
+        _random(cls, 2.0, 1)
     with pytest.raises(TypeError, match="rng must be"):
-        cls.random(2, 1, rng="seed")
+        _random(cls, 2, 1, rng="seed")
     with pytest.raises(ValueError, match="readout must be one of"):
-        cls.random(2, 1, readout="linearr")
+        _random(cls, 2, 1, readout="linearr")
 
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_state_validation(cls):
-    model = cls.random(3, 1, rng=0)
+    model = _random(cls, 3, 1, rng=0)
     with pytest.raises(ValueError, match=r"z must have shape \(3,\)"):
         model.step(np.zeros(4))
     with pytest.raises(ValueError, match="z0 contains non-finite"):
@@ -144,7 +155,7 @@ def test_step_vjp_is_jacobian_transpose(cls):
     from refrnn import _kernels
 
     rng = np.random.default_rng(1)
-    model = cls.random(6, 2, rng=rng)
+    model = _random(cls, 6, 2, rng=rng)
     z, g = rng.normal(size=6), rng.normal(size=6)
     theta_k = _kernels.kernel_layout(model.kind, model.theta, 6)
     g_theta, g_z = np.zeros_like(theta_k), np.empty(6)
@@ -155,7 +166,7 @@ def test_step_vjp_is_jacobian_transpose(cls):
 @pytest.mark.parametrize("cls", CLASSES)
 def test_theta_is_pack_of_params_and_unpack_inverts_it(cls):
     """theta holds the map's parameters only, in PARAM_NAMES order (no kernel copies)."""
-    model = cls.random(5, 2, rng=0)
+    model = _random(cls, 5, 2, rng=0)
     p = model.params
     expected = np.concatenate([p[k].ravel() for k in cls.equations.PARAM_NAMES])
     np.testing.assert_array_equal(model.theta, expected)
