@@ -17,6 +17,9 @@
   ``weight`` (N, M) is ``B``.
 * A PLRNN stored as one combined matrix ``AW`` (M, M) with ``diag(AW) = A`` and the
   off-diagonal part ``W``, as several published PLRNN codes do, plus ``h`` and ``B``.
+* Any model as a plain dict of torch float64 tensors keyed by its parameter names
+  (:func:`to_tensor_dict`, :func:`from_tensor_dict`), e.g. the shallow PLRNN's ``A``,
+  ``W1``, ``W2``, ``h1``, ``h2`` (and ``B``), for a torch module written to match.
 
 torch is imported only inside :func:`to_torch_rnn` (returned tensors); the importers
 accept torch tensors or NumPy arrays without importing torch.
@@ -26,9 +29,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models import PLRNN, VanillaRNN
+from .models import PLRNN, RNNModel, VanillaRNN
 
-__all__ = ["from_torch_rnn", "to_torch_rnn", "plrnn_from_combined", "plrnn_to_combined"]
+__all__ = [
+    "from_torch_rnn",
+    "to_torch_rnn",
+    "plrnn_from_combined",
+    "plrnn_to_combined",
+    "to_tensor_dict",
+    "from_tensor_dict",
+]
 
 
 def _np(name, value):
@@ -127,3 +137,59 @@ def plrnn_to_combined(model):
         raise TypeError(f"model must be a PLRNN, got {type(model).__name__}")
     p = model.params
     return np.diag(p["A"]) + p["W"], p["h"], p.get("B")
+
+
+def to_tensor_dict(model):
+    """The model's parameters as a plain dict of torch float64 tensors (copies).
+
+    Parameters
+    ----------
+    model : RNNModel
+
+    Returns
+    -------
+    dict
+        ``model.params`` with every array as a ``torch.float64`` tensor of the same shape.
+    """
+    import torch
+
+    if not isinstance(model, RNNModel):
+        raise TypeError(f"model must be a refrnn model, got {type(model).__name__}")
+    return {k: torch.tensor(v, dtype=torch.float64) for k, v in model.params.items()}
+
+
+def from_tensor_dict(cls, tensors, *, n_obs=None):
+    """A model of class ``cls`` from a dict of tensors (or arrays) keyed by parameter name.
+
+    Parameters
+    ----------
+    cls : type
+        A refrnn model class, e.g. :class:`refrnn.ShallowPLRNN`.
+    tensors : mapping
+        ``cls.equations.PARAM_NAMES`` and, for the linear readout, ``B``; float tensors or
+        arrays (converted to float64 NumPy arrays). Other keys are an error.
+    n_obs : int, optional
+        Without ``B``: the identity readout observing the first ``n_obs`` states.
+
+    Returns
+    -------
+    RNNModel
+    """
+    if not (isinstance(cls, type) and issubclass(cls, RNNModel) and cls.equations is not None):
+        raise TypeError(f"cls must be a refrnn model class, got {cls!r}")
+    names = cls.equations.PARAM_NAMES
+    missing = [k for k in names if k not in tensors]
+    unknown = sorted(set(tensors) - set(names) - {"B"})
+    if missing or unknown:
+        raise ValueError(
+            f"tensors for {cls.__name__} need keys {list(names)} (+ 'B' for a linear readout); "
+            f"missing {missing}, unknown {unknown}"
+        )
+    params = {k: _np(k, tensors[k]) for k in names}
+    if "B" in tensors:
+        if n_obs is not None:
+            raise ValueError("give either B (linear readout) or n_obs (identity), not both")
+        return cls(**params, B=_np("B", tensors["B"]))
+    if n_obs is None:
+        raise ValueError("without B the identity readout needs n_obs")
+    return cls(**params, readout="identity", n_obs=n_obs)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import PLRNN, RNNModel, VanillaRNN
+from .models import PLRNN, RNNModel, ShallowPLRNN, VanillaRNN
 
 __all__ = [
     "atomic_savez",
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-_MODEL_CLASSES = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN}
+_MODEL_CLASSES = {cls.__name__: cls for cls in (PLRNN, VanillaRNN, ShallowPLRNN)}
 
 
 def _plain_permissions(path):

@@ -7,10 +7,13 @@ An ``.npz`` archive (no pickles) with the *inputs*:
 =====================  ===================  ===============================================
 key                    shape / type         meaning
 =====================  ===================  ===============================================
-``model``              str                  ``"PLRNN"`` or ``"VanillaRNN"`` (or use ``system``)
+``model``              str                  ``"PLRNN"``, ``"VanillaRNN"`` or ``"ShallowPLRNN"``
+                                            (or use ``system``)
 ``A``, ``W``, ``h``    (M,), (M, M), (M,)   PLRNN parameters (W with zero diagonal), or
 ``AW``                 (M, M)               a combined matrix: diag = A, off-diagonal = W
 ``W``, ``b``           (M, M), (M,)         VanillaRNN parameters
+``A``, ``W1``, ``W2``, (M,), (M, L),        ShallowPLRNN parameters
+``h1``, ``h2``         (L, M), (M,), (L,)
 ``B``                  (N, M)               linear readout (omit for the identity readout)
 ``n_obs``              int                  N for the identity readout
 ``X``                  (S, T+1, N)          observation windows
@@ -157,7 +160,7 @@ def build_model(arrays, source="file"):
     """The refrnn model (or reference system) described by the input keys of the schema."""
     from . import systems
     from .interop import plrnn_from_combined
-    from .models import PLRNN, VanillaRNN
+    from .models import PLRNN, ShallowPLRNN, VanillaRNN
 
     if "system" in arrays:
         name = _str(arrays, "system")
@@ -188,10 +191,13 @@ def build_model(arrays, source="file"):
             return plrnn_from_combined(AW, h, B, n_obs=None if B is not None else n_obs)
         A, W, h = need("A", "W", "h")
         return PLRNN(A, W, h, B, **readout)
-    if kind == "VanillaRNN":
-        W, b = need("W", "b")
-        return VanillaRNN(W, b, B, **readout)
-    raise ValueError(f"{source}: model must be 'PLRNN' or 'VanillaRNN', got {kind!r}")
+    classes = {cls.__name__: cls for cls in (VanillaRNN, ShallowPLRNN)}
+    if kind in classes:
+        cls = classes[kind]
+        return cls(*need(*cls.equations.PARAM_NAMES), B, **readout)
+    raise ValueError(
+        f"{source}: model must be one of 'PLRNN', {', '.join(map(repr, classes))}, got {kind!r}"
+    )
 
 
 def _tolerances(arrays):
@@ -345,7 +351,7 @@ def verify_file(path):
 def _cases():
     """The golden cases: (id, comment, flags, inputs, result keys, tolerance overrides)."""
     from . import systems
-    from .models import PLRNN, VanillaRNN
+    from .models import PLRNN, ShallowPLRNN, VanillaRNN
 
     cases = []
 
@@ -391,6 +397,23 @@ def _cases():
                             {},
                         )
                     )
+    # the shallow PLRNN (added in format 2 without changing the other cases)
+    for i, (readout, tau) in enumerate((("linear", 7), ("identity", 7), ("linear", None))):
+        rng = np.random.default_rng(200 + i)
+        m = ShallowPLRNN.random(6, 3, L=10, rng=rng, readout=readout)
+        m = m.replace(h2=rng.uniform(-0.5, 0.5, size=10))  # kinks away from z = 0
+        tname = "none" if tau is None else str(tau)
+        cases.append(
+            (
+                f"shallowplrnn-{readout}-tau{tname}",
+                f"ShallowPLRNN, M=6, L=10, N=3, {readout} readout, S=3 windows of T=30 "
+                f"steps, tau={tau}" + (", gradient through B^+" if readout == "linear" else ""),
+                [],
+                {**params_of(m), "X": rng.normal(size=(3, 31, 3)), "tau": np.int64(tau or 0)},
+                bptt_keys,
+                {},
+            )
+        )
     # relu kink: h = 0, identity readout, data with exact zeros forced every step, so that
     # step inputs sit exactly at z = 0 where relu'(0) = 0 is the convention
     rng = np.random.default_rng(100)

@@ -56,3 +56,25 @@ def test_torch_rnn_roundtrip_and_dynamics(readout):
         rnn.state_dict(), None if ro is None else ro["weight"], n_obs=2 if ro is None else None
     )
     assert back == model
+
+
+@pytest.mark.parametrize("readout", ["linear", "identity"])
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN, refrnn.ShallowPLRNN])
+def test_tensor_dict_roundtrip(cls, readout):
+    torch = pytest.importorskip("torch")
+    kw = {"L": 5} if cls is refrnn.ShallowPLRNN else {}
+    model = cls.random(4, 2, rng=0, readout=readout, **kw)
+    tensors = interop.to_tensor_dict(model)
+    assert all(t.dtype == torch.float64 for t in tensors.values())
+    n_obs = None if readout == "linear" else 2
+    assert interop.from_tensor_dict(cls, tensors, n_obs=n_obs) == model
+
+
+def test_tensor_dict_validation():
+    p = refrnn.ShallowPLRNN.random(3, 1, L=2, rng=0).params
+    with pytest.raises(ValueError, match=r"missing \['h2'\]"):
+        interop.from_tensor_dict(refrnn.ShallowPLRNN, {k: v for k, v in p.items() if k != "h2"})
+    with pytest.raises(ValueError, match=r"unknown \['C'\]"):
+        interop.from_tensor_dict(refrnn.ShallowPLRNN, {**p, "C": p["A"]})
+    with pytest.raises(TypeError, match="model class"):
+        interop.from_tensor_dict(dict, p)

@@ -103,7 +103,10 @@ def test_combined_matrix_input_and_trajectory(tmp_path):
     "arrays, match",
     [
         ({"X": np.zeros((1, 3, 1))}, "missing required key 'model'"),
-        ({"model": "LSTM", "B": np.ones((1, 2))}, "model must be 'PLRNN' or 'VanillaRNN'"),
+        (
+            {"model": "LSTM", "B": np.ones((1, 2))},
+            "model must be one of 'PLRNN', 'VanillaRNN', 'ShallowPLRNN'",
+        ),
         (
             {"model": "PLRNN", "A": np.zeros(2), "h": np.zeros(2), "B": np.ones((1, 2))},
             r"needs key\(s\) \['W'\]",
