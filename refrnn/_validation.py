@@ -107,6 +107,23 @@ def as_tau(tau):
     return as_positive_int("tau", tau, minimum=1)
 
 
+def as_alpha(alpha):
+    """Validate a generalized-teacher-forcing strength: ``None`` or a real number in [0, 1].
+
+    Returns a float (``None`` stays ``None``).
+    """
+    if alpha is None:
+        return None
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise ValueError(
+            f"alpha must be None or a number in [0, 1], got {alpha!r} ({type(alpha).__name__})"
+        )
+    a = float(alpha)
+    if not 0.0 <= a <= 1.0:  # also rejects NaN
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    return a
+
+
 def as_rng(rng):
     """Return a ``numpy.random.Generator`` from a Generator, an int seed or ``None``."""
     if isinstance(rng, np.random.Generator):

@@ -56,6 +56,7 @@ from numba import njit, prange
 from . import _kernels
 from ._validation import (
     DivergenceError,
+    as_alpha,
     as_bool,
     as_float_array,
     as_positive_int,
@@ -95,19 +96,26 @@ def _forcing_row(t, tau):
 
 
 @njit(cache=True)
-def _force(identity, N, z_data, z):
-    """Overwrite the forced components of ``z`` (first N, or all) with the data state."""
+def _force(identity, N, alpha, z_data, z):
+    """Forced components of ``z`` (first N, or all) <- (1 - alpha) z + alpha z_data.
+
+    alpha = 1 (sparse teacher forcing) overwrites them with the data state."""
     stop = N if identity else z.shape[0]
-    for i in range(stop):
-        z[i] = z_data[i]
+    if alpha == 1.0:
+        for i in range(stop):
+            z[i] = z_data[i]
+    else:
+        for i in range(stop):
+            z[i] = (1.0 - alpha) * z[i] + alpha * z_data[i]
 
 
 @njit(cache=True)
-def _cut(identity, N, g):
-    """Zero the gradient of forced components (they are data, not functions of theta)."""
+def _cut(identity, N, alpha, g):
+    """Scale the gradient of forced components by (1 - alpha): the part alpha of the
+    forced state is data, not a function of theta (alpha = 1 cuts it completely)."""
     stop = N if identity else g.shape[0]
     for i in range(stop):
-        g[i] = 0.0
+        g[i] = 0.0 if alpha == 1.0 else (1.0 - alpha) * g[i]
 
 
 @njit(cache=True)
@@ -135,7 +143,7 @@ def _readout_vjp(identity, B, z, gx, g_z, g_B):
 
 
 @njit(cache=True)
-def _forward_window(kind, theta, M, identity, B, X, F, tau, Z, Zf, Xhat):
+def _forward_window(kind, theta, M, identity, B, X, F, tau, alpha, Z, Zf, Xhat):
     r"""Forward pass of one window: ``Z[t]`` = z_t, ``Zf[t % len(Zf)]`` = z~_t.
 
     Returns ``(sq, bad)``: the sum of squared residuals :math:`\sum_t \lVert x_t -
@@ -162,12 +170,13 @@ def _forward_window(kind, theta, M, identity, B, X, F, tau, Z, Zf, Xhat):
         for i in range(M):
             zf[i] = z[i]
         if _is_forced(t, tau):
-            _force(identity, N, F[_forcing_row(t, tau)], zf)
+            _force(identity, N, alpha, F[_forcing_row(t, tau)], zf)
     return sq, -1
 
 
 @njit(cache=True)
-def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_theta, g_B, GF):
+def _backward_window(kind, theta, M, identity, B, tau, alpha, Z, F, Gx, Gz, zin, g_theta, g_B,
+                     GF):  # fmt: skip
     """Backward pass of one window: ``Gz[t % len(Gz)]`` = dL/dz_t; gradients accumulated
     in place. ``zin`` (M,) is scratch for the input z~_{t-1} of a step after a forced one.
     ``GF`` (K, M) receives the gradient with respect to each forcing state (row k: step
@@ -183,8 +192,10 @@ def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_thet
         if _is_forced(t, tau):
             # z~_t = force(z_t, x_t): its forced part is the forcing state (gradient kept
             # for B^+), the rest is z_t.
-            GF[_forcing_row(t, tau), :] = g
-            _cut(identity, N, g)
+            k = _forcing_row(t, tau)
+            for i in range(M):
+                GF[k, i] = alpha * g[i]
+            _cut(identity, N, alpha, g)
         _readout_vjp(identity, B, Z[t], Gx[t], g, g_B)
         # step t: z_t = F(z~_{t-1}) -> parameter gradient and dL/dz~_{t-1}. The input
         # z~_{t-1} is z_{t-1}, except after a forced step, where it is rebuilt from F.
@@ -192,7 +203,7 @@ def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_thet
         if t > 1 and _is_forced(t - 1, tau):
             for i in range(M):
                 zin[i] = x[i]
-            _force(identity, N, F[_forcing_row(t - 1, tau)], zin)
+            _force(identity, N, alpha, F[_forcing_row(t - 1, tau)], zin)
             x = zin
         _kernels.step_vjp(kind, theta, M, x, Z[t], g, g_theta, Gz[(t - 1) % R])
     # z_0 is the forcing signal itself; report dL/dz_0 without cutting (sensitivity to the
@@ -202,24 +213,26 @@ def _backward_window(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, g_thet
 
 
 @njit(cache=True, parallel=True)
-def _forward_kernel(kind, theta, M, identity, B, X, F, tau, Z, Zf, Xhat, sq, bad):
+def _forward_kernel(kind, theta, M, identity, B, X, F, tau, alpha, Z, Zf, Xhat, sq, bad):
     for s in prange(X.shape[0]):
         sq[s], bad[s] = _forward_window(
-            kind, theta, M, identity, B, X[s], F[s], tau, Z[s], Zf[s], Xhat[s]
+            kind, theta, M, identity, B, X[s], F[s], tau, alpha, Z[s], Zf[s], Xhat[s]
         )
 
 
 @njit(cache=True, parallel=True)
-def _backward_kernel(kind, theta, M, identity, B, tau, Z, F, Gx, Gz, zin, G_theta, G_B, GF):
+def _backward_kernel(kind, theta, M, identity, B, tau, alpha, Z, F, Gx, Gz, zin, G_theta, G_B,
+                     GF):  # fmt: skip
     for s in prange(Gx.shape[0]):
         _backward_window(
-            kind, theta, M, identity, B, tau, Z[s], F[s], Gx[s], Gz[s], zin[s], G_theta[s],
+            kind, theta, M, identity, B, tau, alpha, Z[s], F[s], Gx[s], Gz[s], zin[s], G_theta[s],
             G_B[s], GF[s],
         )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
-def _loss_and_grad_kernel(kind, theta, M, identity, B, X, F, tau, scale, Z, Zf, Xhat, Gx, Gz,
+def _loss_and_grad_kernel(kind, theta, M, identity, B, X, F, tau, alpha, scale, Z, Zf, Xhat, Gx,
+                          Gz,
                           zin, G_theta, G_B, GF, sq, bad):  # fmt: skip
     r"""Forward pass, loss cotangent and backward pass, window by window.
 
@@ -229,7 +242,7 @@ def _loss_and_grad_kernel(kind, theta, M, identity, B, X, F, tau, scale, Z, Zf, 
     T1, N = X.shape[1], X.shape[2]
     for s in prange(X.shape[0]):
         sq[s], bad[s] = _forward_window(
-            kind, theta, M, identity, B, X[s], F[s], tau, Z[s], Zf[s], Xhat[s]
+            kind, theta, M, identity, B, X[s], F[s], tau, alpha, Z[s], Zf[s], Xhat[s]
         )
         if bad[s] >= 0:
             continue  # the caller raises; nothing to differentiate
@@ -239,13 +252,14 @@ def _loss_and_grad_kernel(kind, theta, M, identity, B, X, F, tau, scale, Z, Zf, 
             for n in range(N):
                 gx[t, n] = scale * (X[s, t, n] - Xhat[s, t, n])
         _backward_window(
-            kind, theta, M, identity, B, tau, Z[s], F[s], gx, Gz[s], zin[s], G_theta[s],
+            kind, theta, M, identity, B, tau, alpha, Z[s], F[s], gx, Gz[s], zin[s], G_theta[s],
             G_B[s], GF[s],
         )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
-def _tangent_kernel(kind, theta, M, identity, B, tau, Z, Zf, dtheta, dB, dF, dZ, dZf, dXhat):
+def _tangent_kernel(kind, theta, M, identity, B, tau, alpha, Z, Zf, dtheta, dB, dF, dZ, dZf,
+                    dXhat):  # fmt: skip
     """``dF`` (S, K, M): tangents of the forcing states (zero when they are data)."""
     S, T1, N = dXhat.shape
     for s in prange(S):
@@ -258,7 +272,7 @@ def _tangent_kernel(kind, theta, M, identity, B, tau, Z, Zf, dtheta, dB, dF, dZ,
                 )
                 dZf[s, t, :] = dZ[s, t, :]
                 if _is_forced(t, tau):
-                    _force(identity, N, dF[s, _forcing_row(t, tau)], dZf[s, t])
+                    _force(identity, N, alpha, dF[s, _forcing_row(t, tau)], dZf[s, t])
             _readout(identity, B, dZ[s, t], dXhat[s, t])
             if not identity:  # product rule: + dB z_t
                 for n in range(N):
@@ -287,6 +301,19 @@ class Trajectory(NamedTuple):
     Z_forced: np.ndarray
     X_hat: np.ndarray
     loss: float
+
+
+def _schedule(tau, alpha):
+    """``(tau_k, alpha)`` for the kernels from the public ``tau`` and ``alpha``.
+
+    ``alpha=None``: sparse teacher forcing, full replacement (alpha 1) every ``tau`` steps.
+    A number: generalized teacher forcing with that alpha every ``tau`` steps, every step
+    if ``tau`` is None.
+    """
+    alpha = as_alpha(alpha)
+    if alpha is None:
+        return as_tau(tau), 1.0
+    return (1 if tau is None else as_tau(tau)), alpha
 
 
 def _kernel_theta(model):
@@ -342,7 +369,7 @@ def _forcing(model, X, tau_k, forcing):
     return np.ascontiguousarray(forcing[:, ::every]), Xf
 
 
-def forward(model, X, tau=None, *, forcing=None):
+def forward(model, X, tau=None, *, alpha=None, forcing=None):
     """Run the STF forward pass on windows ``X`` and return the trajectories.
 
     Parameters
@@ -352,6 +379,8 @@ def forward(model, X, tau=None, *, forcing=None):
         Observation windows.
     tau : int or None
         Forcing interval (None: plain BPTT, 1: force every step).
+    alpha : float in [0, 1], optional
+        Generalized teacher forcing, see :func:`loss_and_grad`.
     forcing : ndarray, shape (S, T+1, M), optional
         The data-inferred states used for :math:`z_0` and at forced steps (only their
         first N components with the identity readout). Default ``model.infer_state(X)``,
@@ -369,7 +398,7 @@ def forward(model, X, tau=None, *, forcing=None):
     """
     check_model(model)
     X = _check_data(model, X)
-    tau_k = as_tau(tau)
+    tau_k, alpha_k = _schedule(tau, alpha)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
     F, _ = _forcing(model, X, tau_k, forcing)
@@ -379,8 +408,9 @@ def forward(model, X, tau=None, *, forcing=None):
     sq = np.empty(S)
     bad = np.empty(S, dtype=np.int64)
     _forward_kernel(
-        model.kind, _kernel_theta(model), model.M, identity, B, X, F, tau_k, Z, Zf, Xhat, sq, bad
-    )
+        model.kind, _kernel_theta(model), model.M, identity, B, X, F, tau_k, alpha_k, Z, Zf,
+        Xhat, sq, bad,
+    )  # fmt: skip
     _raise_if_diverged(model, bad, tau)
     _raise_if_loss_overflowed(model, X, Xhat, sq, tau)
     return Trajectory(Z, Zf, Xhat, float(sq.sum() / (S * (T1 - 1) * N)))
@@ -482,7 +512,7 @@ def _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv):
     return grads
 
 
-def _vjp_from_cache(model, traj, F, Xf, Gx, tau, through_pinv):
+def _vjp_from_cache(model, traj, F, Xf, Gx, tau_k, alpha_k, through_pinv):
     identity, B = _readout_arrays(model)
     S, T1, N = Gx.shape
     Gz = np.empty_like(traj.Z)
@@ -491,7 +521,7 @@ def _vjp_from_cache(model, traj, F, Xf, Gx, tau, through_pinv):
     G_B = np.zeros((S, N, model.M) if not identity else (S, 1, 1))
     GF = np.zeros(F.shape)
     _backward_kernel(
-        model.kind, theta_k, model.M, identity, B, as_tau(tau), traj.Z, F, Gx, Gz,
+        model.kind, theta_k, model.M, identity, B, tau_k, alpha_k, traj.Z, F, Gx, Gz,
         np.empty((S, model.M)), G_theta, G_B, GF,
     )  # fmt: skip
     return _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv), Gz
@@ -507,7 +537,14 @@ _DETACH_DOC = r"""detach_forcing : bool
 
 
 def loss_and_grad(
-    model, X, tau=None, *, return_state_grads=False, forcing=None, detach_forcing=False
+    model,
+    X,
+    tau=None,
+    *,
+    alpha=None,
+    return_state_grads=False,
+    forcing=None,
+    detach_forcing=False,
 ):
     r"""STF loss and its exact gradient with respect to every parameter.
 
@@ -522,6 +559,21 @@ def loss_and_grad(
     tau : int or None
         Forcing interval; None is plain BPTT, 1 forces every step. Values larger than T
         simply never force after :math:`z_0`.
+    alpha : float in [0, 1], optional
+        Generalized teacher forcing (GTF; Doya 1992; Hess et al. 2023, Sect. 3.2): at
+        every forced step the state passed on is
+        :math:`\tilde z_t = (1-\alpha)\,z_t + \alpha\,\hat z_t` on the forced
+        components (:math:`\hat z_t` the forcing state, :math:`B^+ x_t` or :math:`x_t`),
+        instead of :math:`\hat z_t` itself; the loss term is still taken on :math:`z_t`.
+        The forced steps are every step when ``tau`` is None, else every ``tau``-th step
+        (``tau`` and ``alpha`` together: GTF applied sparsely). ``alpha=None`` (default)
+        is sparse teacher forcing, i.e. alpha = 1 at the forced steps. Identities:
+        ``alpha=0`` is plain BPTT (``tau=None``), ``alpha=1`` equals ``tau=1``.
+        Backward, the gradient reaching :math:`z_t` through :math:`\tilde z_t` is scaled
+        by :math:`1-\alpha` on the forced components, so each Jacobian factor of
+        :math:`\partial z_t/\partial z_r` is multiplied by :math:`(1-\alpha)` there
+        (all M components with the linear readout): the product's growth
+        :math:`\|J_t\cdots J_{r+1}\|` is damped by :math:`(1-\alpha)^{t-r}`.
     return_state_grads : bool
         Also return the per-step state gradients.
     forcing : ndarray, shape (S, T+1, M), optional
@@ -550,7 +602,7 @@ def loss_and_grad(
     check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
-    tau_k = as_tau(tau)
+    tau_k, alpha_k = _schedule(tau, alpha)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
     F, Xf = _forcing(model, X, tau_k, forcing)
@@ -569,7 +621,7 @@ def loss_and_grad(
     GF = np.zeros(F.shape)
     scale = -2.0 / (S * (T1 - 1) * N)  # dL/dxhat_t = scale (x_t - xhat_t)
     _loss_and_grad_kernel(
-        model.kind, theta_k, M, identity, B, X, F, tau_k, scale,
+        model.kind, theta_k, M, identity, B, X, F, tau_k, alpha_k, scale,
         Z, Zf, Xhat, Gx, Gz, np.empty((S, M)), G_theta, G_B, GF, sq, bad,
     )  # fmt: skip
     _raise_if_diverged(model, bad, tau)
@@ -590,32 +642,33 @@ def loss_and_grad(
 loss_and_grad.__doc__ = loss_and_grad.__doc__.replace("{detach}", _DETACH_DOC)
 
 
-def vjp(model, X, cotangent, tau=None, *, forcing=None, detach_forcing=False):
+def vjp(model, X, cotangent, tau=None, *, alpha=None, forcing=None, detach_forcing=False):
     r"""Reverse mode for the map parameters -> predictions :math:`\hat X`.
 
     Returns :math:`(\partial \hat X/\partial\theta)^\top U` as a dict keyed like
     ``model.params`` (the identity readout has no ``B``), where ``cotangent`` U has shape
     (S, T+1, N). With :math:`U = -\tfrac{2}{{STN}}(X - \hat X)` (and zero at t = 0) this is
-    the loss gradient. ``tau``, ``forcing`` and ``detach_forcing`` as in
+    the loss gradient. ``tau``, ``alpha``, ``forcing`` and ``detach_forcing`` as in
     :func:`loss_and_grad`.
     """
     check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
-    traj = forward(model, X, tau, forcing=forcing)
+    traj = forward(model, X, tau, alpha=alpha, forcing=forcing)
     U = as_float_array("cotangent", cotangent, shape=traj.X_hat.shape)
-    F, Xf = _forcing(model, X, as_tau(tau), forcing)
-    return _vjp_from_cache(model, traj, F, Xf, U, tau, through_pinv)[0]
+    tau_k, alpha_k = _schedule(tau, alpha)
+    F, Xf = _forcing(model, X, tau_k, forcing)
+    return _vjp_from_cache(model, traj, F, Xf, U, tau_k, alpha_k, through_pinv)[0]
 
 
-def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
+def jvp(model, X, tangent, tau=None, *, alpha=None, forcing=None, detach_forcing=False):
     r"""Forward mode for the map parameters -> predictions :math:`\hat X`.
 
     Parameters
     ----------
     tangent : dict
         A direction in parameter space, keyed like ``model.params`` (missing keys are 0).
-    tau, forcing, detach_forcing
+    tau, alpha, forcing, detach_forcing
         As in :func:`loss_and_grad`.
 
     Returns
@@ -626,7 +679,8 @@ def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
     check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
-    traj = forward(model, X, tau, forcing=forcing)
+    traj = forward(model, X, tau, alpha=alpha, forcing=forcing)
+    tau_k, alpha_k = _schedule(tau, alpha)
     params = model.params
     unknown = set(tangent) - set(params)
     if unknown:
@@ -638,7 +692,7 @@ def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
     dtheta = _kernels.kernel_layout(model.kind, model.pack(full), model.M)
     identity, B = _readout_arrays(model)
     dB = np.zeros((1, 1)) if identity else full["B"]
-    F, Xf = _forcing(model, X, as_tau(tau), forcing)
+    F, Xf = _forcing(model, X, tau_k, forcing)
     dF = np.zeros(F.shape)
     if through_pinv:  # forcing states z~ = B^+ x move with B: dz~ = dP x
         dF = Xf @ pinv_jvp(model.B, model.B_pinv, dB).T
@@ -646,15 +700,15 @@ def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
     dZf = np.empty_like(traj.Z)
     dXhat = np.empty_like(traj.X_hat)
     _tangent_kernel(
-        model.kind, _kernel_theta(model), model.M, identity, B, as_tau(tau), traj.Z, traj.Z_forced,
-        dtheta, dB, dF, dZ, dZf, dXhat,
+        model.kind, _kernel_theta(model), model.M, identity, B, tau_k, alpha_k, traj.Z,
+        traj.Z_forced, dtheta, dB, dF, dZ, dZf, dXhat,
     )  # fmt: skip
     return dXhat
 
 
 # ======================================================================================
 # Plain NumPy reference: the same definition written as directly as possible.
-def loss_and_grad_numpy(model, X, tau=None, *, forcing=None, detach_forcing=False):
+def loss_and_grad_numpy(model, X, tau=None, *, alpha=None, forcing=None, detach_forcing=False):
     """Slow, obvious NumPy implementation of :func:`loss_and_grad` (for tests and reading).
 
     Returns ``(loss, grads, state_grads)`` exactly as ``loss_and_grad(...,
@@ -668,17 +722,18 @@ def loss_and_grad_numpy(model, X, tau=None, *, forcing=None, detach_forcing=Fals
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     observe = (lambda Z: Z @ p["B"].T) if linear else (lambda Z: Z[:, :N])
 
+    tau_k, a = _schedule(tau, alpha)
+
     def forced(t):
-        return tau is not None and t % tau == 0
+        return tau_k > 0 and t % tau_k == 0
 
     Zdata = model.infer_state(X) if forcing is None else np.asarray(forcing)
+    # the forced components: all M (linear readout) or the first N (identity)
+    part = slice(None) if linear else slice(0, N)
 
     def force(Z, t):
         Z = Z.copy()
-        if linear:
-            Z[:] = Zdata[:, t]
-        else:
-            Z[:, :N] = Zdata[:, t, :N]
+        Z[:, part] = (1 - a) * Z[:, part] + a * Zdata[:, t, part]
         return Z
 
     # forward
@@ -698,10 +753,8 @@ def loss_and_grad_numpy(model, X, tau=None, *, forcing=None, detach_forcing=Fals
         g = g_tilde.copy()
         if forced(t):
             if linear:
-                G_P += g.T @ X[:, t]  # z~_t = B^+ x_t
-                g[:] = 0.0
-            else:
-                g[:, :N] = 0.0
+                G_P += a * g.T @ X[:, t]  # z~_t = (1 - a) z_t + a B^+ x_t
+            g[:, part] *= 1 - a
         gx = -2.0 / (S * T * N) * (X[:, t] - observe(Z[t]))
         if linear:
             g += gx @ p["B"]

@@ -143,11 +143,13 @@ def assert_close(actual, desired, *, quantity=None, rtol=None, atol=None, name="
 
 # ======================================================================================
 def _relu_pattern(model, traj):
-    # The relu kink matters only at the inputs z~_{t-1} of steps 1..T of a PLRNN.
-    return traj.Z_forced[:, :-1] > 0.0 if isinstance(model, PLRNN) else None
+    # The kinks of a piecewise-linear map matter only at the inputs z~_{t-1} of steps
+    # 1..T; a smooth map (no ``pieces`` in its equations) has none.
+    pieces = getattr(model.equations, "pieces", None)
+    return None if pieces is None else pieces(model.params, traj.Z_forced[:, :-1])
 
 
-def _loss_along(model, X, tau, forcing, name, idx, direction, h):
+def _loss_along(model, X, tau, alpha, forcing, name, idx, direction, h):
     """Loss at params + h * direction (direction: dict, or unit vector at name[idx])."""
     if direction is None:
         P = model.params[name].copy()
@@ -155,16 +157,18 @@ def _loss_along(model, X, tau, forcing, name, idx, direction, h):
         m = model.replace(**{name: P})
     else:
         m = model.replace(**{k: v + h * direction[k] for k, v in model.params.items()})
-    tr = forward(m, X, tau, forcing=forcing)
+    tr = forward(m, X, tau, alpha=alpha, forcing=forcing)
     return tr.loss, _relu_pattern(m, tr)
 
 
-def _central(model, X, tau, forcing, base, eps, min_eps, name=None, idx=None, direction=None):
+def _central(model, X, tau, alpha, forcing, base, eps, min_eps, name=None, idx=None,
+             direction=None):  # fmt: skip
     """Central difference whose step is shrunk until theta +- h stay on theta's relu piece."""
     h = eps
     while True:
         (lp, pp), (lm, pm) = (
-            _loss_along(model, X, tau, forcing, name, idx, direction, s * h) for s in (1, -1)
+            _loss_along(model, X, tau, alpha, forcing, name, idx, direction, s * h)
+            for s in (1, -1)
         )
         same = base is None or (np.array_equal(pp, base) and np.array_equal(pm, base))
         if same or h <= min_eps:
@@ -180,14 +184,15 @@ def _fd_forcing(model, X, detach_forcing):
 
 
 def finite_difference_gradients(
-    model, X, tau=None, *, eps=1e-6, min_eps=1e-9, detach_forcing=False
+    model, X, tau=None, *, alpha=None, eps=1e-6, min_eps=1e-9, detach_forcing=False
 ):
     """Central finite differences of the STF loss for every parameter entry.
 
     With ``detach_forcing=True`` the forcing signal is held fixed (constant data, see
     :mod:`refrnn.bptt`), so B's differences do not include the dependence of
     :math:`B^+` on B; with False (the default, as :func:`refrnn.loss_and_grad`) they
-    do. For the PLRNN the step
+    do. ``alpha``: generalized teacher forcing, as in :func:`refrnn.loss_and_grad`. For a
+    piecewise-linear model (PLRNN, shallow PLRNN) the step
     is divided by 4 until the relu pattern at every step input is the same at
     :math:`\\theta \\pm h` as at :math:`\\theta`: all three losses then lie on one smooth
     piece, so the kink is avoided by construction.
@@ -201,14 +206,14 @@ def finite_difference_gradients(
     """
     X = np.asarray(X, dtype=np.float64)
     forcing = _fd_forcing(model, X, detach_forcing)
-    base = _relu_pattern(model, forward(model, X, tau))
+    base = _relu_pattern(model, forward(model, X, tau, alpha=alpha))
     out, used = {}, eps
     for name, v in model.params.items():
         g = np.zeros_like(v)
         for idx in np.ndindex(*v.shape):
             if name == "W" and isinstance(model, PLRNN) and idx[0] == idx[1]:
                 continue  # W's diagonal is not a parameter of the PLRNN
-            g[idx], h = _central(model, X, tau, forcing, base, eps, min_eps, name, idx)
+            g[idx], h = _central(model, X, tau, alpha, forcing, base, eps, min_eps, name, idx)
             used = min(used, h)
         out[name] = g
     return out, used
@@ -238,8 +243,9 @@ def check_gradients(
     per_entry=None,
     rng=0,
     detach_forcing=False,
+    alpha=None,
 ):
-    """Check gradients of the STF loss against central differences.
+    """Check gradients of the STF (or GTF) loss against central differences.
 
     Parameters
     ----------
@@ -260,19 +266,23 @@ def check_gradients(
     detach_forcing : bool
         Which gradient is meant (see :func:`refrnn.loss_and_grad`): False, through
         :math:`B^+` (the default), or True, with the forcing states as constant data.
+    alpha : float in [0, 1], optional
+        Generalized teacher forcing, as in :func:`refrnn.loss_and_grad`.
 
     Returns
     -------
     GradientCheck
     """
     X = np.asarray(X, dtype=np.float64)
-    loss, own = loss_and_grad(model, X, tau, detach_forcing=detach_forcing)
+    loss, own = loss_and_grad(model, X, tau, alpha=alpha, detach_forcing=detach_forcing)
     grads = own if grads is None else grads
     n_params = sum(v.size for v in model.params.values())
     per_entry = n_params <= 500 if per_entry is None else per_entry
     entries = {}
     if per_entry:
-        fd, h = finite_difference_gradients(model, X, tau, detach_forcing=detach_forcing)
+        fd, h = finite_difference_gradients(
+            model, X, tau, alpha=alpha, detach_forcing=detach_forcing
+        )
         for k in model.params:
             # round-off of a central difference is ~eps_mach |L| / h, absolute
             entries[k] = compare(
@@ -280,13 +290,13 @@ def check_gradients(
             )
     rng = as_rng(rng)
     forcing = _fd_forcing(model, X, detach_forcing)
-    base = _relu_pattern(model, forward(model, X, tau))
+    base = _relu_pattern(model, forward(model, X, tau, alpha=alpha))
     dirs_fd, dirs_g = [], []
     for _ in range(n_directions):
         v = {k: rng.standard_normal(p.shape) for k, p in model.params.items()}
         if isinstance(model, PLRNN):
             np.fill_diagonal(v["W"], 0.0)
-        d, _ = _central(model, X, tau, forcing, base, 1e-6, 1e-9, direction=v)
+        d, _ = _central(model, X, tau, alpha, forcing, base, 1e-6, 1e-9, direction=v)
         dirs_fd.append(d)
         dirs_g.append(sum(float(np.sum(grads[k] * v[k])) for k in v))
     directional = compare(

@@ -7,11 +7,12 @@ import torch
 import refrnn
 
 
-def torch_loss(model, X, tau, detach_forcing=False):
+def torch_loss(model, X, tau, detach_forcing=False, alpha=None):
     """The STF loss of refrnn.bptt, written independently with torch autograd.
 
     With ``detach_forcing=False`` autograd differentiates through ``torch.linalg.pinv``
-    (as the paper's released code does); with True, B^+ is constant data."""
+    (as the paper's released code does); with True, B^+ is constant data. ``alpha``:
+    generalized teacher forcing at the forced steps (every step if tau is None)."""
     p = {
         k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in model.params.items()
     }
@@ -43,12 +44,17 @@ def torch_loss(model, X, tau, detach_forcing=False):
         z = infer(X_t[:, 0])
     else:
         z = torch.cat([X_t[:, 0], torch.zeros(S, model.M - N, dtype=torch.float64)], 1)
+    a = 1.0 if alpha is None else alpha
+    every = tau if (alpha is None or tau is not None) else 1
     loss = 0.0
     for t in range(1, T1):
         z = F(z)
         loss = loss + ((X_t[:, t] - observe(z)) ** 2).sum()
-        if tau is not None and t % tau == 0:
-            z = infer(X_t[:, t]) if linear else torch.cat([X_t[:, t], z[:, N:]], 1)
+        if every is not None and t % every == 0:
+            if linear:
+                z = (1 - a) * z + a * infer(X_t[:, t])
+            else:
+                z = torch.cat([(1 - a) * z[:, :N] + a * X_t[:, t], z[:, N:]], 1)
     loss = loss / (S * (T1 - 1) * N)
     loss.backward()
     return loss.item(), {k: v.grad.numpy() for k, v in p.items()}

@@ -136,6 +136,12 @@ def jacobian(params, z):
     return np.diag(params["A"]) + params["W"] * (z > 0.0)[None, :]
 
 
+def pieces(params, z):
+    """The linear piece of the map at ``z`` (shape (..., M)): which units are active,
+    ``z > 0`` (boolean, same shape). Central differences must stay on one piece."""
+    return z > 0.0
+
+
 # ======================================================================================
 # Kernels: the same computation, fast
 def kernel_layout(theta, M):

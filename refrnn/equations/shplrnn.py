@@ -149,6 +149,13 @@ def jacobian(params, z):
     return np.diag(params["A"]) + (params["W1"] * active[None, :]) @ params["W2"]
 
 
+def pieces(params, z):
+    """The linear piece of the map at ``z`` (shape (..., M)): which hidden units are
+    active, ``W2 z + h2 > 0`` (boolean, shape (..., L)). Central differences must stay on
+    one piece."""
+    return z @ params["W2"].T + params["h2"] > 0.0
+
+
 # ======================================================================================
 # Kernels: the same computation, fast
 def kernel_layout(theta, M):
