@@ -1,0 +1,78 @@
+"""The documentation site: the API reference covers every public name.
+
+Building the site (``mkdocs build --strict``, in CI) checks that every page renders and
+every link and cross-reference resolves; it cannot know which names *should* be there.
+This module checks that: every name of ``refrnn.__all__`` is listed in docs/api/index.md
+with a cross-reference to the object itself, on a page that renders it. It reads the
+Markdown sources only, so it needs none of the docs extras.
+"""
+
+import importlib
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import refrnn
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+API = DOCS / "api"
+INDEX = (API / "index.md").read_text()
+
+# [`refrnn.name`][refrnn.module.name] -- an autorefs link to the rendered object
+XREF = re.compile(r"\[`refrnn\.(\w+)`\]\[(refrnn(?:\.\w+)+)\]")
+# | `refrnn.module` | [`refrnn.module`](module.md) |
+MODULE_ROW = re.compile(r"\| `refrnn\.(\w+)` \| \[`refrnn\.\w+`\]\((\w+)\.md\) \|")
+DIRECTIVE = re.compile(r"^::: (refrnn(?:\.\w+)*)\s*$", re.MULTILINE)
+
+
+def _rendered():
+    """Every object path rendered by a ``::: path`` directive, with its page."""
+    return {m.group(1): page.name for page in API.glob("*.md")
+            for m in DIRECTIVE.finditer(page.read_text())}
+
+
+def _resolve(path):
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_every_public_name_is_listed():
+    listed = {m.group(1) for m in XREF.finditer(INDEX)} | {
+        m.group(1) for m in MODULE_ROW.finditer(INDEX)}
+    assert set(refrnn.__all__) - listed == set(), "add them to docs/api/index.md"
+    assert listed - set(refrnn.__all__) == set(), "no longer in refrnn.__all__"
+
+
+@pytest.mark.parametrize("name, target", [m.groups() for m in XREF.finditer(INDEX)])
+def test_cross_reference_is_the_object_and_is_rendered(name, target):
+    assert _resolve(target) is getattr(refrnn, name), f"{target} is not refrnn.{name}"
+    rendered = _rendered()
+    # rendered directly (::: refrnn.X) or as a member of its module's page (::: refrnn.mod)
+    owner = target.rpartition(".")[0]
+    assert target in rendered or owner in rendered, f"no page renders {target}"
+    if target not in rendered:
+        module = sys.modules[owner]
+        # mkdocstrings renders a module's own public members and those it lists in
+        # __all__ (the imported ones); anything else would be silently left out
+        defined_here = getattr(_resolve(target), "__module__", None) == owner
+        assert defined_here or name in getattr(module, "__all__", ()), target
+
+
+@pytest.mark.parametrize("name, page", [m.groups() for m in MODULE_ROW.finditer(INDEX)])
+def test_module_has_a_page(name, page):
+    assert isinstance(getattr(refrnn, name), types.ModuleType)
+    assert _rendered().get(f"refrnn.{name}") == f"{page}.md", f"docs/api/{page}.md"
+
+
+def test_math_roles_become_arithmatex():
+    """The griffe extension that turns the docstrings' Sphinx roles into Markdown."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        from griffe_rst import rst_to_markdown
+    finally:
+        sys.path.remove(str(DOCS))
+    text = "See :func:`train` and :math:`e^{x}`.\n\n.. math::\n\n    a = b\n\n    + c\n\nEnd."
+    assert rst_to_markdown(text) == "See `train` and $e^{x}$.\n\n\n$$\na = b\n+ c\n$$\n\nEnd."
