@@ -103,7 +103,7 @@ async def _cdp(ws_url, pages, base, screenshots):
         reports.append(report)
         if screenshots is not None:
             scroll = ("(document.querySelector('article img') || document.body)"
-                      ".scrollIntoView({block: 'center'})" if at_figure else "window.scrollTo(0, 0)")
+                      ".scrollIntoView({block: 'center'})") if at_figure else "scrollTo(0, 0)"
             await call("Runtime.evaluate", expression=scroll)
             await asyncio.sleep(0.3)
             shot = await call("Page.captureScreenshot", format="png")

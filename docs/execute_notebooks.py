@@ -105,7 +105,6 @@ def main(argv=None):
     import refrnn
 
     timings_path = args.out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     failed = []
     for path in _notebooks(args.prefixes):
         rel = path.relative_to(SOURCE_DIR)
@@ -123,6 +122,8 @@ def main(argv=None):
             "executed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         _write_atomic(args.out / rel, nbformat.writes(nb) + "\n")
+        # re-read: another invocation may have added entries meanwhile
+        timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
         timings[str(rel)] = nb.metadata["refrnn_execution"]
         _write_atomic(timings_path, json.dumps(dict(sorted(timings.items())), indent=1) + "\n")
         print(f"  wrote {args.out / rel} in {seconds:.0f} s", flush=True)

@@ -7,6 +7,7 @@ only (never the source):
 
 * ``:math:`x``` into ``$x$`` and a ``.. math::`` block into a ``$$ ... $$`` block, which
   the site's arithmatex extension hands to MathJax;
+* ``text::`` before a literal block into ``text:`` (the indented block is Markdown code);
 * ``:func:`name```, ``:class:``, ``:meth:``, ``:mod:``, ``:attr:``, ``:data:`` into the
   code span ``name`` (plain code rather than cross-references, so that a reference to a
   private helper never breaks the strict build).
@@ -54,6 +55,8 @@ def _math_blocks(text):
 def rst_to_markdown(text):
     """The rewrite described in the module docstring (exposed for the tests)."""
     text = _math_blocks(text)
+    # "Format::" introduces a literal block; the indented block is already Markdown code
+    text = re.sub(r"(\S)::$", r"\1:", text, flags=re.MULTILINE)
     text = _MATH_ROLE.sub(lambda m: f"${m.group(1).strip()}$", text)
     return _XREF_ROLE.sub(lambda m: f"`{m.group(1)}`", text)
 

@@ -52,7 +52,9 @@ def _site_target(repo_path):
     """The site page for a repository path, or None."""
     if repo_path in REPO_PATHS:
         return REPO_PATHS[repo_path]
-    if repo_path.startswith("docs/") and (REPO / repo_path).is_file():
+    published = (".md", ".png", ".ipynb", ".json", ".csv")  # docs/*.py are not in the site
+    if repo_path.startswith("docs/") and repo_path.endswith(published) and (
+            REPO / repo_path).is_file():
         return repo_path[len("docs/"):]
     return None
 
