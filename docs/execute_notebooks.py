@@ -7,6 +7,7 @@ copies instead, which this script writes, one notebook at a time, in a fresh ker
     python docs/execute_notebooks.py --full            # all of them, full setting
     python docs/execute_notebooks.py --full 02 solutions/02   # only those (path prefixes)
     python docs/execute_notebooks.py --quick --out /tmp/nb   # the quick setting elsewhere
+    python docs/execute_notebooks.py --markdown-only   # only text changed: copy it over
 
 ``--full`` sets ``REFRNN_QUICK=0`` (the budgets the prose describes, and the asserts that
 check its claims); ``--quick`` sets ``REFRNN_QUICK=1``. Each notebook runs with
@@ -76,6 +77,27 @@ def execute(path, quick, timeout):
     return nb, seconds
 
 
+def _refresh_markdown(path, executed_path):
+    """Give the executed copy the text cells of the notebook at ``path``, if nothing else
+    changed (same cells, same types, same code); True on success."""
+    import nbformat
+
+    source, executed = nbformat.read(path, as_version=4), nbformat.read(executed_path, 4)
+    kinds = [c.cell_type for c in source.cells]
+    same_code = kinds == [c.cell_type for c in executed.cells] and all(
+        a.source == b.source for a, b in zip(source.cells, executed.cells, strict=True)
+        if a.cell_type == "code")
+    if not same_code:
+        print(f"{path.name}: code cells changed, run --full for it", flush=True)
+        return False
+    for a, b in zip(source.cells, executed.cells, strict=True):
+        if a.cell_type != "code":
+            b.source = a.source
+    _write_atomic(executed_path, nbformat.writes(executed) + "\n")
+    print(f"  text cells of {executed_path} refreshed", flush=True)
+    return True
+
+
 def _without_tqdm_notice(output):
     """tqdm's notice that no widget frontend is attached (there is none here) is not part
     of the notebook's content: remove its two lines from stderr, nothing else."""
@@ -93,6 +115,9 @@ def main(argv=None):
     setting = parser.add_mutually_exclusive_group(required=True)
     setting.add_argument("--full", action="store_true", help="REFRNN_QUICK=0 (for the site)")
     setting.add_argument("--quick", action="store_true", help="REFRNN_QUICK=1 (a smoke test)")
+    setting.add_argument("--markdown-only", action="store_true",
+                         help="copy the text cells into the executed copies, run nothing "
+                              "(refused for a notebook whose code cells changed)")
     parser.add_argument("prefixes", nargs="*",
                         help="only notebooks whose path under notebooks/ starts so")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
@@ -108,6 +133,10 @@ def main(argv=None):
     failed = []
     for path in _notebooks(args.prefixes):
         rel = path.relative_to(SOURCE_DIR)
+        if args.markdown_only:
+            if not _refresh_markdown(path, args.out / rel):
+                failed.append(str(rel))
+            continue
         print(f"executing {rel} ({'quick' if args.quick else 'full'} setting) ...", flush=True)
         try:
             nb, seconds = execute(path, args.quick, args.timeout)

@@ -3,11 +3,13 @@
 Building the site (``mkdocs build --strict``, in CI) checks that every page renders and
 every link and cross-reference resolves; it cannot know which names *should* be there.
 This module checks that: every name of ``refrnn.__all__`` is listed in docs/api/index.md
-with a cross-reference to the object itself, on a page that renders it. It reads the
-Markdown sources only, so it needs none of the docs extras.
+with a cross-reference to the object itself, on a page that renders it; and that the
+executed notebooks the site shows (docs/notebooks/) are those of the current notebooks. It
+reads the sources only, so it needs none of the docs extras.
 """
 
 import importlib
+import json
 import re
 import sys
 import types
@@ -76,3 +78,25 @@ def test_math_roles_become_arithmatex():
         sys.path.remove(str(DOCS))
     text = "See :func:`train` and :math:`e^{x}`.\n\n.. math::\n\n    a = b\n\n    + c\n\nEnd."
     assert rst_to_markdown(text) == "See `train` and $e^{x}$.\n\n\n$$\na = b\n+ c\n$$\n\nEnd."
+
+
+NOTEBOOKS = DOCS.parent / "notebooks"
+SITE_NOTEBOOKS = sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("[0-9][0-9]_*.ipynb")
+                        if ".ipynb_checkpoints" not in p.parts)
+
+
+@pytest.mark.parametrize("rel", SITE_NOTEBOOKS, ids=str)
+def test_site_shows_the_current_notebook_executed_in_full(rel):
+    """docs/notebooks/ holds, for every notebook, a copy executed in the full setting of the
+    notebook as it is now: same cells, same sources (re-run docs/execute_notebooks.py
+    --full after editing a notebook)."""
+    source = json.loads((NOTEBOOKS / rel).read_text())
+    executed = json.loads((DOCS / "notebooks" / rel).read_text())
+    assert executed["metadata"]["refrnn_execution"]["setting"] == "full"
+    cells = [(c["cell_type"], "".join(c["source"])) for c in source["cells"]]
+    assert [(c["cell_type"], "".join(c["source"])) for c in executed["cells"]] == cells, (
+        f"docs/notebooks/{rel} is stale: python docs/execute_notebooks.py --full "
+        f"{(rel.parent / rel.stem[:2]).as_posix()} (or --markdown-only if only text changed)")
+    code = [c for c in executed["cells"] if c["cell_type"] == "code"]
+    assert all(c["execution_count"] is not None for c in code)
+    assert not any(o["output_type"] == "error" for c in code for o in c["outputs"])
