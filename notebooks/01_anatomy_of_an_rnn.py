@@ -371,7 +371,8 @@ for tau in (1, 4, 10):
 
 # %%
 chaotic = refrnn.VanillaRNN.random(20, 3, rng=1, gain=3.0)
-lam = refrnn.lyapunov_spectrum(chaotic, n_steps=5_000, transient=1_000, k=1).exponents[0]
+spec = refrnn.lyapunov_spectrum(chaotic, n_steps=5_000, transient=1_000, k=1)
+lam = spec.exponents[0]
 print(f"largest Lyapunov exponent of the chaotic RNN: {lam:.3f} per step")
 
 X_long = refrnn.sample_windows(data.train, 8, 200, rng=1)
@@ -393,7 +394,30 @@ plt.show()
 # and never exceeds $e^{25\,\lambda_{\max}}$ (the saw-tooth); with $\tau = 1$ every
 # gradient is a one-step gradient. Notebook 04 shows why neither extreme trains well and
 # how to choose $\tau$ in between.
-#
+
+# %% [markdown]
+# Both statements as checks. Each curve is a mean over the 8 windows, and the log-norm of
+# a product of $n$ Jacobians fluctuates around $\lambda_{\max} n$ with a standard
+# deviation we can take from the spectrum itself: its batch-means standard error
+# $\mathrm{se}$ over 5000 steps, scaled to $n$ steps, is $\mathrm{se}\sqrt{5000\,n}$;
+# averaging over 8 windows divides that by $\sqrt 8$. We allow three standard deviations:
+# for the slope of the plain-BPTT curve over its 199 steps, and for the rise within each
+# 25-step stretch between forced steps.
+
+# %%
+n_lyap, S_long = 5_000, X_long.shape[0]
+t = np.arange(1, 201)
+slope = np.polyfit(t, curves["plain BPTT"][1], 1)[0]
+sd_slope = spec.stderr[0] * np.sqrt(n_lyap / 199) / np.sqrt(S_long)
+print(f"plain BPTT: slope {slope:+.4f}, -lambda_max {-lam:+.4f} (3 sd = {3 * sd_slope:.4f})")
+assert abs(slope + lam) <= 3 * sd_slope
+rises = [np.ptp(curves[r"$\tau = 25$"][1][k * 25:(k + 1) * 25]) for k in range(8)]
+sd_rise = spec.stderr[0] * np.sqrt(n_lyap * 25) / np.sqrt(S_long)
+print(f"tau = 25: largest rise within a stretch {max(rises):.2f}, 25 lambda_max = {25 * lam:.2f}"
+      f" (3 sd = {3 * sd_rise:.2f})")
+assert max(rises) <= 25 * lam + 3 * sd_rise
+
+# %% [markdown]
 # ## Summary
 #
 # * PLRNN: $J_t = \mathrm{diag}(A) + W D_{t-1}$; vanilla RNN: $J_t = \mathrm{diag}(1-z_t^2)W$.

@@ -164,6 +164,26 @@ print(f"sum of exponents {spec_henon.exponents.sum():.12f}  vs  log b = {np.log(
 # exponents are statistical estimates; they agree with the references within a few
 # standard errors.
 #
+# Both statements, and the overflow time of Section 2, as checks. Round-off: a sum of $N$
+# terms carries a relative error of at most $N\varepsilon_{\rm mach}$. "A few standard
+# errors": four. The overflow time $T_{\rm o}$ is where $\log\sigma_1(P_T)$, a random
+# walk around $\lambda_1 T$, crosses $\log(1.8\cdot10^{308}) = 709.78$; its spread at
+# $T_{\rm o}$ is the batch-means error scaled to $T_{\rm o}$ steps,
+# $\mathrm{se}_1\sqrt{N\,T_{\rm o}}$, i.e. $\mathrm{se}_1\sqrt{N\,T_{\rm o}}/\lambda_1$
+# in steps; we allow three of those.
+
+# %%
+eps = np.finfo(float).eps
+assert abs(spec_henon.exponents.sum() - np.log(0.3)) <= N_HENON * eps * abs(np.log(0.3))
+z_scores = (spec_henon.exponents - REFERENCE_HENON) / spec_henon.stderr
+print("Hénon: (estimate - reference) / stderr =", z_scores.round(2))
+assert np.all(np.abs(z_scores) < 4)
+T_overflow = np.log(np.finfo(float).max) / REFERENCE_HENON[0]
+spread = spec_henon.stderr[0] * np.sqrt(N_HENON * T_overflow) / REFERENCE_HENON[0]
+print(f"overflow at T = {overflow}; predicted {T_overflow:.0f} ± {spread:.0f}")
+assert abs(overflow - T_overflow) < 3 * spread
+
+# %% [markdown]
 # `refrnn.lyapunov_spectrum` does the same with a Householder QR in compiled code, plus
 # what a careful implementation needs: a transient for the orbit, a second one for the
 # tangent frame to align with the Oseledets directions, a random initial frame,
@@ -184,6 +204,21 @@ spec_lorenz = refrnn.lyapunov_spectrum(lorenz, n_steps=N_LORENZ, transient=2_000
                                        n_blocks=40 if QUICK else 100)
 print(spec_lorenz)
 print("stderr:", spec_lorenz.stderr.round(4), "  sum:", spec_lorenz.exponents.sum().round(5))
+
+# Published values within four standard errors (the zero exponent: |estimate| within
+# four). The sum of the exponents is the mean of log|det J| of the RK4 step over the orbit,
+# which differs from the flow's -(sigma + 1 + beta) dt only by the RK4 error; we measure
+# that difference per step along 2000 steps of the attractor and allow twice its largest
+# value (the sample may miss the worst point of the attractor).
+z_scores = (spec_lorenz.exponents - REFERENCE_LORENZ) / spec_lorenz.stderr
+print("Lorenz-63: (estimate - reference) / stderr =", z_scores.round(2))
+assert np.all(np.abs(z_scores) < 4)
+orbit = lorenz.simulate(lorenz.initial_state(), 4_000)[2_000:]
+rk4_error = np.max(np.abs([np.linalg.slogdet(lorenz.jacobian(x))[1] / lorenz.dt + 41 / 3
+                           for x in orbit]))
+print(f"sum + 41/3 = {spec_lorenz.exponents.sum() + 41 / 3:+.2e}; RK4 error of log det J / dt "
+      f"along the orbit: up to {rk4_error:.2e}")
+assert abs(spec_lorenz.exponents.sum() + 41 / 3) <= 2 * rk4_error
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 plot_convergence(spec_lorenz, reference=REFERENCE_LORENZ, indices=[0], ax=axes[0],
@@ -246,7 +281,18 @@ plt.show()
 # Three positive exponents (the third is small and may be a quasi-neutral direction of
 # this discrete-time map — its error bar tells you whether to trust its sign), and
 # seventeen negative ones: the attractor is a thin object in $\mathbb R^{20}$.
-#
+
+# %%
+# The count above is for the full setting; the quick setting's short run can only tell
+# the two clearly positive exponents (more than four standard errors above zero) and the
+# clearly negative tail.
+print("exponent / stderr:", (spec_rnn.exponents[:5] / spec_rnn.stderr[:5]).round(1))
+assert np.all(spec_rnn.exponents[:2] > 4 * spec_rnn.stderr[:2])
+assert np.all(spec_rnn.exponents[3:] < 0)
+if not QUICK:
+    assert np.sum(spec_rnn.exponents > 0) == 3
+
+# %% [markdown]
 # ## 6. The Kaplan–Yorke dimension
 #
 # How thin? With exponents sorted, let $j$ be the largest index with
@@ -267,6 +313,13 @@ for name, spec, ref in (
 ):
     print(f"{name:12s} D_KY = {spec.kaplan_yorke:.3f}  {ref}")
 print("by hand for Lorenz-63:", round(refrnn.kaplan_yorke_dimension(REFERENCE_LORENZ), 3))
+
+# The quoted values are rounded to 0.01 (so +-0.005); the spread of D_KY from the
+# exponents' standard errors is sqrt(se_1^2 + ... + se_j^2) / |lambda_{j+1}| for j = 2
+# (Lorenz-63) and j = 1 (Hénon); four of those on top.
+for spec, quoted, j in ((spec_lorenz, 2.06, 2), (spec_henon, 1.26, 1)):
+    spread = np.sqrt(np.sum(spec.stderr[:j] ** 2)) / abs(spec.exponents[j])
+    assert abs(spec.kaplan_yorke - quoted) <= 0.005 + 4 * spread, (spec.kaplan_yorke, quoted)
 
 # %% [markdown]
 # Lorenz-63: areas on the attractor grow ($\lambda_1 + \lambda_2 > 0$) while volumes shrink

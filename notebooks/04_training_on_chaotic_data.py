@@ -29,7 +29,7 @@
 # * how to compare the trained model's own Lyapunov spectrum with the data's.
 #
 # **Prerequisites.** Notebooks 01–03. This is the notebook that trains models: in the
-# full setting it takes about 10–20 minutes on two cores; the quick setting
+# full setting it takes about 5 minutes on two cores; the quick setting
 # (`REFRNN_QUICK=1`) uses tiny budgets so that the test suite can run it in seconds, and
 # its trained models are then **not** expected to be any good — the text describes what
 # the full setting shows.
@@ -103,6 +103,21 @@ print(f"tau_pred = ln 2 / lambda_max = {tau_pred:.1f} steps")
 TAU_PRED = int(round(tau_pred))
 
 # %% [markdown]
+# The numbers this notebook quotes for the data, checked: Lorenz-63's spectrum per step
+# $(0.009, 0, -0.146)$ (Section 6; rounded to 0.001, so $\pm 0.0005$ per step, plus four
+# standard errors), $\tau_{\rm pred} \approx 76$ (rounded to 1 step, plus the spread that
+# four standard errors of $\lambda_{\max}$ give it: $\tau_{\rm pred}\,\mathrm{se}/\lambda_{\max}$
+# each) and $D_{KY} \approx 2.06$ (rounded to 0.01; spread as in notebook 03).
+
+# %%
+quoted = np.array([0.009, 0.0, -0.146])
+assert np.all(np.abs(spec_data.exponents * data.dt - quoted)
+              <= 0.0005 + 4 * spec_data.stderr * data.dt), spec_data.exponents * data.dt
+assert abs(tau_pred - 76) <= 0.5 + 4 * tau_pred * spec_data.stderr[0] / spec_data.exponents[0]
+ky_spread = np.sqrt(np.sum(spec_data.stderr[:2] ** 2)) / abs(spec_data.exponents[2])
+assert abs(spec_data.kaplan_yorke - 2.06) <= 0.005 + 4 * ky_spread, spec_data.kaplan_yorke
+
+# %% [markdown]
 # ## 2. Why plain BPTT struggles
 #
 # Notebook 02 showed that BPTT gradients grow like $e^{\lambda_{\max} T}$ along chaotic
@@ -140,7 +155,31 @@ plt.show()
 # gradient, and clipping the norm (the usual remedy) only rescales it without making its
 # *direction* more informative. And this is the *perfect* model; a model on its way there
 # passes through parameter regions where the growth is larger still.
-#
+
+# %%
+# Three statements of the text, checked.
+# * "On average the product grows at lambda_max dt per step": the mean log norm from T = 200
+#   (once the frame has aligned with the most expanding direction) to T = 1000, per step.
+#   Its standard deviation: the spectrum's batch-means error scaled from its run to 800
+#   steps, over sqrt(n_starts) start points -- times sqrt(2), because windows of 1000 steps
+#   starting 500 apart share half their Jacobians (neighbour correlation 1/2 doubles the
+#   variance of the mean). Three of those allowed.
+# * "A typical factor e^9 ~ 10^4" at T = 1000: within half a decade of 10^4.
+# * "More than an order of magnitude" between the 10 % and 90 % quantiles: a gap > log 10.
+n_measured = SETTINGS["n_lyap"] * 2
+growth = (logs[:, -1].mean() - logs[:, 199].mean()) / (n_max - 200)
+sd_growth = (spec_data.stderr[0] * data.dt * np.sqrt(n_measured / (n_max - 200))
+             * np.sqrt(2 / n_starts))
+p10, p90 = np.percentile(logs[:, -1], [10, 90])
+print(f"growth per step from T = 200 to {n_max}: {growth:.5f} (lambda_max dt = {lam_step:.5f},"
+      f" 3 sd = {3 * sd_growth:.5f})")
+print(f"T = {n_max}: mean log norm {logs[:, -1].mean():.2f}; 10-90 % quantiles "
+      f"{p10:.2f} .. {p90:.2f}")
+assert abs(growth - lam_step) <= 3 * sd_growth
+assert abs(logs[:, -1].mean() / np.log(10) - 4) <= 0.5
+assert p90 - p10 > np.log(10)
+
+# %% [markdown]
 # ## 3. Sparse teacher forcing
 #
 # Recall from notebook 01: every $\tau$ steps the latent state is replaced by the state
@@ -247,7 +286,21 @@ plt.show()
 #
 # In the quick setting the models have seen only a few hundred gradient steps and the
 # numbers carry no information.
-#
+
+# %%
+# The claims of the full setting, checked (one seed per tau, so nothing finer): the best
+# tau lies at 10-20, below tau_pred, and the smallest tau, the largest ones and the BPTT
+# baseline are "far" from the best -- read as: at least twice its D_stsp.
+if not QUICK:
+    d_stsp = {r["tau"]: r["d_stsp"] for r in rows}  # tau None: the BPTT baseline
+    best_tau = min((t for t in d_stsp if t is not None), key=d_stsp.get)
+    print("best tau:", best_tau, " D_stsp by tau:", {t: round(d, 3) for t, d in d_stsp.items()})
+    assert best_tau in (10, 20) and best_tau < tau_pred
+    taus_sorted = sorted(t for t in d_stsp if t is not None)
+    for t in (taus_sorted[0], taus_sorted[-1], None):
+        assert d_stsp[t] >= 2 * d_stsp[best_tau], (t, d_stsp[t])
+
+# %% [markdown]
 # ## 6. The trained model's own dynamics
 #
 # Finally, the test that matters most for a *dynamical systems* model: does the best

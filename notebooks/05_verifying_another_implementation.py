@@ -224,6 +224,10 @@ for tau in (None, 1, 10):
 for c in report:
     print(c)
 assert all(c.passed for c in report)
+# the text below says "relative errors around 1e-16 to 1e-14"; checked as below 1e-13, a
+# decade above the upper end quoted and still three below the tolerance 1e-10
+print(f"largest relative error: {max(c.max_rel for c in report):.1e}")
+assert max(c.max_rel for c in report) < 1e-13
 
 # %% [markdown]
 # Every line says PASS, with relative errors around $10^{-16}$–$10^{-14}$: the two codes
@@ -312,7 +316,17 @@ for c in buggy:
 #   involves only each step's own residual and state, not the carried state gradients.
 #   So the *pattern* of failures already locates the bug: in the backward recursion, at
 #   forced steps only.
-#
+
+# %%
+# The reading above, as checks: names are "tau=<tau> loss" / "tau=<tau> grad <key>".
+for c in buggy:
+    tau, what = c.name.split(" ", 1)
+    should_fail = tau != "tau=None" and what in ("grad A", "grad W", "grad h")
+    assert c.passed != should_fail, c
+    if should_fail:  # "from a few per cent to order one: a real error, not round-off"
+        assert c.max_rel > 0.01, c
+
+# %% [markdown]
 # The same picture at a glance — maximum relative error of each comparison against the
 # tolerance:
 
