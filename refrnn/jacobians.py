@@ -42,6 +42,7 @@ __all__ = [
     "log_jacobian_product_norms_along",
     "finite_time_lyapunov_exponents",
     "finite_time_lyapunov_exponents_along",
+    "jacobian_spectral_norms",
 ]
 
 # Fixed seed of the random orthogonal frame V in the FTLE accumulation: sigma(P V) = sigma(P)
@@ -418,3 +419,34 @@ def finite_time_lyapunov_exponents_along(system, states):
     """
     states = _states(system, states)
     return _ftle(system, np.zeros(system.dim), states, False, states.shape[0])
+
+
+# ======================================================================================
+# spectral norms of single Jacobians (generalized teacher forcing chooses alpha from them)
+@njit(cache=True)
+def _jacobians_at(kind, theta, dim, states, out, work):
+    for t in range(states.shape[0]):
+        _kernels.map_jacobian(kind, theta, dim, states[t], out[t], work)
+
+
+def jacobian_spectral_norms(system, states):
+    r"""Spectral norms :math:`\|J(z_t)\|_2` of the one-step Jacobians at given states.
+
+    Generalized teacher forcing (Hess et al. 2023, Sect. 3.3) bounds the growth of the
+    forced Jacobian products by :math:`(1-\alpha)\,\|J\|`; see
+    :func:`refrnn.training.gtf_alpha`.
+
+    Parameters
+    ----------
+    system : map (a refrnn model or a system from :mod:`refrnn.systems`)
+    states : ndarray, shape (T, dim)
+
+    Returns
+    -------
+    ndarray, shape (T,)
+    """
+    states = _states(system, states)
+    kind, theta_k, dim, work = kernel_args(system)
+    J = np.empty((states.shape[0], dim, dim))
+    _jacobians_at(kind, theta_k, dim, states, J, work)
+    return np.linalg.norm(J, 2, axis=(1, 2))

@@ -37,9 +37,17 @@ from tqdm.auto import tqdm
 from . import data as _data
 from . import lyapunov as _lyapunov
 from . import metrics as _metrics
-from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_rng
+from ._validation import (
+    DivergenceError,
+    as_alpha,
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_rng,
+)
 from .bptt import loss_and_grad, warm_start
 from .io import atomic_savez, load_npz, model_from_arrays, model_to_arrays
+from .jacobians import jacobian_spectral_norms
 from .models import RNNModel
 
 __all__ = ["train", "TrainResult", "Adam", "resolve_tau", "TrainingDiverged"]
@@ -238,6 +246,49 @@ class TrainResult:
         }
 
 
+#: Adaptive GTF (Hess et al. 2023, Sect. 3.3): weight of the old alpha when the estimate is
+#: lower (the annealing factor gamma of the authors' released code), and how many windows
+#: of a batch the estimate looks at (a cost bound; see :func:`gtf_alpha`).
+GTF_GAMMA = 0.999
+GTF_WINDOWS = 4
+
+
+def gtf_alpha(model, windows):
+    r"""The GTF forcing strength that keeps the forced Jacobian products from growing.
+
+    With :math:`\hat z_t` the forcing states of a window (``model.infer_state`` of its
+    observations :math:`x_1..x_T`), the window's growth factor is the geometric mean of
+    the spectral norms, :math:`G = (\prod_t \|J(\hat z_t)\|_2)^{1/T}`, an upper bound
+    on the per-step growth of :math:`\|J_T\cdots J_1\|` along the forced trajectory.
+    Generalized teacher forcing multiplies each factor by :math:`1-\alpha`, so
+    :math:`(1-\alpha)\,G \le 1` for
+
+    .. math:: \alpha = \max\big(0,\ 1 - 1/\max_{\text{windows}} G\big)
+
+    ("product upper bound" of Hess, Monfared, Brenner & Durstewitz 2023, Sect. 3.3).
+
+    Parameters
+    ----------
+    model : RNNModel
+    windows : ndarray, shape (S, T+1, N)
+
+    Returns
+    -------
+    float in [0, 1)
+    """
+    Zhat = model.infer_state(windows[:, 1:])
+    S, T, M = Zhat.shape
+    with np.errstate(divide="ignore"):
+        log_norms = np.log(jacobian_spectral_norms(model, Zhat.reshape(S * T, M)))
+    G = float(np.exp(np.max(log_norms.reshape(S, T).mean(axis=1))))
+    return max(0.0, 1.0 - 1.0 / G) if G > 0 else 0.0
+
+
+def _gtf_update(alpha, estimate):
+    """The annealing rule of the released GTF code: jump up at once, decay slowly."""
+    return estimate if estimate > alpha else GTF_GAMMA * alpha + (1.0 - GTF_GAMMA) * estimate
+
+
 _HISTORY_KEYS = (
     "epoch",
     "loss",
@@ -247,6 +298,7 @@ _HISTORY_KEYS = (
     "d_stsp_min",
     "d_stsp_max",
     "wall_time",
+    "alpha",
 )
 
 
@@ -282,7 +334,12 @@ def load_checkpoint(path):
     opt = Adam()
     opt.load_state_arrays(arrays)
     rng = _rng_from_json(str(arrays["rng_state"]))
-    history = {k: list(arrays["history." + k]) for k in _HISTORY_KEYS}
+    n = int(arrays["epoch"])
+    # checkpoints written before GTF have no alpha history: sparse forcing, recorded as NaN
+    history = {
+        k: list(arrays["history." + k]) if "history." + k in arrays else [math.nan] * n
+        for k in _HISTORY_KEYS
+    }
     best = (None, None)
     if "best_epoch" in arrays:
         best = (model_from_arrays(arrays, "best.", source=str(path)), int(arrays["best_epoch"]))
@@ -338,6 +395,7 @@ def train(
     X,
     *,
     tau,
+    alpha=None,
     n_epochs=1000,
     batches_per_epoch=10,
     batch_size=32,
@@ -369,6 +427,18 @@ def train(
     tau : int, None or "auto"
         Forcing interval in steps; None = plain BPTT; "auto" = round(ln 2 / lambda_max),
         see :func:`resolve_tau`. Fixed for the whole run.
+    alpha : None, float in [0, 1] or "auto"
+        Generalized teacher forcing (see :func:`refrnn.loss_and_grad`): None (default)
+        is sparse teacher forcing; a number is a fixed alpha at the forced steps (every
+        step if ``tau`` is None); ``"auto"`` adapts it as in Hess et al. (2023, Sect. 3.3):
+        starting from 1, once per epoch :func:`gtf_alpha` estimates the alpha that keeps
+        the forced Jacobian products bounded, from the first ``GTF_WINDOWS`` windows of
+        the epoch's first batch; alpha jumps up to a higher estimate and otherwise decays
+        towards it, :math:`\alpha \leftarrow \gamma\alpha + (1-\gamma)\hat\alpha` with
+        :math:`\gamma` = ``GTF_GAMMA`` = 0.999. Deviation: the released code
+        re-estimates every 5 batches from the whole batch; once per epoch on 4 windows
+        keeps the spectral norms (an SVD per state) cheaper than the gradient itself.
+        The history records alpha per epoch (NaN for sparse teacher forcing).
     n_epochs : int
         Number of epochs (default 1000; the paper used 3000).
     batches_per_epoch : int
@@ -500,7 +570,9 @@ def train(
     if not 0.0 < float(lr_decay) <= 1.0:
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max)
-    if identity and (tau_value is None or tau_value > IDENTITY_MAX_TAU):
+    auto_alpha = isinstance(alpha, str) and alpha == "auto"
+    alpha_value = 1.0 if auto_alpha else as_alpha(alpha)
+    if identity and alpha is None and (tau_value is None or tau_value > IDENTITY_MAX_TAU):
         warnings.warn(
             f"identity readout with tau={tau_value}: sparse teacher forcing of only the "
             f"observed states was measured not to learn Lorenz-63 for tau >= 20 (free runs "
@@ -517,6 +589,7 @@ def train(
         "readout": model.readout,
         "tau": tau_value,
         "tau_source": tau_source,
+        "alpha": "auto" if auto_alpha else alpha_value,
         "n_epochs": n_epochs,
         "batches_per_epoch": batches_per_epoch,
         "batch_size": batch_size,
@@ -560,6 +633,8 @@ def train(
         history = {k: [] for k in _HISTORY_KEYS}
         best = (None, None)
 
+    if auto_alpha and history["alpha"]:
+        alpha_value = float(history["alpha"][-1])  # resume where the run left alpha
     t_offset = history["wall_time"][-1] if history["wall_time"] else 0.0
     t0 = time.perf_counter()
     bar = tqdm(
@@ -572,15 +647,18 @@ def train(
     for epoch in bar:
         opt.lr = float(lr) * float(lr_decay) ** epoch  # a function of the epoch: resumable
         losses, norms = [], []
-        for _ in range(batches_per_epoch):
+        for b in range(batches_per_epoch):
             windows = _data.sample_windows(X, batch_size, seq_len + warmup, rng)
             forcing = None
             try:
                 if warmup:
                     windows, forcing = warm_start(model, windows, warmup, tau_value)
+                if auto_alpha and b == 0:
+                    alpha_value = _gtf_update(alpha_value, gtf_alpha(model, windows[:GTF_WINDOWS]))
                 loss, grads = loss_and_grad(
-                    model, windows, tau_value, forcing=forcing, detach_forcing=detach_forcing
-                )
+                    model, windows, tau_value, alpha=alpha_value, forcing=forcing,
+                    detach_forcing=detach_forcing,
+                )  # fmt: skip
             except DivergenceError as exc:
                 raise TrainingDiverged(
                     f"training diverged in epoch {epoch} (tau={tau_value}): {exc}. "
@@ -617,6 +695,7 @@ def train(
                 d_lo,
                 d_hi,
                 t_offset + time.perf_counter() - t0,
+                math.nan if alpha_value is None else alpha_value,
             ),
             strict=True,
         ):

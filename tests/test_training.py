@@ -340,3 +340,63 @@ def test_identity_training_uses_the_warm_up(series, monkeypatch):
     calls.clear()
     tr.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=5, **kw)
     assert calls == []
+
+
+# ======================================================================================
+# generalized teacher forcing
+def test_gtf_alpha_is_the_product_upper_bound_rule():
+    """alpha = max(0, 1 - 1/G), G the largest over windows of the geometric mean of
+    ||J(z^_t)||_2 at the forcing states of steps 1..T -- recomputed here with NumPy."""
+    rng = np.random.default_rng(0)
+    model = refrnn.ShallowPLRNN.random(5, 2, L=8, rng=rng)
+    W = rng.normal(size=(3, 9, 2))
+    G = max(
+        np.exp(np.mean([np.log(np.linalg.norm(model.jacobian(z), 2))
+                        for z in model.infer_state(w[1:])]))  # fmt: skip
+        for w in W
+    )
+    assert tr.gtf_alpha(model, W) == pytest.approx(max(0.0, 1 - 1 / G), rel=1e-12)
+    # a contracting model (all norms < 1) needs no forcing
+    small = model.replace(A=0.1 * model.params["A"], W1=0.01 * model.params["W1"])
+    assert tr.gtf_alpha(small, W) == 0.0
+
+
+def test_gtf_update_jumps_up_and_decays_slowly():
+    assert tr._gtf_update(0.2, 0.5) == 0.5
+    assert tr._gtf_update(0.5, 0.2) == pytest.approx(0.999 * 0.5 + 0.001 * 0.2, rel=1e-15)
+
+
+def test_train_with_auto_alpha_records_it_and_resumes_exactly(series, tmp_path):
+    kw = dict(tau=None, alpha="auto", n_epochs=4, batches_per_epoch=2, batch_size=6,
+              seq_len=20, rng=1, eval_every=None)  # fmt: skip
+    model = refrnn.PLRNN.random(6, 3, rng=0)
+    full = refrnn.train(model, series, **kw)
+    a = full.history["alpha"]
+    assert a.shape == (4,) and np.all((a >= 0) & (a <= 1)) and full.config["alpha"] == "auto"
+    # the first estimate replaces the start value 1 only if it is higher; afterwards alpha
+    # moves by at most (1 - gamma) of the distance per epoch unless an estimate is higher
+    for prev, now in zip(a[:-1], a[1:], strict=True):
+        assert now >= prev or now >= 0.999 * prev
+    ck = tmp_path / "ck.npz"
+    refrnn.train(model, series, checkpoint=ck, checkpoint_every=1, **{**kw, "n_epochs": 2})
+    resumed = refrnn.train(model, series, checkpoint=ck, resume=True, **kw)
+    np.testing.assert_array_equal(resumed.history["alpha"], a)
+    for k, v in full.model.params.items():
+        np.testing.assert_array_equal(resumed.model.params[k], v)
+
+
+def test_train_fixed_alpha_and_stf_history(series):
+    kw = dict(n_epochs=2, batches_per_epoch=1, batch_size=4, seq_len=20, rng=1,
+              eval_every=None)  # fmt: skip
+    model = refrnn.PLRNN.random(6, 3, rng=0)
+    gtf = refrnn.train(model, series, tau=None, alpha=0.3, **kw)
+    np.testing.assert_array_equal(gtf.history["alpha"], [0.3, 0.3])
+    stf = refrnn.train(model, series, tau=10, **kw)
+    assert np.all(np.isnan(stf.history["alpha"])) and stf.config["alpha"] is None
+
+
+@pytest.mark.parametrize("alpha", [-0.5, 2.0, float("nan"), "adaptive", [0.5]])
+def test_train_rejects_bad_alpha(series, alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        refrnn.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=None, alpha=alpha,
+                     n_epochs=1)  # fmt: skip
