@@ -16,6 +16,7 @@ from . import (
     bptt,
     data,
     dynamics,
+    embedding,
     equations,
     forcing,
     interop,
@@ -31,12 +32,12 @@ from .bptt import Trajectory, forward, jvp, loss_and_grad, vjp, warm_start
 from .data import (
     Dataset,
     Standardizer,
-    delay_embed,
     generate,
     load_series,
     sample_windows,
 )
 from .dynamics import jacobian, simulate, step
+from .embedding import delay_embed
 from .jacobians import (
     finite_time_lyapunov_exponents,
     finite_time_lyapunov_exponents_along,
@@ -117,4 +118,5 @@ __all__ = [
     "jacobian",
     "simulate",
     "mean_period",
+    "embedding",
 ]

@@ -9,7 +9,7 @@ observations of N variables, float64, one row per time step.
   :class:`Standardizer` that was applied, and a record of how the series was made, so the
   same series can be made again and predictions can be mapped back to physical units.
 * :func:`load_series` reads a user's (T, N) array from ``.npy``, ``.npz`` or ``.csv``
-  with validation; :func:`delay_embed` builds delay coordinates from it;
+  with validation; :func:`refrnn.embedding.delay_embed` builds delay coordinates from it;
   :meth:`Dataset.from_series` wraps it like a benchmark series.
 * :func:`sample_windows` draws the (S, T+1, N) training windows consumed by
   :func:`refrnn.loss_and_grad`.
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import embedding as _embedding
 from . import systems
 from ._validation import as_float_array, as_positive_int, as_rng, as_series
 from .io import atomic_savez, load_npz
@@ -39,7 +40,6 @@ __all__ = [
     "Dataset",
     "generate",
     "load_series",
-    "delay_embed",
     "sample_windows",
 ]
 
@@ -217,13 +217,22 @@ class Dataset:
         )
 
     @classmethod
-    def from_series(cls, X, *, standardize=True, test_fraction=0.0, dt=1.0, info=None):
+    def from_series(cls, X, *, standardize=True, test_fraction=0.0, dt=1.0, info=None,
+                    embed=None):  # fmt: skip
         """Wrap a user's series like a benchmark series.
 
         Parameters
         ----------
-        X : ndarray, shape (T, N)
-            Raw series, e.g. from :func:`load_series` or :func:`delay_embed`.
+        X : ndarray, shape (T, N), or shape (T,) with ``embed``
+            Raw series, e.g. from :func:`load_series`.
+        embed : None, (dim, lag) or "auto"
+            Delay-embed the series (:func:`refrnn.embedding.delay_embed`). The split in
+            time comes first and each part is embedded on its own, so that no delay
+            vector of the test part reaches into the training part (the test part loses
+            its first (dim-1)*lag samples). ``"auto"`` chooses the lag by the first
+            minimum of the average mutual information and the dimension by false nearest
+            neighbours, both on the training part (:mod:`refrnn.embedding`); a scalar
+            series only. The choice is recorded in ``info["embedding"]``.
         standardize : bool
             Fit a :class:`Standardizer` on the training part and apply it to both parts.
         test_fraction : float in [0, 1)
@@ -238,12 +247,31 @@ class Dataset:
         -------
         Dataset
         """
+        if embed is not None:
+            X = as_float_array("X", X)
+            if X.ndim == 1:
+                X = X[:, None]
         X = as_series("X", X)
         dt = float(dt)
         if not (np.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a finite number > 0, got {dt}")
         meta = {"source": "array", **(dict(info) if info else {}), "dt": dt}
-        return _split(X, standardize, test_fraction, meta)
+        if embed is None:
+            return _split(X, standardize, test_fraction, meta)
+        train, test = _split_in_time(X, test_fraction)
+        dim, lag, how = _embedding_of(train, embed)
+        train = _embedding.delay_embed(train, dim, lag)
+        if test.shape[0] > 0:
+            if test.shape[0] <= (dim - 1) * lag + 1:
+                raise ValueError(
+                    f"the test part ({test.shape[0]} samples) is too short to embed with "
+                    f"dim={dim}, lag={lag}; use a larger test_fraction or a longer series"
+                )
+            test = _embedding.delay_embed(test, dim, lag)
+        else:
+            test = np.empty((0, train.shape[1]))
+        meta["embedding"] = {"dim": dim, "lag": lag, "chosen": how}
+        return _standardized(train, test, standardize, test_fraction, meta)
 
     # ---- persistence ------------------------------------------------------------------
     def save(self, path):
@@ -282,8 +310,8 @@ class Dataset:
         return cls(contents["train"], contents["test"], std, info)
 
 
-def _split(X, standardize, test_fraction, info):
-    """Split ``X`` in time, standardise with statistics of the training part, wrap."""
+def _split_in_time(X, test_fraction):
+    """``(train, test)``: the last ``test_fraction`` of the samples are the test part."""
     test_fraction = _as_fraction("test_fraction", test_fraction)
     T = X.shape[0]
     n_test = int(round(test_fraction * T))
@@ -292,7 +320,31 @@ def _split(X, standardize, test_fraction, info):
             f"test_fraction={test_fraction} of {T} samples leaves an empty test part or "
             "fewer than 2 training samples"
         )
-    train, test = X[: T - n_test], X[T - n_test :]
+    return X[: T - n_test], X[T - n_test :]
+
+
+def _embedding_of(train, embed):
+    """``(dim, lag, how)`` from ``embed`` = (dim, lag) or "auto" (chosen on ``train``)."""
+    if isinstance(embed, str) and embed == "auto":
+        if train.shape[1] != 1:
+            raise ValueError(
+                f'embed="auto" needs a scalar series, got {train.shape[1]} columns; give '
+                f"embed=(dim, lag) or embed one column"
+            )
+        lag = _embedding.choose_lag(train[:, 0]).lag
+        return _embedding.choose_dim(train[:, 0], lag).dim, lag, "auto"
+    if not (isinstance(embed, (tuple, list)) and len(embed) == 2):
+        raise ValueError(f'embed must be None, (dim, lag) or "auto", got {embed!r}')
+    return as_positive_int("embed dim", embed[0]), as_positive_int("embed lag", embed[1]), "given"
+
+
+def _split(X, standardize, test_fraction, info):
+    """Split ``X`` in time, standardise with statistics of the training part, wrap."""
+    train, test = _split_in_time(X, test_fraction)
+    return _standardized(train, test, standardize, test_fraction, info)
+
+
+def _standardized(train, test, standardize, test_fraction, info):
     std = Standardizer.fit(train) if standardize else None
     if std is not None:
         train, test = std.transform(train), std.transform(test)
@@ -505,44 +557,6 @@ def _read_csv(path):
         # One header line of column names is common; anything else non-numeric is an error.
         header = 1
     return np.loadtxt(path, delimiter=",", dtype=np.float64, skiprows=header, ndmin=1)
-
-
-def delay_embed(x, dim, lag=1):
-    r"""Delay-coordinate embedding (Takens 1981) of a scalar or vector series.
-
-    .. math:: y_t = \bigl(x_t,\ x_{t-\ell},\ x_{t-2\ell},\ \dots,\ x_{t-(d-1)\ell}\bigr),
-              \qquad t = (d-1)\ell, \dots, T-1,
-
-    with embedding dimension :math:`d` = ``dim`` and lag :math:`\ell` = ``lag``.
-
-    Parameters
-    ----------
-    x : ndarray, shape (T,) or (T, N)
-    dim : int
-        Embedding dimension d >= 1 (d = 1 returns x itself as (T, N)).
-    lag : int
-        Lag :math:`\ell` >= 1 in samples.
-
-    Returns
-    -------
-    Y : ndarray, shape (T - (d-1) lag, d N)
-        Row ``i`` is :math:`y_t` at :math:`t = i + (d-1)\ell`; columns
-        ``k N : (k+1) N`` hold :math:`x_{t-k\ell}` (the newest block first).
-    """
-    x = as_float_array("x", x)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise ValueError(f"x must have shape (T,) or (T, N), got {x.shape}")
-    dim = as_positive_int("dim", dim)
-    lag = as_positive_int("lag", lag)
-    span = (dim - 1) * lag
-    T = x.shape[0]
-    if T <= span:
-        raise ValueError(
-            f"x has {T} samples; dim={dim}, lag={lag} need more than (dim-1)*lag = {span}"
-        )
-    return np.concatenate([x[span - k * lag : T - k * lag] for k in range(dim)], axis=1)
 
 
 # ======================================================================================

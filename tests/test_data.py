@@ -225,23 +225,6 @@ def test_load_series_never_unpickles(tmp_path):
 
 
 # ======================================================================================
-# delay_embed
-def test_delay_embed_definition():
-    x = np.arange(10.0)
-    Y = data.delay_embed(x, dim=3, lag=2)
-    # y_t = (x_t, x_{t-2}, x_{t-4}) for t = 4..9
-    expected = np.array([[t, t - 2, t - 4] for t in range(4, 10)], dtype=float)
-    np.testing.assert_array_equal(Y, expected)
-    X2 = np.column_stack([x, -x])
-    np.testing.assert_array_equal(data.delay_embed(X2, 2, 1)[0], [1.0, -1.0, 0.0, -0.0])
-    np.testing.assert_array_equal(data.delay_embed(x, 1, 5), x[:, None])
-    with pytest.raises(ValueError, match="need more than"):
-        data.delay_embed(x, dim=6, lag=2)  # span (6-1)*2 = 10 = T
-    with pytest.raises(ValueError, match="x must have shape"):
-        data.delay_embed(np.zeros((3, 3, 3)), 2)
-
-
-# ======================================================================================
 # sample_windows
 def test_sample_windows_shapes_content_and_seeds():
     X = np.arange(40.0).reshape(20, 2)
