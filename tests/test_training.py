@@ -49,7 +49,15 @@ def test_resolve_tau():
     assert tr.resolve_tau(None)[0] is None
     assert tr.resolve_tau(7) == (7, "given")
     tau, src = tr.resolve_tau("auto", lambda_max=0.00906)
-    assert tau == round(math.log(2) / 0.00906) == 77 and "given lambda_max" in src
+    # tau_pred = ln 2 / 0.00906 = 76.5 steps; the default fraction 0.3 gives 22.95 -> 23
+    assert tau == round(0.3 * math.log(2) / 0.00906) == 23 and "given lambda_max" in src
+    assert tr.resolve_tau("auto", lambda_max=0.00906, tau_fraction=1.0)[0] == 77
+    assert tr.resolve_tau("auto", lambda_max=0.5, tau_fraction=0.1)[0] == 1  # at least 1
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="tau_fraction must be in"):
+            tr.resolve_tau("auto", lambda_max=0.01, tau_fraction=bad)
+    with pytest.raises(TypeError, match="tau_fraction"):
+        tr.resolve_tau("auto", lambda_max=0.01, tau_fraction="half")
     with pytest.raises(ValueError, match="positive lambda_max"):
         tr.resolve_tau("auto", lambda_max=-0.1)
     with pytest.raises(ValueError, match='tau must be an int >= 1, None or "auto"'):
