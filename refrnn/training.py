@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import data as _data
 from . import metrics as _metrics
+from ._console import ProgressBar
 from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_rng
 from .bptt import loss_and_grad, warm_start
 from .io import atomic_savez, load_npz, model_from_arrays, model_to_arrays
@@ -353,6 +353,7 @@ def train(
     eval_steps=None,
     eval_starts=3,
     progress=False,
+    callback=None,
     checkpoint=None,
     checkpoint_every=50,
     resume=False,
@@ -410,7 +411,13 @@ def train(
         ``eval_data`` (default 3). The history records their median D_stsp (the
         selection score) and their range; see :attr:`TrainResult.selection`.
     progress : bool
-        Show a tqdm progress bar with loss and gradient norm.
+        Show progress with loss and gradient norm on stderr: a tqdm bar on a terminal,
+        a plain line every 10 % of the epochs otherwise (log files get no
+        carriage-return updates).
+    callback : callable, optional
+        Called after every epoch as ``callback(record)``, with ``record`` the epoch's
+        entries of :attr:`TrainResult.history` (a dict of floats). Not part of the
+        run's settings (a resumed run may use another).
     checkpoint : str or Path, optional
         Write a checkpoint (model, Adam state, rng state, history, config) here every
         ``checkpoint_every`` epochs and at the end, atomically.
@@ -482,6 +489,8 @@ def train(
         raise ValueError(f"eval_starts must be <= len(eval_data)={len(X_eval)}, got {eval_starts}")
     checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
     detach_forcing = as_bool("detach_forcing", detach_forcing)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     identity = model.readout == "identity"
     warmup = (100 if identity else 0) if warmup is None else warmup
     warmup = as_positive_int("warmup", warmup, minimum=0)
@@ -561,14 +570,10 @@ def train(
 
     t_offset = history["wall_time"][-1] if history["wall_time"] else 0.0
     t0 = time.perf_counter()
-    bar = tqdm(
-        range(start_epoch, n_epochs),
-        disable=not progress,
-        desc="train",
-        initial=start_epoch,
-        total=n_epochs,
-    )
-    for epoch in bar:
+    # a tqdm bar on a terminal, a line every 10 % in a log file (no carriage returns)
+    bar = ProgressBar(n_epochs, desc="train", initial=start_epoch, enabled=progress,
+                      unit="epochs")  # fmt: skip
+    for epoch in range(start_epoch, n_epochs):
         opt.lr = float(lr) * float(lr_decay) ** epoch  # a function of the epoch: resumable
         losses, norms = [], []
         for _ in range(batches_per_epoch):
@@ -621,6 +626,9 @@ def train(
         ):
             history[k].append(float(v))
         bar.set_postfix(loss=f"{np.mean(losses):.4g}", gnorm=f"{np.mean(norms):.3g}")
+        bar.update()
+        if callback is not None:
+            callback({k: v[-1] for k, v in history.items()})
         if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
             _save_checkpoint(checkpoint, model, opt, rng, history, config, epoch + 1, best)
     bar.close()
