@@ -180,7 +180,11 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
     # refrnn's sweep (docs/results/tau_sweep.md: 20-30 for tau_pred ~ 76). Half of
     # tau_pred is a rule, not a tuned value.
     tau = max(1, int(round(tau_pred / 2)))
-    log(f"Lorenz-63 (dt={dt}): Lyapunov spectrum {np.round(true.exponents, 4)} per unit time")
+    log(
+        f"Lorenz-63 (dt={dt}): Lyapunov spectrum "
+        + ", ".join(f"{x:+.4f}" for x in true.exponents)
+        + " per unit time"
+    )
     log(
         f"forcing interval tau = tau_pred/2 = {tau} steps, where tau_pred = ln 2 / lambda_max "
         f"= {tau_pred:.1f} steps is the data's predictability time (lambda_max = "

@@ -75,6 +75,12 @@ class Adam:
             raise ValueError(f"invalid Adam settings lr={lr}, betas={betas}, eps={eps}")
         self.m, self.v, self.k = {}, {}, 0
 
+    def __repr__(self):
+        return (
+            f"Adam(lr={self.lr:g}, betas=({self.beta1:g}, {self.beta2:g}), eps={self.eps:g}, "
+            f"steps={self.k})"
+        )
+
     def step(self, params, grads):
         """Return updated parameters; the moment estimates are updated in place."""
         self.k += 1
