@@ -254,3 +254,35 @@ def test_train_config_typos_are_errors(tmp_path, capsys, text, match):
     with pytest.raises(ValueError, match=match):
         cli.train_from_config(cfg)
     assert cli.main(["train", str(cfg)]) == 2
+
+
+def test_train_progress_in_a_log_is_lines(tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        f"""
+[data]
+system = "lorenz63"
+n_samples = 1000
+[model]
+M = 4
+[train]
+tau = 5
+n_epochs = 5
+batches_per_epoch = 1
+batch_size = 2
+seq_len = 10
+eval_every = 0
+[output]
+dir = "{tmp_path / "run"}"
+"""
+    )
+    assert cli.main(["train", str(cfg)]) == 0
+    err = capsys.readouterr().err  # captured, as in a log file: no carriage returns
+    assert "\r" not in err
+    assert [line.split(" ")[1] for line in err.splitlines() if line.startswith("train:")] == [
+        "1/5",
+        "2/5",
+        "3/5",
+        "4/5",
+        "5/5",
+    ]
