@@ -293,7 +293,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
         if not ev["diverged"]:
             try:
                 spec = lyapunov.lyapunov_spectrum(
-                    model, model.infer_state(X_test[0]), budget["lyap_steps"] // 4,
+                    model, model.infer_state(X_test[0]), budget["lyap_steps"],
                     transient=1000, k=3,
                 )  # fmt: skip
                 # the model steps in dt: per unit time = per step / dt
@@ -354,19 +354,25 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
         # sorts last), so that it is neither the best nor the worst run
         order = np.argsort([np.inf if e["diverged"] else e["d_stsp"] for e in evs], kind="stable")
         k = int(order[(len(evs) - 1) // 2])
-        shown[f"{label}, seed {evs[k]['seed']}"] = free_runs[label][k]
+        shown[
+            f"{label}, seed {evs[k]['seed']}\ntest D_stsp {_fmt(evs[k]['d_stsp'])} "
+            f"(median of {len(evs)} seeds)"
+        ] = free_runs[label][k]
 
     # 4. figures, table, JSON
     done = stage("drawing figures")
     n_seeds = budget["seeds"]
     figures = {}
+    # the x0-x2 plane shows Lorenz-63's two wings best; the data, thin and grey behind
+    # each model's run, shows what a run misses
     figures["attractors.png"] = plotting.plot_attractors(
         X_test[: budget["n_free"]],
-        {f"{lab}\n(median test D_stsp of {n_seeds} seeds)": X for lab, X in shown.items()},
+        shown,
+        dims=(0, 2),
         units="standardised",
         data_label="data (test series)",
-        title=f"Lorenz-63 test series vs {budget['n_free']}-step free runs of the selected "
-        "models (standardised coordinates)",
+        overlay=True,
+        title=f"Lorenz-63 test series vs {budget['n_free']}-step free runs of the selected models",
     )
     figures["training.png"] = plotting.plot_training(
         {f"{r['method']}, seed {r['seed']}": r["history"] for r in runs},
@@ -383,7 +389,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
     plotting.plot_leading_exponent(
         lambda1, reference=lam_true, reference_err=err_true, band=0.05,
         ylabel=r"$\lambda_1$ (1 / time unit)", ax=axes[0],
-        title=rf"largest exponent $\lambda_1$, {n_seeds} seeds per method (test-series start)",
+        title=rf"largest exponent $\lambda_1$, {n_seeds} seeds per method",
     )  # fmt: skip
     plotting.plot_spectra(
         spectra, ylabel="Lyapunov exponent (1 / time unit)", ax=axes[1],
@@ -423,8 +429,9 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
         f"Median [min, max] over seeds. Each run's model was selected by the median D_stsp "
         f"of 3 free runs against the training series (every {common['eval_every']} epochs); "
         f"the selected models were evaluated once on the test series "
-        f"({budget['n_free']}-step free runs; lambda_1 from a free run started at the test "
-        f"series' first point), and so were the models of the last epoch "
+        f"({budget['n_free']}-step free runs; lambda_1 from {budget['lyap_steps']} QR steps "
+        f"of a free run started at the test series' first point), and so were the models "
+        f"of the last epoch "
         f"(column 'last epoch'). Wall time {wall:.0f} s on {workers} process(es)."
     )
     if quick:

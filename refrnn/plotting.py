@@ -101,7 +101,7 @@ def style():
 
 
 def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, title=None,
-                    units=None, data_label="data"):  # fmt: skip
+                    units=None, data_label="data", overlay=False):  # fmt: skip
     """True attractor beside free runs of one or more models, in 3-D (or 2-D if N = 2).
 
     Each series has its method's colour (:func:`method_color`; others take the colour
@@ -122,6 +122,9 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
         Appended to every axis label, e.g. ``"standardised"`` gives ``"x0 (standardised)"``.
     data_label : str
         Title of the data's panel (starting with "data" keeps the data's colour).
+    overlay : bool
+        Also draw the data, thin and light grey, behind every model's run, so that a
+        run that misses part of the attractor shows it.
 
     Returns
     -------
@@ -148,6 +151,9 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
             Xs = X[::step]
             use = dims[:3] if three_d else dims[:2]
             cols = [Xs[:, d] for d in use]
+            if overlay and i > 0:
+                Xt = X_true[:: max(1, len(X_true) // max_points)]
+                ax.plot(*[Xt[:, d] for d in use], lw=0.3, color="0.75", alpha=0.6)
             ax.plot(*cols, lw=0.4, color=color)
             # the end point: the only visible mark of a run that sits on a fixed point
             ax.plot(*[c[-1:] for c in cols], "o", ms=3, color=color)
@@ -164,9 +170,13 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
             ax.set_ylabel(f"x{dims[1]}{suffix}")
             if three_d:
                 ax.set_zlabel(f"x{dims[2]}{suffix}")
+        if overlay and len(series) > 1:
+            handles.append(Line2D([], [], color="0.75", lw=2, label="data, behind each model"))
         fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9)
         if title:
             fig.suptitle(title)
+        if not three_d:  # room for two-line panel titles, the title and the legend
+            fig.tight_layout(rect=(0, 0.07, 1, 0.95 if title else 1))
     return fig
 
 
