@@ -168,3 +168,17 @@ def test_spectra_attractors_growth_and_graph_figures_build():
     spec = refrnn.lyapunov_spectrum(refrnn.systems.Henon(), n_steps=2000, transient=100)
     fig = plotting.plot_convergence(spec, reference=[0.419, -1.623])
     assert fig.axes[0].get_xlabel()
+
+
+def test_attractor_overlay_draws_the_data_behind_each_model_run():
+    X = np.random.default_rng(0).normal(size=(300, 3))
+    fig = plotting.plot_attractors(X, {"STF, seed 0": X + 0.1}, dims=(0, 2), overlay=True,
+                                   units="standardised")  # fmt: skip
+    ax_data, ax_model = fig.axes
+    assert ax_model.get_ylabel() == "x2 (standardised)" and len(ax_data.lines) == 2
+    grey, run, end = ax_model.lines
+    assert matplotlib.colors.to_hex(grey.get_color()) == "#bfbfbf"
+    assert np.array_equal(grey.get_ydata(), X[:, 2])  # the data, behind the run
+    assert np.array_equal(run.get_ydata(), X[:, 2] + 0.1)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["data", "STF, seed 0", "data, behind each model"]
