@@ -335,7 +335,7 @@ def plot_leading_exponent(per_seed, *, reference=None, reference_err=None, band=
             missing = int((~ok).sum())
             labels.append(label + (f"\n({missing} not measured)" if missing else ""))
         ax.set_xticks(range(len(labels)), labels)
-        ax.set_xlim(-0.5, len(labels) - 0.3)
+        ax.set_xlim(-0.5, len(labels) - 0.5 + 0.55)  # room for the last median's label
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8, loc="best")
         if title:
