@@ -380,6 +380,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
             f"{r['method']}, seed {r['seed']}": (r["selection"] or {}).get("epoch") for r in runs
         },
         eval_series="the training series",
+        units="standardised",
         title=f"training, {n_seeds} seeds per method: the loss is on training windows; "
         f"D_stsp is the median of {common['eval_starts']} free runs against the training "
         f"series every {common['eval_every']} epochs, and its lowest value selects the model",

@@ -180,7 +180,8 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
     return fig
 
 
-def plot_training(histories, *, selected=None, title=None, eval_series="the training series"):
+def plot_training(histories, *, selected=None, title=None, eval_series="the training series",
+                  units=None):  # fmt: skip
     """Loss, gradient norm and D_stsp (log scales) against epoch for several runs.
 
     Parameters
@@ -195,6 +196,8 @@ def plot_training(histories, *, selected=None, title=None, eval_series="the trai
     title : str, optional
     eval_series : str
         What the free runs behind D_stsp were compared with (named in the panel title).
+    units : str, optional
+        The data's units, appended to the loss axis label, e.g. ``"standardised"``.
 
     Returns
     -------
@@ -223,7 +226,7 @@ def plot_training(histories, *, selected=None, title=None, eval_series="the trai
                 if i.size and np.isfinite(h["d_stsp"][i[0]]):
                     axes[2].plot(ep, h["d_stsp"][i[0]], "o", mfc="none", mec=c, ms=8, mew=1.5)
         axes[0].set_title("training loss")
-        axes[0].set_ylabel("mean squared error")
+        axes[0].set_ylabel("mean squared error" + (f" ({units})" if units else ""))
         axes[1].set_title("gradient norm (before clipping)")
         axes[1].set_ylabel(r"$\|\nabla_\theta L\|$")
         axes[2].set_title(f"$D_{{stsp}}$ of free runs vs {eval_series}")

@@ -70,9 +70,16 @@ def test_warm_up_announces_compilation_only_when_it_takes_long(monkeypatch):
     # a cold cache is simulated by a slow warm-up (0.5 s against 0.05 s patience), a warm
     # one by an instant warm-up (against 30 s patience): no timing is measured here
     lines = []
+    counts = iter([10, 25])  # Numba's count of compilations before and after
+    monkeypatch.setattr(_console, "_compilations", lambda: next(counts))
     monkeypatch.setattr(_console, "_exercise_kernels", lambda: time.sleep(0.5))
     _console.warm_up_kernels(lines.append, patience=0.05)
-    assert lines[0] == _console.COMPILING_MESSAGE and "cached" in lines[1]
+    assert lines[0] == _console.COMPILING_MESSAGE and "compiled and cached" in lines[1]
+    # slow, but nothing was compiled (a busy machine loading the cache): said so
+    lines.clear()
+    monkeypatch.setattr(_console, "_compilations", lambda: 25)
+    _console.warm_up_kernels(lines.append, patience=0.05)
+    assert "loaded from Numba's cache" in lines[1] and "nothing to compile" in lines[1]
     lines.clear()
     monkeypatch.setattr(_console, "_exercise_kernels", lambda: None)
     _console.warm_up_kernels(lines.append, patience=30.0)
@@ -88,5 +95,10 @@ def test_warm_up_reraises_errors_of_the_kernels(monkeypatch):
         _console.warm_up_kernels(lambda line: None)
 
 
-def test_the_kernel_warm_up_itself_runs():
+def test_the_kernel_warm_up_itself_runs_and_numba_counts_compilations():
     assert _console.warm_up_kernels(lambda line: None, patience=600.0) >= 0.0
+    # after the warm-up every kernel it needs is loaded: running it again compiles nothing
+    before = _console._compilations()
+    assert isinstance(before, int)
+    _console._exercise_kernels()
+    assert _console._compilations() == before

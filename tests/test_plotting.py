@@ -49,8 +49,10 @@ def test_training_figure_names_the_evaluation_series_and_has_a_legend_per_panel(
         {"STF, seed 0": res.history, "BPTT, seed 0": res.history},
         selected={"STF, seed 0": res.best_epoch},
         eval_series="the training series",
+        units="standardised",
     )
     assert "training series" in fig.axes[2].get_title()
+    assert fig.axes[0].get_ylabel() == "mean squared error (standardised)"
     for ax in fig.axes:
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
         assert legend == ["STF", "BPTT", "selected epoch"]
@@ -77,9 +79,13 @@ def test_one_colour_per_method_in_every_figure():
     figs = [
         plotting.plot_attractors(X, {stf: X + 0.1, bptt: X - 0.1}),
         plotting.plot_training({stf: res.history, bptt: res.history}),
-        plotting.plot_spectra({"Lorenz-63 (data)": np.array([0.9, 0.0, -14.6]),
-                               stf: np.array([0.8, 0.0, -15.0]),
-                               bptt: np.array([0.1, -1.0, -20.0])}),  # fmt: skip
+        plotting.plot_spectra(
+            {
+                "Lorenz-63 (data)": np.array([0.9, 0.0, -14.6]),
+                stf: np.array([0.8, 0.0, -15.0]),
+                bptt: np.array([0.1, -1.0, -20.0]),
+            }
+        ),  # fmt: skip
     ]
     seen = {}
     for fig in figs:
