@@ -160,7 +160,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
         """Log ``text ...`` now and return a function that logs ``done in N s``."""
         t0 = time.perf_counter()
         log(f"{text} ...")
-        return lambda extra="": log(f"  done in {_duration(time.perf_counter() - t0)}{extra}")
+        return lambda: log(f"  done in {_duration(time.perf_counter() - t0)}")
 
     # 0. the Numba kernels: compiled (first run) or loaded from the cache, once, here --
     #    the training processes then all load them from the cache
