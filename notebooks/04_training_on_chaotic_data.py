@@ -200,9 +200,12 @@ plt.show()
 # * **too large** — the products of up to $\tau$ Jacobians explode as in plain BPTT, and
 #   the model's trajectories leave the data's neighbourhood long before the next forcing.
 #
-# The paper's suggestion: $\tau \approx \tau_{\rm pred}$, where the typical product has
-# grown by only a factor 2. `refrnn.train(..., tau="auto", lambda_max=...)` makes that
-# choice, or estimates $\lambda_{\max}$ from the series itself (Exercise 1).
+# The paper's suggestion: $\tau$ of the order of $\tau_{\rm pred}$, where the typical
+# product has grown by only a factor 2, and in its experiments the best $\tau$ lay below
+# it. `refrnn.train(..., tau="auto", lambda_max=...)` forces every
+# $\mathrm{round}(0.3\,\tau_{\rm pred})$ steps (the fraction is `tau_fraction`, its
+# default taken from refrnn's τ sweep), or estimates $\lambda_{\max}$ from the series
+# itself (Exercise 1).
 #
 # ## 4. Training
 #

@@ -302,6 +302,10 @@ class Trajectory(NamedTuple):
     X_hat: np.ndarray
     loss: float
 
+    def __repr__(self):  # shapes, not the arrays
+        (S, T1, M), N = self.Z.shape, self.X_hat.shape[2]
+        return f"Trajectory(S={S}, T={T1 - 1}, M={M}, N={N}, loss={self.loss:.6g})"
+
 
 def _schedule(tau, alpha):
     """``(tau_k, alpha)`` for the kernels from the public ``tau`` and ``alpha``.

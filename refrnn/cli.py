@@ -1,4 +1,4 @@
-"""Command-line interface: ``refrnn demo | train | evaluate | lyapunov``.
+"""Command-line interface of refrnn (``refrnn --help`` lists the seven commands).
 
 ``refrnn demo`` is the main job: it reproduces the paper's central contrast on Lorenz-63
 in a few minutes -- sparse teacher forcing with tau near the predictability time versus
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from ._validation import DivergenceError
 from .demo import run_demo
 from .io import json_default, write_json
@@ -23,10 +24,26 @@ from .io import json_default, write_json
 __all__ = ["main", "run_demo"]
 
 
-# ======================================================================================
+DESCRIPTION = """\
+refrnn: sparse teacher forcing, BPTT and Lyapunov spectra of RNNs trained on chaotic data
+(Mikhaeil, Monfared & Durstewitz, NeurIPS 2022).
+
+'refrnn COMMAND --help' describes each command, with an example."""
 
 
-# ======================================================================================
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after every option's help; descriptions and examples kept as written.
+
+    An option whose default is None (or a flag, False) says in its own help what the
+    default means, e.g. "(default: the number of cores)": "(default: None)" would not.
+    """
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _load_series(path):
     from . import data
 
@@ -40,6 +57,10 @@ def cmd_demo(args):
 
 def cmd_train(args):
     """``refrnn train CONFIG.toml``: see :func:`train_from_config` for the format."""
+    if not args.no_progress:  # a first run compiles the kernels: say so, on stderr
+        from ._console import warm_up_kernels
+
+        warm_up_kernels(lambda line: print(line, file=sys.stderr, flush=True))
     summary = train_from_config(args.config, progress=not args.no_progress, restart=args.restart)
     print(json.dumps(summary["evaluation"], indent=2, default=json_default))
     return 0
@@ -162,7 +183,10 @@ def train_from_config(path, *, progress=False, restart=False):
         progress=progress,
         **tcfg,
     )
-    save_model(out / "model.npz", res.model)
+    record = {"source": dcfg.get("system", dcfg.get("file")), "tau": res.tau}
+    if "system" in dcfg:
+        record["dt"] = ds.info["dt"]  # time per sample = per model step
+    save_model(out / "model.npz", res.model, record=record)
     ev, _ = metrics.evaluate(res.model, X_test)
     summary = {
         "config": res.config,
@@ -186,28 +210,59 @@ def cmd_evaluate(args):
     return 0
 
 
+def _spectrum_table(res, dt):
+    """Lines of a table of exponents per step (and per unit time if ``dt`` is known)."""
+    two_se = 2 * res.stderr
+    head = f"{'i':>3}  {'per step':>12}  {'+-2 SE':>9}"
+    if dt is not None:
+        head += f"  {'per unit time':>14}  {'+-2 SE':>9}"
+    lines = [head, "-" * len(head)]
+    for i, (lam, e) in enumerate(zip(res.exponents, two_se, strict=True), 1):
+        row = f"{i:>3}  {lam:>+12.6f}  {e:>9.2e}"
+        if dt is not None:
+            row += f"  {lam / dt:>+14.5f}  {e / dt:>9.2e}"
+        lines.append(row)
+    return lines
+
+
 def cmd_lyapunov(args):
-    from .io import load_model
+    from .io import load_model, load_record
     from .lyapunov import lyapunov_spectrum
 
-    if not (np.isfinite(args.dt) and args.dt > 0):
+    if args.dt is not None and not (np.isfinite(args.dt) and args.dt > 0):
         raise ValueError(f"--dt must be a finite time per model step > 0, got {args.dt}")
     model = load_model(args.model)
+    record = load_record(args.model) or {}
+    dt, dt_source = args.dt, "--dt"
+    if dt is None and isinstance(record.get("dt"), int | float) and record["dt"] > 0:
+        dt, dt_source = float(record["dt"]), "the model's training record"
     z0 = np.zeros(model.M) if args.data is None else model.infer_state(_load_series(args.data)[0])
     res = lyapunov_spectrum(model, z0, args.n_steps, transient=args.transient, k=args.k)
-    scale = 1.0 / args.dt
+    if args.json:
+        scale = 1.0 if dt is None else 1.0 / dt
+        out = {
+            "exponents": res.exponents * scale,
+            "stderr": res.stderr * scale,
+            "units": "per step" if dt is None else f"per unit time (dt={dt})",
+            "dt": dt,
+            "exponents_per_step": res.exponents,
+            "stderr_per_step": res.stderr,
+            "kaplan_yorke": res.kaplan_yorke,
+        }
+        print(json.dumps(out, indent=2, default=json_default))
+        return 0
+    start = "z0 = 0" if args.data is None else f"z0 inferred from the first sample of {args.data}"
     print(
-        json.dumps(
-            {
-                "exponents": res.exponents * scale,
-                "stderr": res.stderr * scale,
-                "units": "per step" if args.dt == 1 else f"per unit time (dt={args.dt})",
-                "kaplan_yorke": res.kaplan_yorke,
-            },
-            indent=2,
-            default=json_default,
-        )
+        f"Lyapunov spectrum of {args.model} ({type(model).__name__}, M={model.M}): "
+        f"{args.n_steps} QR steps after a transient of {args.transient}; {start}"
     )
+    if dt is None:
+        print("time per step unknown (no dt in the model's record; pass --dt): per step only")
+    else:
+        print(f"dt = {dt:g} time units per step (from {dt_source})")
+    for line in _spectrum_table(res, dt):
+        print(line)
+    print(f"Kaplan-Yorke dimension: {res.kaplan_yorke:.4g}")
     return 0
 
 
@@ -242,20 +297,63 @@ def cmd_sweep(args):
     return 0
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="refrnn", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+def _command(sub, name, help, example, **kw):
+    """A subcommand with its one-line help, the defaults of every option and an example."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=f"example:\n  {example}",
+        formatter_class=_HelpFormatter,
+        **kw,
+    )
 
-    d = sub.add_parser("demo", help="STF vs clipped BPTT on Lorenz-63 (the main job)")
-    d.add_argument("--quick", action="store_true", help="tiny budget: seconds, not minutes")
-    d.add_argument("--out", default="refrnn-demo", help="output folder (default: refrnn-demo)")
-    d.add_argument("--seed", type=int, default=0, help="seeds data and runs (default: 0)")
-    d.add_argument("--workers", type=int, default=None, help="training processes (default: cores)")
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="refrnn", description=DESCRIPTION, formatter_class=_HelpFormatter
+    )
+    p.add_argument("--version", action="version", version=f"refrnn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    d = _command(
+        sub, "demo", "STF vs clipped BPTT on Lorenz-63, over seeds (the main job)",
+        "refrnn demo --out refrnn-demo        # ~4 min on 2 cores; --quick: seconds",
+    )  # fmt: skip
+    d.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny budget that exercises every step in seconds; its numbers mean nothing",
+    )
+    d.add_argument("--out", default="refrnn-demo", help="output folder (created)")
+    d.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the data; run k starts from seed+k and draws windows with seed+100+k",
+    )
+    d.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="training processes (default: the number of cores, at most the number of runs)",
+    )
     d.set_defaults(func=cmd_demo)
 
-    t = sub.add_parser("train", help="train from a TOML config")
-    t.add_argument("config")
-    t.add_argument("--no-progress", action="store_true")
+    t = _command(
+        sub, "train", "train one model from a TOML config (resumes its checkpoint)",
+        "refrnn train run.toml                # format: refrnn.cli.train_from_config",
+    )  # fmt: skip
+    t.add_argument(
+        "config",
+        help="TOML file with [data], [model], [train], [output] sections "
+        "(see refrnn.cli.train_from_config)",
+    )
+    t.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress output (default: progress on stderr)",
+    )
     t.add_argument(
         "--restart",
         action="store_true",
@@ -263,44 +361,77 @@ def build_parser():
     )
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="D_stsp, D_H and PE of a saved model on a series")
+    e = _command(
+        sub, "evaluate", "D_stsp, D_H and prediction error of a saved model on a series (JSON)",
+        "refrnn evaluate refrnn-demo/model_stf_seed0.npz refrnn-demo/test_series.npy",
+    )  # fmt: skip
     e.add_argument("model", help="model .npz (from refrnn train/demo or refrnn.io.save_model)")
     e.add_argument("data", help="(T, N) series: .npy, .npz or .csv")
-    e.add_argument("--n-free", type=int, default=None, help="free-run length (default len(data))")
-    e.add_argument("--pe-steps", type=int, default=10)
+    e.add_argument(
+        "--n-free", type=int, default=None, help="free-run length (default: the series' length)"
+    )
+    e.add_argument("--pe-steps", type=int, default=10, help="prediction-error horizon in steps")
     e.set_defaults(func=cmd_evaluate)
 
-    ly = sub.add_parser("lyapunov", help="Lyapunov spectrum of a saved model")
-    ly.add_argument("model")
-    ly.add_argument("--data", default=None, help="series whose first sample sets z0")
-    ly.add_argument("--n-steps", type=int, default=100000)
-    ly.add_argument("--transient", type=int, default=1000)
-    ly.add_argument("--k", type=int, default=None, help="number of leading exponents")
-    ly.add_argument("--dt", type=float, default=1.0, help="time per model step (for units)")
+    ly = _command(
+        sub, "lyapunov", "Lyapunov spectrum of a saved model, as a table (or --json)",
+        "refrnn lyapunov refrnn-demo/model_stf_seed0.npz --data refrnn-demo/test_series.npy",
+    )  # fmt: skip
+    ly.add_argument("model", help="model .npz (from refrnn train/demo or refrnn.io.save_model)")
+    ly.add_argument(
+        "--data", default=None, help="series whose first sample sets z0 (default: z0 = 0)"
+    )
+    ly.add_argument("--n-steps", type=int, default=100000, help="QR steps that are averaged")
+    ly.add_argument(
+        "--transient", type=int, default=1000, help="steps run first, to reach the attractor"
+    )
+    ly.add_argument(
+        "--k", type=int, default=None, help="number of leading exponents (default: all M)"
+    )
+    ly.add_argument(
+        "--dt",
+        type=float,
+        default=None,
+        help="time per model step, for exponents per unit time (default: the dt in the "
+        "model's training record if it has one, else per step only)",
+    )
+    ly.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ly.set_defaults(func=cmd_lyapunov)
-    v = sub.add_parser("verify", help="compare another implementation's results with refrnn")
+
+    v = _command(
+        sub, "verify", "compare another implementation's results with refrnn",
+        "refrnn verify theirs.npz             # schema: refrnn.verify",
+    )  # fmt: skip
     v.add_argument("file", help=".npz in the schema of refrnn.verify (parameters, data, results)")
     v.set_defaults(func=cmd_verify)
 
-    sw = sub.add_parser("sweep", help="a grid of training runs (models x tau x seeds) on Dask")
+    sw = _command(
+        sub, "sweep", "a grid of training runs (models x tau x seeds), locally or on Dask",
+        "refrnn sweep experiments/tau_sweep.toml --workers 2",
+    )  # fmt: skip
     sw.add_argument("config", help="TOML file, see refrnn.sweep.load_config")
     sw.add_argument(
         "--scheduler",
         default=None,
-        help="address of a running Dask scheduler, e.g. tcp://host:8786",
+        help="address of a running Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)",
     )
-    sw.add_argument("--workers", type=int, default=None, help="local workers (default: cores)")
+    sw.add_argument(
+        "--workers", type=int, default=None, help="local workers (default: the number of cores)"
+    )
     sw.add_argument(
         "--backend",
         choices=["dask", "processes"],
         default=None,
-        help="default: dask if installed, else a local process pool",
+        help="(default: dask if installed, else a local process pool)",
     )
     sw.set_defaults(func=cmd_sweep)
 
-    g = sub.add_parser("golden", help="check (or --regenerate) the shipped golden vectors")
+    g = _command(
+        sub, "golden", "check (or --regenerate) the shipped golden reference vectors",
+        "refrnn golden                        # exit status 0 if every case passes",
+    )  # fmt: skip
     g.add_argument("--regenerate", action="store_true", help="rewrite the golden files")
-    g.add_argument("--dir", default=None, help="golden directory (default: shipped one)")
+    g.add_argument("--dir", default=None, help="golden directory (default: the shipped one)")
     g.set_defaults(func=cmd_golden)
     return p
 

@@ -20,14 +20,17 @@ is then evaluated on the held-out *test* series.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import io
 import multiprocessing as mp
 import os
+import queue
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .io import write_json
+from ._console import _duration, warm_up_kernels
+from .io import atomic_savefig, atomic_write, write_json
 
 __all__ = ["run_demo"]
 
@@ -41,10 +44,15 @@ def _fmt(x, spec=".3g"):
     return "diverged" if x is None or not np.isfinite(x) else format(x, spec)
 
 
-def _one_thread():
+_PROGRESS = None  # a worker's queue to the parent, for training progress
+
+
+def _init_worker(progress_queue):
     import numba
 
-    numba.set_num_threads(1)
+    global _PROGRESS
+    numba.set_num_threads(1)  # one process per core already
+    _PROGRESS = progress_queue
 
 
 def _train_one(job):
@@ -54,8 +62,15 @@ def _train_one(job):
     from .training import train
 
     t0 = time.perf_counter()
+    every = max(1, job["train_kw"]["n_epochs"] // 20)
+
+    def report(record):
+        done = int(record["epoch"]) + 1
+        if _PROGRESS is not None and (done % every == 0 or done == job["train_kw"]["n_epochs"]):
+            _PROGRESS.put((job["index"], done))
+
     init = PLRNN.random(job["M"], job["X"].shape[1], rng=job["init_seed"])
-    res = train(init, job["X"], rng=job["train_seed"], **job["train_kw"])
+    res = train(init, job["X"], rng=job["train_seed"], callback=report, **job["train_kw"])
     model = res.best_model if res.best_model is not None else res.model
     return {
         "method": job["method"],
@@ -121,29 +136,49 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
     t_start = time.perf_counter()
     budget = QUICK if quick else FULL
     if quick:
-        log("QUICK MODE: a tiny budget that only exercises every step; the numbers below "
-            "mean nothing about the methods.")  # fmt: skip
+        log(f"{plotting.QUICK_MODE_STAMP} (a tiny budget that only exercises every step)")
     dt = 0.01
+
+    def stage(text):
+        """Log ``text ...`` now and return a function that logs ``done in N s``."""
+        t0 = time.perf_counter()
+        log(f"{text} ...")
+        return lambda: log(f"  done in {_duration(time.perf_counter() - t0)}")
+
+    # 0. the Numba kernels: compiled (first run) or loaded from the cache, once, here --
+    #    the training processes then all load them from the cache
+    warm_up_kernels(log)
 
     # 1. the data-generating system and its predictability time
     lorenz = systems.Lorenz63(dt=dt)
+    done = stage(f"Lyapunov spectrum of Lorenz-63 ({budget['lyap_steps']} QR steps)")
     true = lyapunov.lyapunov_spectrum(
         lorenz, lorenz.initial_state(), budget["lyap_steps"], transient=2000
     )
+    done()
     lam_step = true.exponents[0] * dt  # per time step of the sampled series
     tau_pred = lyapunov.predictability_time(true.exponents[0], dt=dt)
-    # The paper's best tau lay below tau_pred (Mikhaeil et al. 2022, Sect. 5: tau = 30 on
-    # Lorenz-63), and so does refrnn's tau sweep (docs/results/tau_sweep.md: 20-30 best
-    # for tau_pred ~ 76); the demo takes half the predictability time.
+    # Mikhaeil et al. (2022, Sect. 5) relate the forcing interval to the predictability
+    # time; their best tau on Lorenz-63 (30) lay below it, and so did the best taus of
+    # refrnn's sweep (docs/results/tau_sweep.md: 20-30 for tau_pred ~ 76). Half of
+    # tau_pred is a rule, not a tuned value.
     tau = max(1, int(round(tau_pred / 2)))
     log(
-        f"Lorenz-63 (dt={dt}): lambda = {np.round(true.exponents, 4)} per unit time; "
-        f"predictability time tau_pred = ln2/lambda_max = {tau_pred:.1f} steps; "
-        f"STF forces every tau = tau_pred/2 = {tau} steps (the best tau lies below tau_pred)"
+        f"Lorenz-63 (dt={dt}): Lyapunov spectrum "
+        + ", ".join(f"{x:+.4f}" for x in true.exponents)
+        + " per unit time"
+    )
+    log(
+        f"forcing interval tau = tau_pred/2 = {tau} steps, where tau_pred = ln 2 / lambda_max "
+        f"= {tau_pred:.1f} steps is the data's predictability time (lambda_max = "
+        f"{lam_step:.5f} per step). Mikhaeil et al. (2022, Sect. 5) tie tau to tau_pred; "
+        f"the best tau lies below it (docs/results/tau_sweep.md)."
     )
     ds = data.generate(lorenz, budget["n_samples"], rng=seed)
     X_train, X_test = ds.train, ds.test
-    np.save(out / "test_series.npy", X_test)
+    buf = io.BytesIO()
+    np.save(buf, X_test)
+    atomic_write(out / "test_series.npy", buf.getvalue())
     log(f"data: {len(X_train)} training / {len(X_test)} test samples, standardised")
 
     # 2. both methods, n_seeds initialisations each, in parallel
@@ -173,32 +208,59 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
         for k in range(budget["seeds"])
         for label, kw in methods.items()
     ]
+    for i, job in enumerate(jobs):
+        job["index"] = i
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     log(
         f"training {len(jobs)} PLRNNs (M={budget['M']}; {budget['seeds']} seeds x "
         f"{len(methods)} methods; {budget['n_epochs']} epochs each) on {workers} "
-        f"process(es); the first run of each process compiles the kernels (~30 s) ..."
+        f"process(es) ..."
     )
     runs = []
     ctx = mp.get_context("spawn")  # fresh interpreters: no forked Numba thread pools
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
-        futures = [pool.submit(_train_one, j) for j in jobs]
-        for f in cf.as_completed(futures):
-            r = f.result()
-            runs.append(r)
-            sel = r["selection"]
-            log(
-                f"  [{len(runs)}/{len(jobs)}] {r['method']}, seed {r['seed']}: "
-                f"{r['seconds']:.0f} s; selected epoch "
-                f"{None if sel is None else sel['epoch']} (training-series D_stsp "
-                f"{_fmt(None if sel is None else sel['d_stsp'])})"
-            )
+    progress_queue = ctx.Queue()
+    epochs_done = [0] * len(jobs)
+    total_epochs = len(jobs) * budget["n_epochs"]
+    next_report, t_train = 0.1, time.perf_counter()
+    with cf.ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue,)
+    ) as pool:
+        pending = {pool.submit(_train_one, j) for j in jobs}
+        while pending:
+            finished, pending = cf.wait(pending, timeout=2.0, return_when=cf.FIRST_COMPLETED)
+            while True:  # what the workers reported since the last look
+                try:
+                    i, n = progress_queue.get_nowait()
+                except queue.Empty:
+                    break
+                epochs_done[i] = max(epochs_done[i], n)
+            for f in finished:
+                r = f.result()
+                runs.append(r)
+                sel = r["selection"]
+                log(
+                    f"  run {len(runs)}/{len(jobs)} done: {r['method']}, seed {r['seed']}, "
+                    f"{r['seconds']:.0f} s; selected epoch "
+                    f"{None if sel is None else sel['epoch']} (training-series D_stsp "
+                    f"{_fmt(None if sel is None else sel['d_stsp'])})"
+                )
+            frac = sum(epochs_done) / total_epochs
+            if frac >= next_report and pending:
+                elapsed = time.perf_counter() - t_train
+                log(
+                    f"  training: {frac:.0%} of {total_epochs} epochs, "
+                    f"{_duration(elapsed)} elapsed, ~{_duration(elapsed / frac * (1 - frac))} left"
+                )
+                next_report = np.floor(frac * 10 + 1) / 10
+    progress_queue.close()
     runs.sort(key=lambda r: (list(methods).index(r["method"]), r["seed"]))
 
     # 3. evaluate each selected model on the test series
-    results, gens, spectra = {}, {}, {"Lorenz-63 (data)": (true.exponents, true.stderr)}
-    log("evaluating the selected models on the test series ...")
-    for r in runs:
+    results, free_runs = {}, {}
+    done = stage(f"evaluating the {len(runs)} selected models on the test series "
+                 "(free runs, metrics, Lyapunov spectra)")  # fmt: skip
+    for n, r in enumerate(runs, 1):
+        t_eval = time.perf_counter()
         model = model_from_arrays(r["model"])
         ev, X_gen = metrics.evaluate(model, X_test, n_free=budget["n_free"])
         # the model of the last epoch too: selection must not hide a run that ends badly
@@ -214,7 +276,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
         if not ev["diverged"]:
             try:
                 spec = lyapunov.lyapunov_spectrum(
-                    model, model.infer_state(X_test[0]), budget["lyap_steps"] // 4,
+                    model, model.infer_state(X_test[0]), budget["lyap_steps"],
                     transient=1000, k=3,
                 )  # fmt: skip
                 # the model steps in dt: per unit time = per step / dt
@@ -223,12 +285,29 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
             except Exception as exc:  # noqa: BLE001 -- report, do not fail the demo
                 ev["lyapunov_error"] = str(exc)
         results.setdefault(r["method"], []).append(ev)
+        free_runs.setdefault(r["method"], []).append(X_gen)
         tag = "stf" if r["method"].startswith("STF") else "bptt"
-        save_model(out / f"model_{tag}_seed{r['seed']}.npz", model)
-        if r["method"] not in gens and X_gen is not None:
-            gens[r["method"]] = X_gen  # the first seed's free run, for the figure
+        record = {
+            "system": "Lorenz63",
+            "dt": dt,
+            "standardised": True,
+            "method": r["method"],
+            "tau": methods[r["method"]].get("tau"),
+            "seed": r["seed"],
+            "selected_epoch": (r["selection"] or {}).get("epoch"),
+            "selection": "lowest median D_stsp of free runs vs the training series",
+        }
+        save_model(out / f"model_{tag}_seed{r['seed']}.npz", model, record=record)
+        lam1 = ev.get("lyapunov_per_unit_time", [np.nan])[0]
+        log(
+            f"  {n}/{len(runs)} {r['method']}, seed {r['seed']}: test D_stsp "
+            f"{_fmt(ev['d_stsp'])}, lambda_1 {_fmt(lam1, '.3f')} per unit time "
+            f"({time.perf_counter() - t_eval:.0f} s)"
+        )
+    done()
 
-    stats = {}
+    lam_true, err_true = float(true.exponents[0]), float(true.stderr[0])
+    stats, spectra, lambda1, shown = {}, {"Lorenz-63 (data)": (true.exponents, true.stderr)}, {}, {}
     for label, evs in results.items():
         lam1 = [e.get("lyapunov_per_unit_time", [np.nan])[0] for e in evs]
         stats[label] = {
@@ -237,9 +316,16 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
             "d_h": _median_range([e["d_h"] for e in evs]),
             "prediction_error": _median_range([e["prediction_error"] for e in evs]),
             "lambda_1": _median_range(lam1),
+            "lambda_1_relative_error": _median_range(
+                [(v - lam_true) / abs(lam_true) for v in lam1]
+            ),
             "diverged": int(sum(bool(e["diverged"]) for e in evs)),
             "seeds": len(evs),
         }
+        lambda1[label] = (
+            np.asarray(lam1, dtype=float),
+            np.asarray([e.get("lyapunov_stderr", [np.nan])[0] for e in evs], dtype=float),
+        )
         ok = [e for e in evs if "lyapunov_per_unit_time" in e]
         if ok:  # the median seed's spectrum, with its error bars
             mid = ok[int(np.argsort([e["lyapunov_per_unit_time"][0] for e in ok])[len(ok) // 2])]
@@ -247,26 +333,65 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
                 np.asarray(mid["lyapunov_per_unit_time"]),
                 np.asarray(mid["lyapunov_stderr"]),
             )
+        # the attractor figure shows the seed with the median test D_stsp (inf = diverged
+        # sorts last), so that it is neither the best nor the worst run
+        order = np.argsort([np.inf if e["diverged"] else e["d_stsp"] for e in evs], kind="stable")
+        k = int(order[(len(evs) - 1) // 2])
+        shown[
+            f"{label}, seed {evs[k]['seed']}\ntest D_stsp {_fmt(evs[k]['d_stsp'])} "
+            f"(median of {len(evs)} seeds)"
+        ] = free_runs[label][k]
 
     # 4. figures, table, JSON
-    plotting.plot_attractors(
-        X_test[: budget["n_free"]], gens, title="Lorenz-63: test data vs free-running PLRNNs"
-    ).savefig(out / "attractors.png")
-    plotting.plot_training(
+    done = stage("drawing figures")
+    n_seeds = budget["seeds"]
+    figures = {}
+    # the x0-x2 plane shows Lorenz-63's two wings best; the data, thin and grey behind
+    # each model's run, shows what a run misses
+    figures["attractors.png"] = plotting.plot_attractors(
+        X_test[: budget["n_free"]],
+        shown,
+        dims=(0, 2),
+        units="standardised",
+        data_label="data (test series)",
+        overlay=True,
+        title=f"Lorenz-63 test series vs {budget['n_free']}-step free runs of the selected models",
+    )
+    figures["training.png"] = plotting.plot_training(
         {f"{r['method']}, seed {r['seed']}": r["history"] for r in runs},
         selected={
             f"{r['method']}, seed {r['seed']}": (r["selection"] or {}).get("epoch") for r in runs
         },
-        title="training (D_stsp: median of 3 free runs vs the training series; o = selected epoch)",
-    ).savefig(out / "training.png")
+        eval_series="the training series",
+        units="standardised",
+        title=f"training, {n_seeds} seeds per method: the loss is on training windows; "
+        f"D_stsp is the median of {common['eval_starts']} free runs against the training "
+        f"series every {common['eval_every']} epochs, and its lowest value selects the model",
+    )
+    with plotting.style():
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), width_ratios=[1.25, 1])
+    plotting.plot_leading_exponent(
+        lambda1, reference=lam_true, reference_err=err_true, band=0.05,
+        ylabel=r"$\lambda_1$ (1 / time unit)", ax=axes[0],
+        title=rf"largest exponent $\lambda_1$, {n_seeds} seeds per method",
+    )  # fmt: skip
     plotting.plot_spectra(
-        spectra, ylabel="Lyapunov exponent (1 / time unit)", title="Leading Lyapunov exponents"
-    ).savefig(out / "spectra.png")
+        spectra, ylabel="Lyapunov exponent (1 / time unit)", ax=axes[1],
+        title="full spectrum (the seed with the median $\\lambda_1$)",
+    )  # fmt: skip
+    fig.tight_layout()
+    figures["spectra.png"] = fig
+    for name, fig in figures.items():
+        if quick:
+            plotting.stamp(fig)
+        atomic_savefig(fig, out / name)
     plt.close("all")
+    done()
 
     header = (
         "| method | seeds | D_stsp (test) | D_H (test) | PE(10) | lambda_1 (1/time) "
-        "| D_stsp, last epoch (test) | diverged |\n|---|---|---|---|---|---|---|---|"
+        "| lambda_1 vs data | D_stsp, last epoch (test) | diverged |\n"
+        "|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for label, st in stats.items():
@@ -278,20 +403,24 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
         rows.append(
             f"| {label} | {st['seeds']} | {mr('d_stsp')} | {mr('d_h', '.3f')} "
             f"| {mr('prediction_error')} | {mr('lambda_1', '.3f')} "
+            f"| {mr('lambda_1_relative_error', '+.1%')} "
             f"| {mr('d_stsp_final_model')} | {st['diverged']} |"
         )
-    rows.append(f"| Lorenz-63 (data) | | | | | {true.exponents[0]:.3f} | | |")
+    rows.append(f"| Lorenz-63 (data) | | | | | {lam_true:.3f} | | | |")
     table = "\n".join([header, *rows])
     wall = time.perf_counter() - t_start
     note = (
         f"Median [min, max] over seeds. Each run's model was selected by the median D_stsp "
         f"of 3 free runs against the training series (every {common['eval_every']} epochs); "
         f"the selected models were evaluated once on the test series "
-        f"({budget['n_free']}-step free runs), and so were the models of the last epoch "
-        f"(column 'last epoch'). Wall time {wall:.0f} s on {workers} "
-        f"process(es)." + (" QUICK MODE: these numbers mean nothing." if quick else "")
+        f"({budget['n_free']}-step free runs; lambda_1 from {budget['lyap_steps']} QR steps "
+        f"of a free run started at the test series' first point), and so were the models "
+        f"of the last epoch "
+        f"(column 'last epoch'). Wall time {wall:.0f} s on {workers} process(es)."
     )
-    (out / "summary.md").write_text(f"# refrnn demo\n\n{table}\n\n{note}\n")
+    if quick:
+        note += f" {plotting.QUICK_MODE_STAMP}."
+    atomic_write(out / "summary.md", f"# refrnn demo\n\n{table}\n\n{note}\n")
     summary = {
         "system": {
             "name": "Lorenz63",
@@ -320,5 +449,10 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
     log("")
     log(table)
     log(note)
-    log(f"\nwrote {out}/summary.md, summary.json, attractors.png, training.png, spectra.png")
+    if quick:
+        log(plotting.QUICK_MODE_STAMP)
+    log(
+        f"\nwrote {out}/summary.md, summary.json, attractors.png, training.png, spectra.png, "
+        f"the selected models (model_<method>_seed<k>.npz) and test_series.npy"
+    )
     return summary

@@ -24,6 +24,9 @@ __all__ = [
     "load_npz",
     "save_model",
     "load_model",
+    "load_record",
+    "atomic_write",
+    "atomic_savefig",
     "model_to_arrays",
     "model_from_arrays",
 ]
@@ -52,13 +55,8 @@ def json_default(o):
 
 def write_json(path, obj):
     """Write ``obj`` as JSON to ``path`` atomically (NaN and inf allowed), with the
-    permissions a plain ``open()`` would give (not mkstemp's 0600)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    _plain_permissions(tmp)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2, default=json_default, allow_nan=True)
-    os.replace(tmp, path)
+    permissions a plain ``open()`` would give; see :func:`atomic_write`."""
+    atomic_write(path, json.dumps(obj, indent=2, default=json_default, allow_nan=True))
 
 
 def _remove_stale_temporaries(path, max_age=3600.0):
@@ -185,9 +183,78 @@ def model_from_arrays(arrays, prefix="model.", *, source="arrays"):
         raise ValueError(f"{source}: stored parameters do not fit {cls.__name__}: {exc}") from exc
 
 
-def save_model(path, model):
-    """Save a model to ``path`` (``.npz``) atomically."""
-    atomic_savez(path, **model_to_arrays(model))
+def save_model(path, model, *, record=None):
+    """Save a model to ``path`` (``.npz``) atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    model : RNNModel
+    record : dict, optional
+        How the model was made, stored as JSON beside the parameters and read back by
+        :func:`load_record`: e.g. ``{"system": "Lorenz63", "dt": 0.01, "tau": 38}``.
+        ``dt`` (time per model step) lets ``refrnn lyapunov`` report exponents per unit
+        time.
+    """
+    arrays = model_to_arrays(model)
+    if record is not None:
+        if not isinstance(record, dict):
+            raise TypeError(f"record must be a dict or None, got {type(record).__name__}")
+        arrays["record"] = json.dumps(record)
+    atomic_savez(path, **arrays)
+
+
+def load_record(path):
+    """The ``record`` dict saved with a model by :func:`save_model`, or None if it has none.
+
+    A record that is not a JSON object is a ValueError naming the file.
+    """
+    arrays = load_npz(path)
+    if "record" not in arrays:
+        return None
+    try:
+        record = json.loads(str(arrays["record"]))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: 'record' is not valid JSON ({exc})") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: 'record' must be a JSON object, got {type(record).__name__}")
+    return record
+
+
+def atomic_write(path, data):
+    """Write ``data`` to ``path`` atomically, with the permissions of a plain open().
+
+    Parameters
+    ----------
+    path : str or Path
+    data : str or bytes
+        Text is written as UTF-8.
+    """
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    elif not isinstance(data, bytes | bytearray):
+        raise TypeError(f"data must be str or bytes, got {type(data).__name__}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        _plain_permissions(tmp)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_savefig(fig, path, **kwargs):
+    """``fig.savefig(path, **kwargs)``, atomically (the format follows the suffix)."""
+    import io as _io
+
+    path = Path(path)
+    buf = _io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip(".") or "png", **kwargs)
+    atomic_write(path, buf.getvalue())
 
 
 def load_model(path):

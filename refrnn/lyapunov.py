@@ -495,6 +495,12 @@ class RosensteinResult(NamedTuple):
     min_separation: int
     n_pairs: int
 
+    def __repr__(self):  # the estimate and how it was fitted, not the curves
+        return (
+            f"RosensteinResult(lambda_max={self.lambda_max:.5g}, fit_range={self.fit_range}, "
+            f"n_pairs={self.n_pairs}, min_separation={self.min_separation})"
+        )
+
 
 def mean_period(X):
     r"""Mean period of a series in samples: the reciprocal of the power-weighted mean

@@ -14,10 +14,16 @@ from cycler import cycler
 
 __all__ = [
     "STYLE",
+    "METHOD_COLORS",
+    "QUICK_MODE_STAMP",
     "style",
+    "method_color",
+    "stamp",
     "plot_attractors",
     "plot_training",
     "plot_spectra",
+    "plot_leading_exponent",
+    "plot_tau_curve",
     "plot_log_growth",
     "plot_convergence",
     "plot_unrolled_graph",
@@ -43,6 +49,48 @@ STYLE = {
 }
 
 
+#: One colour per method in every figure: the data, sparse teacher forcing, plain BPTT.
+METHOD_COLORS = {"data": "#2b2b2b", "STF": "#1f6fb4", "BPTT": "#e07b00"}
+
+#: The text :func:`stamp` puts on figures made with a budget too small to mean anything.
+QUICK_MODE_STAMP = "QUICK MODE \u2014 numbers are not meaningful"
+
+
+def method_color(label, default=None):
+    """The colour of the method a label names, from :data:`METHOD_COLORS`.
+
+    Parameters
+    ----------
+    label : str
+        A series label: one starting with ``"data"`` or containing ``"(data)"``; one starting with
+        ``"STF"``; one starting with ``"BPTT"`` (case-insensitive).
+    default : str, optional
+        Returned for any other label.
+
+    Returns
+    -------
+    str or None
+    """
+    low = str(label).strip().lower()
+    if low.startswith("data") or "(data)" in low:
+        return METHOD_COLORS["data"]
+    for method in ("STF", "BPTT"):
+        if low.startswith(method.lower()):
+            return METHOD_COLORS[method]
+    return default
+
+
+def stamp(fig, text=QUICK_MODE_STAMP):
+    """Write ``text`` large, red and diagonal across ``fig`` (and return the Text artist).
+
+    Used on the figures of ``refrnn demo --quick``, whose tiny budget exercises the code
+    but says nothing about the methods.
+    """
+    return fig.text(0.5, 0.5, text, rotation=15, ha="center", va="center", fontsize=20,
+                    color="#c0392b", alpha=0.45, weight="bold", zorder=10,
+                    gid="refrnn-stamp")  # fmt: skip
+
+
 @contextlib.contextmanager
 def style():
     """Context manager applying :data:`STYLE` (``with refrnn.plotting.style(): ...``)."""
@@ -52,8 +100,13 @@ def style():
         yield
 
 
-def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, title=None):
+def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, title=None,
+                    units=None, data_label="data", overlay=False):  # fmt: skip
     """True attractor beside free runs of one or more models, in 3-D (or 2-D if N = 2).
+
+    Each series has its method's colour (:func:`method_color`; others take the colour
+    cycle) and its own panel, titled with its label; one legend under the panels names
+    them all.
 
     Parameters
     ----------
@@ -64,14 +117,31 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
         Which observed dimensions to plot (3 for a 3-D plot, else the first 2).
     max_points : int
         Plot at most this many points of each series (evenly thinned).
+    title : str, optional
+    units : str, optional
+        Appended to every axis label, e.g. ``"standardised"`` gives ``"x0 (standardised)"``.
+    data_label : str
+        Title of the data's panel (starting with "data" keeps the data's colour).
+    overlay : bool
+        Also draw the data, thin and light grey, behind every model's run, so that a
+        run that misses part of the attractor shows it.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    series = {"data": X_true, **generated}
+    series = {data_label: X_true, **generated}
     three_d = X_true.shape[1] >= 3 and len(dims) >= 3
+    suffix = f" ({units})" if units else ""
+    handles = []
     with style():
-        fig = plt.figure(figsize=(4.0 * len(series), 3.8))
+        fig = plt.figure(figsize=(4.0 * len(series), 4.3))
         for i, (label, X) in enumerate(series.items()):
+            color = method_color(label, default=f"C{i % 6}")
+            handles.append(Line2D([], [], color=color, lw=2, label=label.split("\n")[0]))
             kw = {"projection": "3d"} if three_d else {}
             ax = fig.add_subplot(1, len(series), i + 1, **kw)
             if X is None or not np.all(np.isfinite(X)):
@@ -81,7 +151,9 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
             Xs = X[::step]
             use = dims[:3] if three_d else dims[:2]
             cols = [Xs[:, d] for d in use]
-            color = "C0" if label == "data" else "C1"
+            if overlay and i > 0:
+                Xt = X_true[:: max(1, len(X_true) // max_points)]
+                ax.plot(*[Xt[:, d] for d in use], lw=0.3, color="0.75", alpha=0.6)
             ax.plot(*cols, lw=0.4, color=color)
             # the end point: the only visible mark of a run that sits on a fixed point
             ax.plot(*[c[-1:] for c in cols], "o", ms=3, color=color)
@@ -93,88 +165,184 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
                 hi = max(np.max(X_true[:, d]), np.max(Xs[:, d]))
                 pad = 0.05 * (hi - lo)
                 set_lim(lo - pad, hi + pad)
-            ax.set_title(label)
-            ax.set_xlabel(f"x{dims[0]}")
-            ax.set_ylabel(f"x{dims[1]}")
+            ax.set_title(label, color=color)
+            ax.set_xlabel(f"x{dims[0]}{suffix}")
+            ax.set_ylabel(f"x{dims[1]}{suffix}")
             if three_d:
-                ax.set_zlabel(f"x{dims[2]}")
+                ax.set_zlabel(f"x{dims[2]}{suffix}")
+        if overlay and len(series) > 1:
+            handles.append(Line2D([], [], color="0.75", lw=2, label="data, behind each model"))
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9)
         if title:
             fig.suptitle(title)
+        if not three_d:  # room for two-line panel titles, the title and the legend
+            fig.tight_layout(rect=(0, 0.07, 1, 0.95 if title else 1))
     return fig
 
 
-def plot_training(histories, *, selected=None, title=None):
-    """Loss, gradient norm (log scale) and D_stsp against epoch for several runs.
+def plot_training(histories, *, selected=None, title=None, eval_series="the training series",
+                  units=None):  # fmt: skip
+    """Loss, gradient norm and D_stsp (log scales) against epoch for several runs.
 
     Parameters
     ----------
     histories : dict of str -> dict of ndarray
         Label -> ``TrainResult.history``. Runs whose label starts the same way up to a
-        comma (e.g. ``"STF, seed 0"``, ``"STF, seed 1"``) share a colour.
+        comma (e.g. ``"STF, seed 0"``, ``"STF, seed 1"``) form one method and share its
+        colour (:func:`method_color`, else the colour cycle).
     selected : dict of str -> int, optional
-        Label -> the selected epoch, marked with a ring on the D_stsp panel.
+        Label -> the selected epoch: a ring on the D_stsp panel and a dotted vertical
+        line in the run's colour on every panel.
     title : str, optional
+    eval_series : str
+        What the free runs behind D_stsp were compared with (named in the panel title).
+    units : str, optional
+        The data's units, appended to the loss axis label, e.g. ``"standardised"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     selected = selected or {}
     groups = list(dict.fromkeys(label.split(",")[0] for label in histories))
     with style():
-        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-        seen = set()
+        colors = {g: method_color(g, default=f"C{i % 6}") for i, g in enumerate(groups)}
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
         for label, h in histories.items():
-            group = label.split(",")[0]
-            c = colors[groups.index(group) % len(colors)]
-            kw = dict(color=c, lw=1, alpha=0.8, label=None if group in seen else group)
-            seen.add(group)
+            c = colors[label.split(",")[0]]
+            kw = dict(color=c, lw=1, alpha=0.8)
             axes[0].semilogy(h["epoch"], h["loss"], **kw)
             axes[1].semilogy(h["epoch"], h["grad_norm"], **kw)
             ok = np.isfinite(h["d_stsp"])
             axes[2].semilogy(h["epoch"][ok], h["d_stsp"][ok], "-", **kw)
             ep = selected.get(label)
             if ep is not None:
+                for ax in axes:
+                    ax.axvline(ep, color=c, ls=":", lw=0.9, alpha=0.8)
                 i = np.flatnonzero(h["epoch"] == ep)
                 if i.size and np.isfinite(h["d_stsp"][i[0]]):
                     axes[2].plot(ep, h["d_stsp"][i[0]], "o", mfc="none", mec=c, ms=8, mew=1.5)
         axes[0].set_title("training loss")
+        axes[0].set_ylabel("mean squared error" + (f" ({units})" if units else ""))
         axes[1].set_title("gradient norm (before clipping)")
-        axes[2].set_title("$D_{stsp}$ of free runs (selection series)")
+        axes[1].set_ylabel(r"$\|\nabla_\theta L\|$")
+        axes[2].set_title(f"$D_{{stsp}}$ of free runs vs {eval_series}")
+        axes[2].set_ylabel("$D_{stsp}$ (median of free runs)")
+        handles = [Line2D([], [], color=colors[g], lw=1.5, label=g) for g in groups]
+        if selected:
+            handles.append(Line2D([], [], color="0.3", ls=":", marker="o", mfc="none", ms=7,
+                                  label="selected epoch"))  # fmt: skip
         for ax in axes:
             ax.set_xlabel("epoch")
-            ax.legend(fontsize=8)
+            ax.legend(handles=handles, fontsize=8)
         if title:
             fig.suptitle(title, fontsize=10)
         fig.tight_layout()
     return fig
 
 
-def plot_spectra(spectra, *, ylabel="Lyapunov exponent", title=None):
+def plot_spectra(spectra, *, ylabel="Lyapunov exponent", title=None, ax=None):
     """Lyapunov spectra side by side (index on the x axis), with error bars if given.
 
     Parameters
     ----------
     spectra : dict of str -> ndarray, shape (k,) or (exponents, stderr) tuple
-    """
-    import matplotlib.pyplot as plt
+        Label -> spectrum; each label has its method's colour (:func:`method_color`).
+    ylabel, title : str
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new figure.
 
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _axes(ax, (5.5, 3.4))
     with style():
-        fig, ax = plt.subplots(figsize=(5.5, 3.4))
         n = len(spectra)
         for j, (label, val) in enumerate(spectra.items()):
             lam, err = val if isinstance(val, tuple) else (val, None)
             lam = np.asarray(lam)
             x = np.arange(1, len(lam) + 1) + (j - (n - 1) / 2) * 0.15
-            ax.errorbar(x, lam, yerr=err, fmt="o", ms=4, capsize=2, label=label)
+            ax.errorbar(x, lam, yerr=err, fmt="o", ms=4, capsize=2, label=label,
+                        color=method_color(label, default=f"C{j % 6}"))  # fmt: skip
         ax.axhline(0.0, color="k", lw=0.6)
         lengths = [np.size(v[0] if isinstance(v, tuple) else v) for v in spectra.values()]
         ax.set_xticks(np.arange(1, max(lengths) + 1))  # exponent indices are integers
         ax.set_xlabel("index i")
         ax.set_ylabel(ylabel)
-        ax.legend()
+        ax.legend(fontsize=8)
         if title:
             ax.set_title(title)
-        fig.tight_layout()
+    return fig
+
+
+def plot_leading_exponent(per_seed, *, reference=None, reference_err=None, band=0.05,
+                          ylabel=r"$\lambda_1$", title=None, ax=None):  # fmt: skip
+    r"""The largest Lyapunov exponent of each trained model against the data's, per method.
+
+    Every seed is a dot with :math:`\pm 2` standard errors of its estimate; a horizontal
+    bar marks the median over seeds (its relative deviation from the reference is
+    written beside it); the reference is a line with a shaded :math:`\pm` ``band`` (a
+    relative tolerance) around it.
+
+    Parameters
+    ----------
+    per_seed : dict of str -> (ndarray, ndarray or None)
+        Method label -> ``(lambda_1, stderr)``, both of shape (n_seeds,); NaN entries
+        (not measured, e.g. a diverged model) are left out and counted in the tick label.
+    reference : float, optional
+        The data's :math:`\lambda_1`.
+    reference_err : float, optional
+        Its standard error (drawn as :math:`\pm 2` SE at the left).
+    band : float
+        Relative half-width of the shaded band around ``reference`` (0.05: within 5 %).
+    ylabel, title : str
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _axes(ax, (5.0, 3.6))
+    with style():
+        labels = []
+        if reference is not None:
+            c = METHOD_COLORS["data"]
+            ax.axhline(reference, color=c, lw=1.0)
+            ax.axhspan(reference * (1 - band), reference * (1 + band), color=c, alpha=0.12,
+                       lw=0, label=f"data $\\pm${band:.0%}")  # fmt: skip
+            ax.errorbar([0], [reference], yerr=None if reference_err is None
+                        else 2 * reference_err, fmt="s", color=c, ms=6, capsize=4)  # fmt: skip
+            labels.append("data")
+        for j, (label, (lam, err)) in enumerate(per_seed.items()):
+            x0 = len(labels)
+            c = method_color(label, default=f"C{j % 6}")
+            lam = np.asarray(lam, dtype=float)
+            err = None if err is None else 2 * np.asarray(err, dtype=float)
+            ok = np.isfinite(lam)
+            jitter = np.linspace(-0.15, 0.15, lam.size) if lam.size > 1 else np.zeros(1)
+            ax.errorbar(x0 + jitter[ok], lam[ok], yerr=None if err is None else err[ok],
+                        fmt="o", color=c, ms=5, capsize=4, elinewidth=1.2,
+                        label="one seed ($\\pm$2 SE)" if j == 0 else None)  # fmt: skip
+            if ok.any():
+                med = float(np.median(lam[ok]))
+                ax.hlines(med, x0 - 0.3, x0 + 0.3, color=c, lw=2.5,
+                          label="median over seeds" if j == 0 else None)  # fmt: skip
+                text = f"{med:.3g}"
+                if reference:
+                    text += f" ({(med - reference) / abs(reference):+.0%})"
+                ax.annotate(text, (x0 + 0.32, med), va="center", fontsize=8, color=c)
+            missing = int((~ok).sum())
+            labels.append(label + (f"\n({missing} not measured)" if missing else ""))
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlim(-0.5, len(labels) - 0.5 + 0.55)  # room for the last median's label
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8, loc="best")
+        if title:
+            ax.set_title(title)
     return fig
 
 
@@ -336,4 +504,63 @@ def plot_unrolled_graph(T, tau=None, *, ax=None, title=None):
         if title is None:
             title = "plain BPTT" if tau is None else rf"sparse teacher forcing, $\tau = {tau}$"
         ax.set_title(title)
+    return fig
+
+
+def plot_tau_curve(rows, *, tau_pred=None, title=None):
+    """D_stsp and D_H against tau per model (mean +- sd over seeds), BPTT as a line.
+
+    Parameters
+    ----------
+    rows : list of dict
+        A sweep's table (:func:`refrnn.sweep.collect`), summarised by
+        :func:`refrnn.sweep.summarise`.
+    tau_pred : float, optional
+        Predictability time in steps, drawn as a dotted vertical line.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from .sweep import summarise
+
+    summary = summarise(rows)
+    models = sorted({m for m, _ in summary})
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        for ci, model in enumerate(models):
+            color = f"C{ci}"
+            pts = sorted(
+                (lab, s) for (m, lab), s in summary.items() if m == model and isinstance(lab, int)
+            )
+            for ax, metric in zip(axes, ("d_stsp", "d_h"), strict=True):
+                if pts:
+                    x = [p[0] for p in pts]
+                    y = [p[1][metric][0] for p in pts]
+                    e = [p[1][metric][1] for p in pts]
+                    ax.errorbar(
+                        x, y, yerr=e, fmt="o-", color=color, capsize=3, label=f"{model}, STF"
+                    )
+                for (m, lab), s in summary.items():
+                    if m == model and isinstance(lab, str):
+                        ax.axhline(
+                            s[metric][0], color=color, ls="--", lw=1, label=f"{model}, {lab}"
+                        )
+        for ax, name in zip(axes, ("$D_{stsp}$", "$D_H$"), strict=True):
+            if tau_pred is not None:
+                ax.axvline(tau_pred, color="k", ls=":", lw=1, label=r"$\tau_{pred}$")
+            ax.set_xscale("log")
+            # label the swept values themselves, not log-scale minor ticks (which overlap)
+            taus = sorted({lab for _, lab in summary if isinstance(lab, int)})
+            ax.set_xticks(taus, [str(t) for t in taus])
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
+            ax.set_xlabel(r"forcing interval $\tau$ (steps)")
+            ax.set_ylabel(name)
+        axes[0].legend(fontsize=8)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
     return fig

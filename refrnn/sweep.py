@@ -6,7 +6,8 @@ executes it from scratch (data generation included, so a cell can run in any pro
 atomically to ``out_dir/cells/<cell id>.npz`` (metrics, tau used, wall time, seed and the
 trained parameters). Rerunning skips finished cells; a failing cell is recorded with its
 error and does not stop the others. :func:`collect` turns the cell files into one tidy
-table and :func:`plot_tau_curve` draws D_stsp and D_H against tau with tau_pred marked.
+table, :func:`summarise` gives its mean and sd over seeds, and
+``refrnn.plotting.plot_tau_curve`` draws D_stsp and D_H against tau with tau_pred marked.
 
 Backends: ``"dask"`` runs the cells on ``dask.distributed`` -- a local cluster of
 single-threaded worker processes started in-process, or an existing cluster given by its
@@ -30,6 +31,7 @@ import numpy as np
 
 from ._validation import as_positive_int
 from .io import atomic_savez, load_npz, model_to_arrays
+from .plotting import plot_tau_curve  # noqa: F401 -- re-exported (it lived here up to 0.2)
 
 __all__ = [
     "make_grid",
@@ -39,6 +41,7 @@ __all__ = [
     "collect",
     "write_table",
     "plot_tau_curve",
+    "summarise",
 ]
 
 #: Defaults of a cell; a grid overrides any of them.
@@ -388,7 +391,7 @@ def write_table(rows, csv_path=None, md_path=None, *, tau_pred=None, note=""):
             w.writeheader()
             for r in rows:
                 w.writerow({c: r.get(c, "") for c in cols})
-    summary = _summarise(rows)
+    summary = summarise(rows)
     lines = []
     if note:
         lines += [note, ""]
@@ -420,7 +423,21 @@ def write_table(rows, csv_path=None, md_path=None, *, tau_pred=None, note=""):
     return text
 
 
-def _summarise(rows):
+def summarise(rows):
+    """Mean and standard deviation over seeds per ``(model, tau or BPTT label)``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The table of :func:`collect`.
+
+    Returns
+    -------
+    dict
+        ``(model, label) -> {"n", "n_ok", "n_diverged", "d_stsp", "d_h",
+        "prediction_error"}``, each metric a ``(mean, sd)`` pair over the finished cells;
+        ordered by model, then tau, BPTT last.
+    """
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], _run_label(r)), []).append(r)
@@ -446,51 +463,6 @@ def _summarise(rows):
             )
         out[key] = stats
     return out
-
-
-def plot_tau_curve(rows, *, tau_pred=None, title=None):
-    """D_stsp and D_H against tau per model (mean +- sd over seeds), BPTT as a line."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import style
-
-    summary = _summarise(rows)
-    models = sorted({m for m, _ in summary})
-    with style():
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        for ci, model in enumerate(models):
-            color = f"C{ci}"
-            pts = sorted(
-                (lab, s) for (m, lab), s in summary.items() if m == model and isinstance(lab, int)
-            )
-            for ax, metric in zip(axes, ("d_stsp", "d_h"), strict=True):
-                if pts:
-                    x = [p[0] for p in pts]
-                    y = [p[1][metric][0] for p in pts]
-                    e = [p[1][metric][1] for p in pts]
-                    ax.errorbar(
-                        x, y, yerr=e, fmt="o-", color=color, capsize=3, label=f"{model}, STF"
-                    )
-                for (m, lab), s in summary.items():
-                    if m == model and isinstance(lab, str):
-                        ax.axhline(
-                            s[metric][0], color=color, ls="--", lw=1, label=f"{model}, {lab}"
-                        )
-        for ax, name in zip(axes, ("$D_{stsp}$", "$D_H$"), strict=True):
-            if tau_pred is not None:
-                ax.axvline(tau_pred, color="k", ls=":", lw=1, label=r"$\tau_{pred}$")
-            ax.set_xscale("log")
-            # label the swept values themselves, not log-scale minor ticks (which overlap)
-            taus = sorted({lab for _, lab in summary if isinstance(lab, int)})
-            ax.set_xticks(taus, [str(t) for t in taus])
-            ax.xaxis.set_minor_formatter(plt.NullFormatter())
-            ax.set_xlabel(r"forcing interval $\tau$ (steps)")
-            ax.set_ylabel(name)
-        axes[0].legend(fontsize=8)
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-    return fig
 
 
 # ======================================================================================

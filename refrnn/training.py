@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import data as _data
 from . import lyapunov as _lyapunov
 from . import metrics as _metrics
+from ._console import ProgressBar
 from ._validation import (
     DivergenceError,
     as_alpha,
@@ -83,6 +83,12 @@ class Adam:
         if not (self.lr > 0 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.eps > 0):
             raise ValueError(f"invalid Adam settings lr={lr}, betas={betas}, eps={eps}")
         self.m, self.v, self.k = {}, {}, 0
+
+    def __repr__(self):
+        return (
+            f"Adam(lr={self.lr:g}, betas=({self.beta1:g}, {self.beta2:g}), eps={self.eps:g}, "
+            f"steps={self.k})"
+        )
 
     def step(self, params, grads):
         """Return updated parameters; the moment estimates are updated in place."""
@@ -431,6 +437,7 @@ def train(
     eval_steps=None,
     eval_starts=3,
     progress=False,
+    callback=None,
     checkpoint=None,
     checkpoint_every=50,
     resume=False,
@@ -503,7 +510,13 @@ def train(
         ``eval_data`` (default 3). The history records their median D_stsp (the
         selection score) and their range; see :attr:`TrainResult.selection`.
     progress : bool
-        Show a tqdm progress bar with loss and gradient norm.
+        Show progress with loss and gradient norm on stderr: a tqdm bar on a terminal,
+        a plain line every 10 % of the epochs otherwise (log files get no
+        carriage-return updates).
+    callback : callable, optional
+        Called after every epoch as ``callback(record)``, with ``record`` the epoch's
+        entries of :attr:`TrainResult.history` (a dict of floats). Not part of the
+        run's settings (a resumed run may use another).
     checkpoint : str or Path, optional
         Write a checkpoint (model, Adam state, rng state, history, config) here every
         ``checkpoint_every`` epochs and at the end, atomically.
@@ -575,6 +588,8 @@ def train(
         raise ValueError(f"eval_starts must be <= len(eval_data)={len(X_eval)}, got {eval_starts}")
     checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
     detach_forcing = as_bool("detach_forcing", detach_forcing)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     identity = model.readout == "identity"
     warmup = (100 if identity else 0) if warmup is None else warmup
     warmup = as_positive_int("warmup", warmup, minimum=0)
@@ -659,14 +674,10 @@ def train(
         alpha_value = float(history["alpha"][-1])  # resume where the run left alpha
     t_offset = history["wall_time"][-1] if history["wall_time"] else 0.0
     t0 = time.perf_counter()
-    bar = tqdm(
-        range(start_epoch, n_epochs),
-        disable=not progress,
-        desc="train",
-        initial=start_epoch,
-        total=n_epochs,
-    )
-    for epoch in bar:
+    # a tqdm bar on a terminal, a line every 10 % in a log file (no carriage returns)
+    bar = ProgressBar(n_epochs, desc="train", initial=start_epoch, enabled=progress,
+                      unit="epochs")  # fmt: skip
+    for epoch in range(start_epoch, n_epochs):
         opt.lr = float(lr) * float(lr_decay) ** epoch  # a function of the epoch: resumable
         losses, norms = [], []
         for b in range(batches_per_epoch):
@@ -723,6 +734,9 @@ def train(
         ):
             history[k].append(float(v))
         bar.set_postfix(loss=f"{np.mean(losses):.4g}", gnorm=f"{np.mean(norms):.3g}")
+        bar.update()
+        if callback is not None:
+            callback({k: v[-1] for k, v in history.items()})
         if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
             _save_checkpoint(checkpoint, model, opt, rng, history, config, epoch + 1, best)
     bar.close()

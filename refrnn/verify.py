@@ -106,6 +106,13 @@ class VerifyReport:
     def passed(self):
         return bool(self.rows) and all(r.passed for r in self.rows)
 
+    def __repr__(self):  # str(report) is the full table
+        n_fail = sum(not r.passed for r in self.rows)
+        return (
+            f"VerifyReport(source={self.source!r}, passed={self.passed}, "
+            f"quantities={len(self.rows)}, failed={n_fail})"
+        )
+
     def __str__(self):
         head = f"refrnn verify {self.source}"
         lines = [

@@ -434,3 +434,10 @@ def test_input_precision_rule():
     if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:  # a real extended type
         with pytest.warns(UserWarning, match="X has dtype .*extended precision is lost"):
             refrnn.forward(model, X.astype(np.longdouble))
+
+
+def test_trajectory_repr_shows_shapes_not_arrays():
+    model = refrnn.PLRNN.random(4, 3, rng=0)
+    X = np.random.default_rng(1).normal(size=(2, 11, 3))
+    traj = refrnn.forward(model, X, 5)
+    assert repr(traj) == f"Trajectory(S=2, T=10, M=4, N=3, loss={traj.loss:.6g})"

@@ -11,7 +11,12 @@ import refrnn
 from refrnn import cli
 
 
-def test_demo_quick_end_to_end(tmp_path):
+def test_demo_quick_end_to_end(tmp_path, monkeypatch, capsys):
+    from refrnn import plotting
+
+    stamped = []
+    stamp = plotting.stamp
+    monkeypatch.setattr(plotting, "stamp", lambda fig, *a: stamped.append(stamp(fig, *a)))
     out = tmp_path / "demo"
     lines = []
     summary = cli.run_demo(out, quick=True, workers=1, log=lines.append)
@@ -44,8 +49,30 @@ def test_demo_quick_end_to_end(tmp_path):
         if st["n"]:
             assert st["min"] <= st["median"] <= st["max"]
             assert st["min"] == min(finite)
-    assert "QUICK MODE" in lines[0] and "mean nothing" in (out / "summary.md").read_text()
+    # quick mode says so on the console (first and last word), in the table and on
+    # every figure
+    assert lines[0].startswith(plotting.QUICK_MODE_STAMP)
+    assert plotting.QUICK_MODE_STAMP in lines[-2]
+    assert plotting.QUICK_MODE_STAMP in (out / "summary.md").read_text(encoding="utf-8")
+    assert len(stamped) == 3 and all(t.get_text() == plotting.QUICK_MODE_STAMP for t in stamped)
     assert any("D_stsp" in line for line in lines)
+    # tau is printed with its reason
+    assert any("tau_pred/2" in line and "predictability time" in line for line in lines)
+    # console lines are lines: nothing a log file would garble
+    assert not any("\r" in line for line in lines)
+    # every output has the permissions of a plain open() (no 0600 from temporary files)
+    (tmp_path / "plain.txt").write_text("x")
+    plain = (tmp_path / "plain.txt").stat().st_mode & 0o777
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {
+        p.name: plain for p in out.iterdir()
+    }
+    # the saved models know their time step: lyapunov reports per unit time without --dt
+    assert refrnn.io.load_record(out / "model_stf_seed0.npz")["dt"] == 0.01
+    capsys.readouterr()
+    assert cli.main(["lyapunov", str(out / "model_stf_seed0.npz"), "--n-steps", "500"]) == 0
+    text = capsys.readouterr().out
+    assert "dt = 0.01 time units per step (from the model's training record)" in text
+    assert "per unit time" in text.splitlines()[2]
 
 
 def test_console_script_entry_point_runs(tmp_path):
@@ -53,8 +80,39 @@ def test_console_script_entry_point_runs(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "refrnn", "--help"], capture_output=True, text=True, check=True
     )
-    for cmd in ("demo", "train", "evaluate", "lyapunov"):
-        assert cmd in proc.stdout
+    for cmd in ("demo", "train", "evaluate", "lyapunov", "verify", "golden", "sweep"):
+        assert f"    {cmd}  " in proc.stdout  # each command listed with its help
+    assert "``" not in proc.stdout  # plain text, not reStructuredText
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"refrnn {refrnn.__version__}"
+
+
+def _subcommands():
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    return sub.choices
+
+
+@pytest.mark.parametrize("name", sorted(_subcommands()))
+def test_every_option_has_help_with_its_default_and_every_command_an_example(name):
+    sub = _subcommands()[name]
+    text = sub.format_help()
+    assert f"example:\n  refrnn {name}" in text
+    for action in sub._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, f"{name} {action.dest}: no help"
+        if action.option_strings and action.default is not False:
+            # a value default is printed by the formatter; None is explained in the help
+            shown = sub._get_formatter()._get_help_string(action) % vars(action)
+            assert "default" in shown, f"{name} {action.dest}: default not shown"
+            if action.default is not None:
+                assert f"(default: {action.default})" in shown
 
 
 def test_train_evaluate_lyapunov_commands(tmp_path, capsys):
@@ -102,8 +160,24 @@ dir = "{tmp_path / "run"}"
         )
         == 0
     )
+    table = capsys.readouterr().out.splitlines()
+    # the trained model's record holds the system's dt: a table per step and per unit time
+    assert table[1] == "dt = 0.01 time units per step (from the model's training record)"
+    assert table[2].split() == ["i", "per", "step", "+-2", "SE", "per", "unit", "time", "+-2", "SE"]
+    rows = [line.split() for line in table[4:9]]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert all(np.isclose(float(r[3]), float(r[1]) / 0.01, rtol=1e-4) for r in rows)
+    assert table[9].startswith("Kaplan-Yorke dimension:")
+    model = str(tmp_path / "run" / "model.npz")
+    assert cli.main(["lyapunov", model, "--n-steps", "2000", "--json", "--dt", "1"]) == 0
     ly = json.loads(capsys.readouterr().out)
-    assert len(ly["exponents"]) == 5 and ly["units"] == "per step"
+    assert len(ly["exponents"]) == 5 and ly["units"] == "per unit time (dt=1.0)"
+    assert np.allclose(ly["exponents"], ly["exponents_per_step"])
+    # a model without a record: per step only, and the table says why
+    refrnn.io.save_model(tmp_path / "bare.npz", refrnn.io.load_model(model))
+    assert cli.main(["lyapunov", str(tmp_path / "bare.npz"), "--n-steps", "500"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "pass --dt" in table[1] and "unit time" not in table[2]
 
 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
@@ -180,3 +254,35 @@ def test_train_config_typos_are_errors(tmp_path, capsys, text, match):
     with pytest.raises(ValueError, match=match):
         cli.train_from_config(cfg)
     assert cli.main(["train", str(cfg)]) == 2
+
+
+def test_train_progress_in_a_log_is_lines(tmp_path, capsys):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        f"""
+[data]
+system = "lorenz63"
+n_samples = 1000
+[model]
+M = 4
+[train]
+tau = 5
+n_epochs = 5
+batches_per_epoch = 1
+batch_size = 2
+seq_len = 10
+eval_every = 0
+[output]
+dir = "{tmp_path / "run"}"
+"""
+    )
+    assert cli.main(["train", str(cfg)]) == 0
+    err = capsys.readouterr().err  # captured, as in a log file: no carriage returns
+    assert "\r" not in err
+    assert [line.split(" ")[1] for line in err.splitlines() if line.startswith("train:")] == [
+        "1/5",
+        "2/5",
+        "3/5",
+        "4/5",
+        "5/5",
+    ]

@@ -93,3 +93,41 @@ def test_atomic_writes_clean_up_after_killed_writers_and_use_plain_permissions(t
 
     write_json(tmp_path / "s.json", {"a": 1})
     assert ((tmp_path / "s.json").stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_model_record_roundtrip_and_models_without_one(tmp_path):
+    model = refrnn.PLRNN.random(3, 2, rng=0)
+    record = {"system": "Lorenz63", "dt": 0.01, "tau": 38}
+    io.save_model(tmp_path / "m.npz", model, record=record)
+    assert io.load_record(tmp_path / "m.npz") == record
+    assert io.load_model(tmp_path / "m.npz") == model  # the record does not disturb loading
+    io.save_model(tmp_path / "plain.npz", model)
+    assert io.load_record(tmp_path / "plain.npz") is None
+    with pytest.raises(TypeError, match="record"):
+        io.save_model(tmp_path / "bad.npz", model, record=["dt", 0.01])
+    io.atomic_savez(tmp_path / "odd.npz", record="[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        io.load_record(tmp_path / "odd.npz")
+
+
+def test_atomic_write_and_savefig_use_plain_permissions(tmp_path):
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    io.atomic_write(tmp_path / "a.md", "λ₁ table\n")
+    assert (tmp_path / "a.md").read_text(encoding="utf-8") == "λ₁ table\n"
+    io.atomic_write(tmp_path / "b.bin", b"\x00\x01")
+    fig, _ = plt.subplots()
+    io.atomic_savefig(fig, tmp_path / "c.png")
+    plt.close(fig)
+    (tmp_path / "d.txt").write_text("plain open()")
+    modes = {p.name: os.stat(p).st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert len(set(modes.values())) == 1, modes  # as a plain open(), not mkstemp's 0600
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(modes) == ["a.md", "b.bin", "c.png", "d.txt"]  # no temporaries left
+    with pytest.raises(TypeError, match="str or bytes"):
+        io.atomic_write(tmp_path / "e", 3)

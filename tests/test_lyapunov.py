@@ -417,7 +417,7 @@ def test_partial_spectrum_result_reports_nan_dimension_when_undecidable():
 
 
 def test_predictability_time():
-    # Lorenz-63 sampled at dt = 0.01 (PAPER.md, section 6): ~77 steps
+    # Lorenz-63 (lambda_max ~ 0.906 per time unit) sampled at dt = 0.01: ln 2 / 0.009056 ~ 77 steps
     assert predictability_time(0.9056, dt=0.01) == pytest.approx(np.log(2) / 0.009056)
     assert predictability_time(np.log(2.0)) == pytest.approx(1.0)  # logistic r = 4: 1 step
     assert predictability_time(np.float32(0.5), dt=2) == pytest.approx(np.log(2))

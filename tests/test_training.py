@@ -408,3 +408,36 @@ def test_train_rejects_bad_alpha(series, alpha):
     with pytest.raises(ValueError, match="alpha"):
         refrnn.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=None, alpha=alpha,
                      n_epochs=1)  # fmt: skip
+
+
+def _tiny_run(**kw):
+    series = refrnn.generate("lorenz63", 1000, rng=0, test_fraction=0.0).train
+    return refrnn.train(refrnn.PLRNN.random(4, 3, rng=0), series, tau=5, n_epochs=10,
+                        batches_per_epoch=1, batch_size=2, seq_len=10, rng=1,
+                        eval_every=0, **kw)  # fmt: skip
+
+
+def test_progress_in_a_log_is_lines_without_carriage_returns(capsys):
+    _tiny_run(progress=True)
+    err = capsys.readouterr().err  # captured: not a terminal, as a log file
+    assert "\r" not in err
+    lines = err.splitlines()
+    # 10 epochs, one line per 10 %
+    assert len(lines) == 10 and lines[-1].startswith("train: 10/10 epochs (100%)")
+    assert all("loss=" in line and "gnorm=" in line for line in lines)
+
+
+def test_callback_receives_every_epoch_record():
+    records = []
+    res = _tiny_run(callback=records.append)
+    assert [r["epoch"] for r in records] == list(range(10))
+    assert [r["loss"] for r in records] == list(res.history["loss"])
+    with pytest.raises(TypeError, match="callback"):
+        _tiny_run(callback="print")
+
+
+def test_reprs_are_short():
+    res = _tiny_run()
+    assert len(repr(res)) < 200 and "epochs=10" in repr(res)
+    opt = tr.Adam(1e-3)
+    assert repr(opt) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, steps=0)"

@@ -35,7 +35,13 @@ def test_detach_forcing_key_selects_the_gradient(tmp_path):
     X = np.random.default_rng(1).normal(size=(2, 12, 2))
     _, g = refrnn.loss_and_grad(model, X, 4, detach_forcing=True)
     arrays = {"model": "PLRNN", **model.params, "X": X, "tau": 4, "grad_B": g["B"]}
-    assert not verify.verify_arrays(arrays).passed  # default: through B^+
+    report = verify.verify_arrays(arrays)
+    assert not report.passed  # default: through B^+
+    # a short repr; str() is the full table
+    assert repr(report) == (
+        f"VerifyReport(source={report.source!r}, passed=False, quantities=1, failed=1)"
+    )
+    assert "grad_B" in str(report)
     assert verify.verify_arrays({**arrays, "detach_forcing": True}).passed
     assert verify.verify_arrays({**arrays, "detach_forcing": np.int64(1)}).passed
     with pytest.raises(ValueError, match="detach_forcing must be a boolean"):

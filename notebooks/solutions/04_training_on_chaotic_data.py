@@ -84,7 +84,8 @@ if not QUICK:
 # %% [markdown]
 # `train(..., tau="auto")` does the same: without `lambda_max` it runs Rosenstein's
 # method on the training series (per sample, since `dt` is not passed) and sets
-# $\tau = \mathrm{round}(\ln 2/\lambda_{\max})$ once, recording how.
+# $\tau = \mathrm{round}(0.3 \ln 2/\lambda_{\max})$ once (0.3 is the default
+# `tau_fraction`), recording how.
 
 # %%
 init = refrnn.PLRNN.random(M, data.N, rng=0)
