@@ -78,7 +78,7 @@ def _config_schema():
     train_keys = {k for k in inspect.signature(train).parameters if k not in own} | {"seed"}
     return {
         "data": {"system", "file", "n_samples", "seed"},
-        "model": {"type", "M", "readout", "seed"},
+        "model": {"type", "M", "L", "readout", "seed"},
         "train": train_keys,
         "output": {"dir"},
     }
@@ -115,12 +115,14 @@ def train_from_config(path, *, progress=False, restart=False):
         n_samples = 30000
         seed = 0
         [model]
-        type = "PLRNN"           # or "VanillaRNN"
+        type = "PLRNN"           # or "VanillaRNN", "ShallowPLRNN"
         M = 30
+        L = 100                  # ShallowPLRNN only: hidden width
         readout = "linear"
         seed = 0
         [train]
         tau = 30                 # int, "auto" or "none"
+        alpha = "auto"           # optional: generalized teacher forcing (a number or "auto")
         n_epochs = 500
         clip_norm = 1.0          # optional
         detach_forcing = false   # linear readout: true = no gradient through B^+
@@ -136,7 +138,7 @@ def train_from_config(path, *, progress=False, restart=False):
     """
     from . import data, metrics
     from .io import save_model
-    from .models import PLRNN, VanillaRNN
+    from .models import PLRNN, ShallowPLRNN, VanillaRNN
     from .training import train
 
     path = Path(path)
@@ -158,15 +160,18 @@ def train_from_config(path, *, progress=False, restart=False):
         X_train, X_test, lam = ds.train, ds.test, None
     else:
         raise ValueError(f"{path}: [data] needs 'system' or 'file'")
-    classes = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN}
+    classes = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN, "ShallowPLRNN": ShallowPLRNN}
     mtype = mcfg.get("type", "PLRNN")
     if mtype not in classes:
         raise ValueError(f"{path}: [model] type must be one of {sorted(classes)}, got {mtype!r}")
+    if ("L" in mcfg) != (mtype == "ShallowPLRNN"):
+        raise ValueError(f"{path}: [model] L (hidden width) is for, and needed by, ShallowPLRNN")
     model = classes[mtype].random(
         int(mcfg.get("M", 30)),
         X_train.shape[1],
         rng=mcfg.get("seed", 0),
         readout=mcfg.get("readout", "linear"),
+        **({"L": mcfg["L"]} if "L" in mcfg else {}),
     )
     tau = tcfg.pop("tau", "auto")
     tau = None if tau in ("none", "None", None) else tau

@@ -182,7 +182,8 @@ def plot_attractors(X_true, generated, *, dims=(0, 1, 2), max_points=20000, titl
 
 def plot_training(histories, *, selected=None, title=None, eval_series="the training series",
                   units=None):  # fmt: skip
-    """Loss, gradient norm and D_stsp (log scales) against epoch for several runs.
+    """Loss, gradient norm and D_stsp (log scales) against epoch for several runs, and
+    the generalized-teacher-forcing alpha when any run recorded one.
 
     Parameters
     ----------
@@ -210,7 +211,10 @@ def plot_training(histories, *, selected=None, title=None, eval_series="the trai
     groups = list(dict.fromkeys(label.split(",")[0] for label in histories))
     with style():
         colors = {g: method_color(g, default=f"C{i % 6}") for i, g in enumerate(groups)}
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
+        # GTF runs record alpha per epoch (NaN for sparse forcing): a fourth panel
+        gtf = any(np.any(np.isfinite(np.asarray(h.get("alpha", [np.nan])))) for h in
+                  histories.values())  # fmt: skip
+        fig, axes = plt.subplots(1, 4 if gtf else 3, figsize=(17 if gtf else 13, 3.9))
         for label, h in histories.items():
             c = colors[label.split(",")[0]]
             kw = dict(color=c, lw=1, alpha=0.8)
@@ -218,6 +222,8 @@ def plot_training(histories, *, selected=None, title=None, eval_series="the trai
             axes[1].semilogy(h["epoch"], h["grad_norm"], **kw)
             ok = np.isfinite(h["d_stsp"])
             axes[2].semilogy(h["epoch"][ok], h["d_stsp"][ok], "-", **kw)
+            if gtf and "alpha" in h:
+                axes[3].plot(h["epoch"], h["alpha"], **kw)
             ep = selected.get(label)
             if ep is not None:
                 for ax in axes:
@@ -231,6 +237,10 @@ def plot_training(histories, *, selected=None, title=None, eval_series="the trai
         axes[1].set_ylabel(r"$\|\nabla_\theta L\|$")
         axes[2].set_title(f"$D_{{stsp}}$ of free runs vs {eval_series}")
         axes[2].set_ylabel("$D_{stsp}$ (median of free runs)")
+        if gtf:
+            axes[3].set_title(r"GTF $\alpha$ (1 = full forcing)")
+            axes[3].set_ylabel(r"$\alpha$")
+            axes[3].set_ylim(-0.02, 1.02)
         handles = [Line2D([], [], color=colors[g], lw=1.5, label=g) for g in groups]
         if selected:
             handles.append(Line2D([], [], color="0.3", ls=":", marker="o", mfc="none", ms=7,

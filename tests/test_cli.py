@@ -286,3 +286,35 @@ dir = "{tmp_path / "run"}"
         "4/5",
         "5/5",
     ]
+
+
+def test_train_config_shallow_plrnn_with_gtf(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        f"""
+[data]
+system = "lorenz63"
+n_samples = 1000
+[model]
+type = "ShallowPLRNN"
+M = 3
+L = 8
+[train]
+tau = "none"
+alpha = "auto"
+n_epochs = 2
+batches_per_epoch = 1
+batch_size = 2
+seq_len = 10
+eval_every = 0
+[output]
+dir = "{tmp_path / "out"}"
+"""
+    )
+    summary = cli.train_from_config(cfg)
+    assert summary["config"]["model"] == "ShallowPLRNN" and summary["config"]["alpha"] == "auto"
+    assert len(summary["history"]["alpha"]) == 2
+    assert refrnn.io.load_model(tmp_path / "out" / "model.npz").L == 8
+    cfg.write_text(cfg.read_text().replace("L = 8\n", ""))
+    with pytest.raises(ValueError, match="L"):
+        cli.train_from_config(cfg)

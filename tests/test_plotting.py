@@ -188,3 +188,18 @@ def test_attractor_overlay_draws_the_data_behind_each_model_run():
     assert np.array_equal(run.get_ydata(), X[:, 2] + 0.1)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["data", "STF, seed 0", "data, behind each model"]
+
+
+def test_training_figure_has_an_alpha_panel_for_gtf_runs():
+    h = {
+        "epoch": np.arange(5.0),
+        "loss": np.ones(5),
+        "grad_norm": np.ones(5),
+        "d_stsp": np.full(5, np.nan),
+        "alpha": np.linspace(1, 0.5, 5),
+    }
+    stf = {**h, "alpha": np.full(5, np.nan)}
+    fig = plotting.plot_training({"GTF, seed 0": h, "STF, seed 0": stf})
+    assert len(fig.axes) == 4 and "alpha" in fig.axes[3].get_title()
+    np.testing.assert_array_equal(fig.axes[3].lines[0].get_ydata(), h["alpha"])
+    assert len(plotting.plot_training({"STF, seed 0": stf}).axes) == 3
