@@ -251,9 +251,3 @@ def test_random_bytes_are_not_called_pickles(tmp_path, suffix):
     with pytest.raises(ValueError, match=r"noise\.np[yz]: not (a \.npy file|an \.npz)") as info:
         data.load_series(path)
     assert "pickle" not in str(info.value)
-
-
-def test_rosenstein_result_repr_is_short():
-    X = data.generate("lorenz63", 2000, rng=0, test_fraction=0.0).train
-    r = data.lyapunov_from_series(X, dt=0.01)
-    assert repr(r).startswith("RosensteinResult(lambda_max=") and len(repr(r)) < 150

@@ -488,3 +488,9 @@ def test_rosenstein_validation():
         refrnn.lyapunov_from_series(X, min_separation=2, n_steps=10, fit_range=(5, 50))
     with pytest.raises(ValueError, match="dt"):
         refrnn.lyapunov_from_series(X, dt=0.0)
+
+
+def test_rosenstein_result_repr_is_short():
+    X = refrnn.generate("lorenz63", 2000, rng=0, test_fraction=0.0).train
+    r = refrnn.lyapunov_from_series(X, dt=0.01)
+    assert repr(r).startswith("RosensteinResult(lambda_max=") and len(repr(r)) < 150
