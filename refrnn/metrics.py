@@ -38,6 +38,10 @@ __all__ = [
 #: ``method="auto"`` bins the state space up to this many observed dimensions.
 HISTOGRAM_MAX_DIM = 3
 
+#: :func:`prediction_error` processes start times in batches whose working arrays stay
+#: below this many bytes (unless one start time alone needs more), see its Notes.
+PE_MEMORY_BUDGET = 64 * 2**20
+
 #: A free run has *diverged* when an observation exceeds this many times the largest
 #: absolute value of the data it is compared with (or overflows). Such a model has no
 #: attractor near the data's; its D_stsp would only count points in the edge bins.
@@ -379,7 +383,7 @@ def _model_series(model, X):
     return X
 
 
-def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
+def prediction_error(model, X, n_steps, *, stride=1, chunk=None):
     r"""Mean squared n-step-ahead prediction error :math:`PE(n)` from data-inferred states.
 
     Parameters
@@ -391,8 +395,9 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
         Prediction horizon :math:`n \ge 1`.
     stride : int
         Use every ``stride``-th start time (1: all).
-    chunk : int
-        Start times processed per batch (bounds memory to ``chunk * (n+1) * M`` floats).
+    chunk : int, optional
+        Start times processed per batch. Default: as many as fit
+        :data:`PE_MEMORY_BUDGET` (64 MiB), see Notes. The result does not depend on it.
 
     Returns
     -------
@@ -414,6 +419,18 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
     On a chaotic system :math:`PE(n)` grows with :math:`n` for every model, so only small
     :math:`n` (well below the predictability time) say something about the model.
 
+    **Memory.** Each batch of :math:`c` start times runs :func:`refrnn.forward` on windows
+    of :math:`n+1` steps, which keeps the states before and after forcing, two
+    :math:`(c, n+1, M)` arrays; with the windows and predictions, two :math:`(c, n+1, N)`
+    arrays, and the initial states :math:`(c, M)`, a batch takes
+
+    .. math:: 8\,c\,\bigl[2(n+1)(M+N) + M + N\bigr] \ \text{bytes}
+
+    (:math:`c = 4096`, :math:`n = 10`, :math:`M = 2000` would be 1.4 GB). By default
+    :math:`c` is the largest batch within :data:`PE_MEMORY_BUDGET`; beyond the batch only
+    8 bytes per start time are kept (the per-start errors, summed at the end in one
+    order, so that the result is the same for every ``chunk``).
+
     Raises
     ------
     DivergenceError
@@ -423,13 +440,17 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
     X = _model_series(model, X)
     n = as_positive_int("n_steps", n_steps)
     stride = as_positive_int("stride", stride)
-    chunk = as_positive_int("chunk", chunk)
+    chunk = None if chunk is None else as_positive_int("chunk", chunk)
     T = X.shape[0]
     if T <= n:
         raise ValueError(f"X has {T} time steps; n_steps={n} needs at least {n + 1}")
     starts = np.arange(0, T - n, stride)
+    if chunk is None:
+        M, N = model.M, model.N
+        per_start = 8 * (2 * (n + 1) * (M + N) + M + N)  # bytes, see Notes
+        chunk = max(1, PE_MEMORY_BUDGET // per_start)
     offsets = np.arange(n + 1)
-    total = 0.0
+    sq = np.empty(starts.size)  # squared error per start time
     for b in range(0, starts.size, chunk):
         s = starts[b : b + chunk]
         windows = X[s[:, None] + offsets]  # (S, n+1, N): x_t .. x_{t+n}
@@ -439,8 +460,9 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
         except DivergenceError as e:
             raise DivergenceError(f"prediction_error from start times {s[0]}..{s[-1]}: {e}") from e
         resid = windows[:, n] - X_hat[:, n]
-        total += float(np.sum(resid * resid))
-    return total / (starts.size * X.shape[1])
+        sq[b : b + chunk] = np.sum(resid * resid, axis=1)
+        del windows, X_hat  # free the batch before the next one is allocated
+    return float(np.sum(sq)) / (starts.size * X.shape[1])
 
 
 def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start=None):

@@ -294,6 +294,38 @@ def test_prediction_error_definition():
         metrics.prediction_error(refrnn.systems.Henon(), X, 1)
 
 
+@pytest.mark.parametrize("readout", ["linear", "identity"])
+def test_prediction_error_does_not_depend_on_the_batch_size(readout):
+    m = refrnn.PLRNN.random(8, 3, rng=0, readout=readout)
+    X = np.random.default_rng(1).normal(size=(300, 3))
+    # every start's error is computed alone and all are summed once in one order, so the
+    # batching cannot change a bit
+    values = {metrics.prediction_error(m, X, 5, chunk=c) for c in (1, 7, 10**6, None)}
+    assert len(values) == 1
+
+
+def test_prediction_error_memory_stays_within_the_budget(monkeypatch):
+    import tracemalloc
+
+    # 2980 start times of 21-step windows with M = 50 need 8 (2 (n+1)(M+N) + M + N) = 18 kB
+    # each, 54 MB in one batch; with a 1 MiB budget batches of 57 starts must be used.
+    budget = 2**20
+    monkeypatch.setattr(metrics, "PE_MEMORY_BUDGET", budget, raising=False)
+    m = refrnn.PLRNN.random(50, 3, rng=0)
+    X = np.random.default_rng(0).normal(size=(3000, 3))
+    expected = metrics.prediction_error(m, X, 20, chunk=10**6)
+    tracemalloc.start()
+    try:
+        value = metrics.prediction_error(m, X, 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert value == expected
+    # beyond the batches: the start times and their squared errors (8 bytes each) and
+    # small per-batch temporaries (residuals, index arrays: < 16 KiB here)
+    assert peak <= budget + 16 * 2980 + 16 * 2**10
+
+
 def test_generate_free_run():
     model = _chaotic_rnn()
     X = model.observe(model.simulate(np.full(model.M, 0.3), 100))
