@@ -48,6 +48,7 @@ order, so results do not depend on the thread count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -622,6 +623,10 @@ def jvp(model, X, tangent, tau=None, *, forcing=None, detach_forcing=False):
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, forcing=forcing)
     params = model.params
+    if not isinstance(tangent, Mapping):
+        raise TypeError(
+            f"tangent must be a dict keyed like model.params, got {type(tangent).__name__}"
+        )
     unknown = set(tangent) - set(params)
     if unknown:
         raise ValueError(f"tangent has unknown keys {sorted(unknown)}")

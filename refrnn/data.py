@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import types
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -341,6 +343,8 @@ def _resolve_system(system, params, dt):
     if key not in _SYSTEMS:
         raise ValueError(f"unknown system {system!r}; choose one of {sorted(set(_SYSTEMS))}")
     cls = _SYSTEMS[key]
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of {cls.__name__} parameters, got {params!r:.60}")
     kwargs = dict(params or {})
     if cls.is_flow:
         kwargs["dt"] = 0.01 if dt is None else dt
@@ -531,18 +535,21 @@ def _read_numpy(path, suffix, key):
     if not head.startswith(magic):
         kind = "a .npy file (no NumPy header)" if suffix == ".npy" else "an .npz (zip) archive"
         raise ValueError(f"{path}: not {kind}; the file is damaged or of another format")
-    obj = np.load(path, allow_pickle=False)
-    if suffix == ".npy":
-        return obj
-    with obj:
-        names = list(obj.files)
-        if key is None:
-            if len(names) != 1:
-                raise ValueError(f"{path}: holds arrays {names}; choose one with key=")
-            key = names[0]
-        elif key not in names:
-            raise ValueError(f"{path}: has no array {key!r}, only {names}")
-        return obj[key]
+    try:
+        obj = np.load(path, allow_pickle=False)
+        if suffix == ".npy":
+            return obj
+        with obj:
+            names = list(obj.files)
+            if key is None:
+                if len(names) != 1:
+                    raise ValueError(f"{path}: holds arrays {names}; choose one with key=")
+                key = names[0]
+            elif key not in names:
+                raise ValueError(f"{path}: has no array {key!r}, only {names}")
+            return obj[key]
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # truncated or corrupted bytes
+        raise ValueError(f"{path}: not a readable {suffix} file ({exc})") from exc
 
 
 def _read_csv(path):

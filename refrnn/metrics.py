@@ -377,6 +377,7 @@ def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):
 # ======================================================================================
 # PE(n): n-step-ahead prediction error, and free-running generation
 def _model_series(model, X):
+    _check_model(model)
     X = _as_series("X", X)
     if X.shape[1] != model.N:
         raise ValueError(f"X has N={X.shape[1]} variables but the model observes N={model.N}")

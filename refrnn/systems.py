@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 
 from ._dynamics import MapMixin
-from ._validation import as_positive_int, as_rng
+from ._validation import as_positive_int, as_real, as_rng
 
 __all__ = ["DynamicalSystem", "Lorenz63", "Rossler", "Lorenz96", "Henon", "Logistic"]
 
@@ -201,12 +201,12 @@ class DynamicalSystem(MapMixin):
 
     def __init__(self, dim, dt, **params):
         for k, v in params.items():
-            v = float(v)
+            v = as_real(k, v)
             if not np.isfinite(v):
                 raise ValueError(f"{k} must be finite, got {v}")
             params[k] = v
         if self.is_flow:
-            dt = float(dt)
+            dt = as_real("dt", dt)
             if not (np.isfinite(dt) and dt > 0):
                 raise ValueError(f"dt must be a finite number > 0, got {dt}")
             theta = np.array([*params.values(), dt])

@@ -326,6 +326,13 @@ def test_prediction_error_memory_stays_within_the_budget(monkeypatch):
     assert peak <= budget + 16 * 2980 + 16 * 2**10
 
 
+def test_evaluate_rejects_a_non_model():
+    # found by the fuzz tests: AttributeError "'str' object has no attribute 'N'"
+    for bad in ("abc", None, refrnn.systems.Henon()):
+        with pytest.raises(TypeError, match="model must be a refrnn model"):
+            metrics.evaluate(bad, np.zeros((10, 2)))
+
+
 def test_generate_free_run():
     model = _chaotic_rnn()
     X = model.observe(model.simulate(np.full(model.M, 0.3), 100))

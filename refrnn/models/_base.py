@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._dynamics import MapMixin
-from .._validation import as_float_array, as_positive_int, as_rng, full_row_rank
+from .._validation import (
+    as_float_array,
+    as_positive_int,
+    as_rng,
+    check_allocation,
+    full_row_rank,
+)
 
 READOUTS = ("linear", "identity")
 
@@ -56,6 +62,7 @@ class RNNModel(MapMixin):
         N = as_positive_int("N", N)
         if N > M:
             raise ValueError(f"N (observations) must be <= M (latent states), got N={N}, M={M}")
+        check_allocation("M", M, "an (M, M) weight matrix", M * M)
         return M, N, as_rng(rng)
 
     @classmethod

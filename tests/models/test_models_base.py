@@ -121,6 +121,11 @@ def test_random_validation(cls):
         cls.random(2, 1, rng="seed")
     with pytest.raises(ValueError, match="readout must be one of"):
         cls.random(2, 1, readout="linearr")
+    # found by the fuzz tests: NumPy's "array is too big" / MemoryError named no argument
+    with pytest.raises(ValueError, match=r"M=1000000000000 needs an \(M, M\) weight matrix"):
+        cls.random(10**12, 1)
+    with pytest.raises(ValueError, match="rng must be a non-negative int seed"):
+        cls.random(2, 1, rng=-1)
 
 
 @pytest.mark.parametrize("cls", CLASSES)
