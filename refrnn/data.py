@@ -35,7 +35,14 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from . import systems
-from ._validation import as_float_array, as_positive_int, as_rng
+from ._validation import (
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_real,
+    as_rng,
+    check_allocation,
+)
 from .io import atomic_savez, load_npz
 
 __all__ = [
@@ -129,7 +136,13 @@ class Standardizer:
             scaled to unit variance and carries no dynamics.
         """
         X = _as_series("X", X)
-        mean, std = X.mean(axis=0), X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = X.mean(axis=0), X.std(axis=0)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
+            raise ValueError(
+                f"X is too large to standardise: its mean or standard deviation overflows "
+                f"(largest |X| = {np.max(np.abs(X)):.3g})"
+            )
         if np.any(std == 0):
             raise ValueError(
                 f"X is constant in variable(s) {np.flatnonzero(std == 0).tolist()}; "
@@ -266,7 +279,7 @@ class Dataset:
         Dataset
         """
         X = _as_series("X", X)
-        dt = float(dt)
+        dt = as_real("dt", dt)
         if not (np.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a finite number > 0, got {dt}")
         meta = {"source": "array", **(dict(info) if info else {}), "dt": dt}
@@ -320,7 +333,7 @@ def _split(X, standardize, test_fraction, info):
             "fewer than 2 training samples"
         )
     train, test = X[: T - n_test], X[T - n_test :]
-    std = Standardizer.fit(train) if standardize else None
+    std = Standardizer.fit(train) if as_bool("standardize", standardize) else None
     if std is not None:
         train, test = std.transform(train), std.transform(test)
     return Dataset(train, test, std, {**info, "test_fraction": test_fraction})
@@ -418,7 +431,7 @@ def generate(
     n_samples = as_positive_int("n_samples", n_samples, minimum=2)
     sample_every = as_positive_int("sample_every", sample_every)
     transient = as_positive_int("transient", transient, minimum=0)
-    noise = float(noise)
+    noise = as_real("noise", noise)
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise}")
     if isinstance(rng, (np.random.Generator, np.random.SeedSequence)):
@@ -432,9 +445,11 @@ def generate(
             seed = int(rng)
         rng = np.random.default_rng(seed)
 
-    x0 = sys_.initial_state(rng)
     # One simulation covers transient and samples; rows transient, transient + k, ... are kept.
     n_steps = transient + (n_samples - 1) * sample_every
+    check_allocation("n_samples", n_samples, f"a ({n_steps + 1}, {sys_.dim}) orbit",
+                     (n_steps + 1) * sys_.dim)  # fmt: skip
+    x0 = sys_.initial_state(rng)
     X = sys_.simulate(x0, n_steps)[transient::sample_every]
     if noise > 0:
         X = X + noise * X.std(axis=0) * rng.standard_normal(X.shape)
@@ -773,12 +788,19 @@ def lyapunov_from_series(
     part is elsewhere.
     """
     X = _as_series("X", X, min_samples=10)
-    dt = float(dt)
+    dt = as_real("dt", dt)
     if not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a finite number > 0, got {dt}")
     T = X.shape[0]
     if min_separation is None:
-        W = int(np.ceil(mean_period(X)))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked right below
+            period = mean_period(X)
+        if not np.isfinite(period):  # the periodogram overflowed (|X| ~ 1e154 and beyond)
+            raise ValueError(
+                f"X has no finite mean period (largest |X| = {np.max(np.abs(X)):.3g}: its power "
+                f"spectrum overflows); standardise X or pass min_separation"
+            )
+        W = int(np.ceil(period))
     else:
         W = as_positive_int("min_separation", min_separation, minimum=0)
     K = min(10 * W, T // 4) if n_steps is None else as_positive_int("n_steps", n_steps)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import convolve1d
 
-from ._validation import DivergenceError, as_positive_int, as_rng
+from ._validation import DivergenceError, as_positive_int, as_real, as_rng
 from .bptt import _check_model, forward
 from .data import _as_series
 
@@ -59,7 +59,7 @@ def _pair(X_data, X_gen):
 
 
 def _positive(name, value, *, allow_zero=False):
-    value = float(value)
+    value = as_real(name, value)
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(
             f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value}"
@@ -286,11 +286,17 @@ def _gmm_kl(X_data, X_gen, sigma, n_components, n_samples, rng):
 
 # ======================================================================================
 # D_H: power-spectrum distance
-def _gaussian_kernel(sigma):
-    """Samples of :math:`e^{-j^2 / 2\\sigma^2}` for |j| <= ceil(4 sigma), summing to 1."""
+def _gaussian_kernel(sigma, n_freq):
+    """Samples of :math:`e^{-j^2 / 2\\sigma^2}` for |j| <= ceil(4 sigma), summing to 1.
+
+    The radius is capped at ``n_freq - 1``: entries farther out never meet one of the
+    ``n_freq`` frequencies, and the scale of the kernel cancels when the smoothed spectrum
+    is normalised, so the cap changes nothing but keeps a huge ``smoothing`` from
+    allocating a huge kernel.
+    """
     if sigma == 0:
         return np.ones(1)
-    r = int(np.ceil(4.0 * sigma))
+    r = int(min(np.ceil(4.0 * sigma), n_freq - 1))
     j = np.arange(-r, r + 1)
     g = np.exp(-(j**2) / (2.0 * sigma**2))
     return g / g.sum()
@@ -299,7 +305,8 @@ def _gaussian_kernel(sigma):
 def _spectra(X, sigma):
     """Smoothed power spectra, shape (T//2 + 1, N); column sums = total power (may be 0)."""
     P = np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2
-    return convolve1d(P, _gaussian_kernel(sigma), axis=0, mode="constant", cval=0.0)
+    g = _gaussian_kernel(sigma, P.shape[0])
+    return convolve1d(P, g, axis=0, mode="constant", cval=0.0)
 
 
 def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):

@@ -121,6 +121,22 @@ def test_generate_rejects_bad_arguments():
         data.generate("lorenz63", 100, dt="abc")
 
 
+def test_bad_types_and_values_found_by_the_fuzz_tests():
+    with pytest.raises(TypeError, match="standardize must be True or False"):
+        data.generate("henon", 100, standardize=np.array([]))
+    with pytest.raises(TypeError, match="noise must be a real number, got str"):
+        data.generate("henon", 100, noise="abc")
+    with pytest.raises(ValueError, match=r"n_samples=1000000000000 needs a .* orbit of"):
+        data.generate("henon", 10**12)  # was NumPy's MemoryError
+    with pytest.raises(ValueError, match="X is too large to standardise"):
+        data.Dataset.from_series(np.array([[1e300], [-1e300], [0.0]]))  # std was inf
+    with pytest.raises(TypeError, match="dt must be a real number, got NoneType"):
+        data.lyapunov_from_series(np.random.default_rng(0).normal(size=(200, 1)), dt=None)
+    X = np.random.default_rng(0).normal(size=(200, 1)) * 1e300
+    with pytest.raises(ValueError, match="X has no finite mean period"):
+        data.lyapunov_from_series(X)  # was int(NaN)
+
+
 def test_dataset_is_immutable():
     ds = data.generate("henon", 100, rng=0)
     with pytest.raises(ValueError):

@@ -333,6 +333,33 @@ def test_evaluate_rejects_a_non_model():
             metrics.evaluate(bad, np.zeros((10, 2)))
 
 
+def test_huge_smoothing_and_non_numeric_constants():
+    # found by the fuzz tests: smoothing=1e12 asked NumPy for a 8e12-entry kernel, and
+    # float(None) named no argument. Capping the kernel at the spectrum's length changes
+    # nothing but round-off (its scale cancels in the normalisation).
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
+    assert 0.0 <= metrics.power_spectrum_distance(X, Y, smoothing=1e12) <= 1.0
+    # sigma = 100: the full kernel has radius 400, the capped one 100 (101 frequencies)
+    from scipy.ndimage import convolve1d
+
+    j = np.arange(-400, 401)
+    g = np.exp(-(j**2) / (2.0 * 100.0**2))
+
+    def smoothed(Z):
+        P = np.abs(np.fft.rfft(Z - Z.mean(axis=0), axis=0)) ** 2
+        S = convolve1d(P, g / g.sum(), axis=0, mode="constant", cval=0.0)
+        return np.sqrt(S / S.sum(axis=0))
+
+    H = np.sqrt(0.5 * np.sum((smoothed(X) - smoothed(Y)) ** 2, axis=0)).mean()
+    # same sums, a different normalising constant: round-off only
+    assert metrics.power_spectrum_distance(X, Y, smoothing=100.0) == pytest.approx(H, rel=1e-10)
+    with pytest.raises(TypeError, match="smoothing must be a real number"):
+        metrics.power_spectrum_distance(X, Y, smoothing=None)
+    with pytest.raises(TypeError, match="alpha must be a real number"):
+        metrics.state_space_divergence(X, Y, alpha="x")
+
+
 def test_generate_free_run():
     model = _chaotic_rnn()
     X = model.observe(model.simulate(np.full(model.M, 0.3), 100))

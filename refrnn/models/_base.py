@@ -54,7 +54,10 @@ class RNNModel(MapMixin):
     # ---- construction helpers -------------------------------------------------------
     @staticmethod
     def _array(name, value, **kw):
-        return as_float_array(name, value, copy=True, **kw)
+        arr = as_float_array(name, value, copy=True, **kw)
+        if arr.size == 0:  # M = 0 or N = 0: no model
+            raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+        return arr
 
     @staticmethod
     def _check_sizes(M, N, rng):
@@ -67,6 +70,8 @@ class RNNModel(MapMixin):
 
     @classmethod
     def _with_readout(cls, rng, M, N, readout, **dyn):
+        if not isinstance(readout, str):
+            raise TypeError(f"readout must be one of {READOUTS}, got {type(readout).__name__}")
         if readout == "linear":
             return cls(**dyn, B=uniform_init(rng, M, (N, M)), readout="linear")
         if readout == "identity":
@@ -74,7 +79,7 @@ class RNNModel(MapMixin):
         raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
 
     def _init_common(self, dyn, M, B, readout, n_obs):
-        if readout not in READOUTS:
+        if not isinstance(readout, str) or readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if readout == "linear":
             if B is None:

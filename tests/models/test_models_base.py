@@ -107,6 +107,9 @@ def test_vanilla_validation_messages():
         V(np.zeros((3, 3)), np.zeros(2), np.ones((1, 3)))
     with pytest.raises(ValueError, match="gain must be"):
         V.random(3, 1, gain=-1.0)
+    # found by the fuzz tests: an empty W gave M = 0 and blamed b
+    with pytest.raises(ValueError, match=r"W must not be empty, got shape \(0, 0\)"):
+        V(np.zeros((0, 0)), np.zeros(2), np.ones((1, 2)))
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -126,6 +129,8 @@ def test_random_validation(cls):
         cls.random(10**12, 1)
     with pytest.raises(ValueError, match="rng must be a non-negative int seed"):
         cls.random(2, 1, rng=-1)
+    with pytest.raises(TypeError, match="readout must be one of"):
+        cls.random(2, 1, readout=np.array([]))  # was "truth value of an empty array"
 
 
 @pytest.mark.parametrize("cls", CLASSES)
