@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import DivergenceError, as_float_array, as_positive_int
+from ._validation import DivergenceError, as_float_array, as_positive_int, check_allocation
 
 
 def kernels():
@@ -80,6 +80,7 @@ class MapMixin:
         """
         z0 = self._state("z0", z0)
         n_steps = as_positive_int("n_steps", n_steps, minimum=0)
+        check_allocation("n_steps", n_steps, "an (n_steps+1, dim) orbit", (n_steps + 1) * self.dim)
         Z = np.empty((n_steps + 1, self.dim))
         bad = kernels().simulate(self._kind, self._theta, self.dim, z0, Z, self._work())
         if bad >= 0:

@@ -82,7 +82,7 @@ def _as_series(name, X, *, min_samples=2):
 
 
 def _as_fraction(name, value, *, low_open=False):
-    value = float(value)
+    value = as_real(name, value)
     if not (np.isfinite(value) and (0.0 < value if low_open else 0.0 <= value) and value < 1.0):
         interval = "(0, 1)" if low_open else "[0, 1)"
         raise ValueError(f"{name} must be a number in {interval}, got {value}")
@@ -646,6 +646,7 @@ def sample_windows(X, n_windows, T, rng=None, *, return_starts=False):
     X = _as_series("X", X)
     S = as_positive_int("n_windows", n_windows)
     T = as_positive_int("T", T)
+    check_allocation("n_windows", S, "(n_windows, T+1, N) windows", S * (T + 1) * X.shape[1])
     if X.shape[0] < T + 1:
         raise ValueError(f"X has {X.shape[0]} samples, fewer than the window length T+1 = {T + 1}")
     starts = as_rng(rng).integers(0, X.shape[0] - T, size=S)
@@ -836,7 +837,9 @@ def lyapunov_from_series(
         i0 = int(np.argmax(y >= y0 + 0.1 * (y_inf - y0)))
         i1 = int(np.argmax(y >= y0 + 0.5 * (y_inf - y0))) + 1
     else:
-        i0, i1 = (int(v) for v in fit_range)
+        if not (isinstance(fit_range, (tuple, list)) and len(fit_range) == 2):
+            raise TypeError(f"fit_range must be a pair of ints (i0, i1), got {fit_range!r:.60}")
+        i0, i1 = (as_positive_int("fit_range", v, minimum=0) for v in fit_range)
         if not 0 <= i0 < i1 <= K + 1:
             raise ValueError(f"fit_range must satisfy 0 <= i0 < i1 <= n_steps + 1, got {fit_range}")
     if i1 - i0 < 2:

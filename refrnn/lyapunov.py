@@ -31,7 +31,14 @@ from numba import njit
 from tqdm.auto import tqdm
 
 from . import _kernels
-from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_rng
+from ._validation import (
+    DivergenceError,
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_rng,
+    check_allocation,
+)
 from .jacobians import advance, check_system, matmul_into, qr_positive
 
 __all__ = [
@@ -402,6 +409,7 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     n_blocks = min(20, n_steps) if n_blocks is None else as_positive_int("n_blocks", n_blocks)
     if n_blocks > n_steps:
         raise ValueError(f"n_blocks must be <= n_steps={n_steps}, got {n_blocks}")
+    check_allocation("n_blocks", n_blocks, "(n_blocks, k) block sums", n_blocks * (k + 1))
     if n_blocks == 1:
         warnings.warn(
             "n_blocks=1: the batch-means standard errors need >= 2 blocks; stderr is NaN",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import convolve1d
 
-from ._validation import DivergenceError, as_positive_int, as_real, as_rng
+from ._validation import DivergenceError, as_positive_int, as_real, as_rng, check_allocation
 from .bptt import _check_model, forward
 from .data import _as_series
 
@@ -178,6 +178,8 @@ def state_space_divergence(
     """
     X_data, X_gen = _pair(X_data, X_gen)
     N = X_data.shape[1]
+    if not isinstance(method, str):
+        raise TypeError(f'method must be "auto", "histogram" or "gmm", got {type(method).__name__}')
     if method == "auto":
         method = "histogram" if N <= HISTOGRAM_MAX_DIM else "gmm"
     if method == "histogram":
@@ -217,14 +219,19 @@ def _histogram_kl(X_data, X_gen, n_bins, n_std, alpha):
         raise ValueError(
             f"n_bins**N = {n_bins}**{N} bins do not fit a 64-bit index; use method='gmm'"
         )
-    mean, std = X_data.mean(axis=0), X_data.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = X_data.mean(axis=0), X_data.std(axis=0)
+        lo, width = mean - n_std * std, 2.0 * n_std * std / n_bins
+    if not np.all(np.isfinite(lo) & np.isfinite(width)):
+        raise ValueError(
+            f"X_data is too large to bin: the range mean +- n_std * std overflows (largest "
+            f"|X_data| = {np.max(np.abs(X_data)):.3g}); standardise the series"
+        )
     if np.any(std == 0):
         raise ValueError(
             f"X_data is constant in variable(s) {np.flatnonzero(std == 0).tolist()}; "
             "the bin range (mean +- n_std * std) would be empty"
         )
-    lo = mean - n_std * std
-    width = 2.0 * n_std * std / n_bins
     flat = np.concatenate(
         [_bin_index(X_data, lo, width, n_bins), _bin_index(X_gen, lo, width, n_bins)]
     )
@@ -275,6 +282,8 @@ def _evenly_spaced(X, n):
 
 
 def _gmm_kl(X_data, X_gen, sigma, n_components, n_samples, rng):
+    check_allocation("n_samples", n_samples, "(n_samples, N) Monte Carlo samples",
+                     n_samples * (X_data.shape[1] + 1))  # fmt: skip
     C_data = _evenly_spaced(X_data, n_components)
     C_gen = _evenly_spaced(X_gen, n_components)
     pick = rng.integers(0, C_data.shape[0], size=n_samples)
@@ -298,15 +307,24 @@ def _gaussian_kernel(sigma, n_freq):
         return np.ones(1)
     r = int(min(np.ceil(4.0 * sigma), n_freq - 1))
     j = np.arange(-r, r + 1)
-    g = np.exp(-(j**2) / (2.0 * sigma**2))
+    # in float64, sigma^2 for sigma > 1e154 is inf (the kernel flat), not an OverflowError
+    g = np.exp(-(j**2) / (2.0 * np.float64(sigma) ** 2))
     return g / g.sum()
 
 
-def _spectra(X, sigma):
+def _spectra(name, X, sigma):
     """Smoothed power spectra, shape (T//2 + 1, N); column sums = total power (may be 0)."""
-    P = np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2
-    g = _gaussian_kernel(sigma, P.shape[0])
-    return convolve1d(P, g, axis=0, mode="constant", cval=0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2
+        g = _gaussian_kernel(sigma, P.shape[0])
+        S = convolve1d(P, g, axis=0, mode="constant", cval=0.0)
+        total = S.sum(axis=0)
+    if not np.all(np.isfinite(total)):
+        raise ValueError(
+            f"{name} is too large for a power spectrum: it overflows (largest |{name}| = "
+            f"{np.max(np.abs(X)):.3g}); standardise the series"
+        )
+    return S
 
 
 def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):
@@ -364,8 +382,8 @@ def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):
     X_data, X_gen = _pair(X_data, X_gen)
     sigma = _positive("smoothing", smoothing, allow_zero=True)
     T = min(X_data.shape[0], X_gen.shape[0])
-    P = _spectra(X_data[:T], sigma)
-    Q = _spectra(X_gen[:T], sigma)
+    P = _spectra("X_data", X_data[:T], sigma)
+    Q = _spectra("X_gen", X_gen[:T], sigma)
     mass_p, mass_q = P.sum(axis=0), Q.sum(axis=0)
     if np.any(mass_p == 0):
         raise ValueError(
@@ -509,6 +527,8 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
     X_data = _model_series(model, X_data)
     n_steps = as_positive_int("n_steps", n_steps)
     transient = as_positive_int("transient", transient, minimum=0)
+    check_allocation("n_steps + transient", n_steps + transient, "an orbit of that many states",
+                     (n_steps + transient + 1) * (model.M + model.N))  # fmt: skip
     T = X_data.shape[0]
     if start is None:
         start = int(as_rng(rng).integers(0, T))
@@ -563,7 +583,8 @@ def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
     """
     X = _model_series(model, X)
     n_free = X.shape[0] if n_free is None else as_positive_int("n_free", n_free)
-    out = {"pe_steps": int(pe_steps)}
+    pe_steps = as_positive_int("pe_steps", pe_steps)
+    out = {"pe_steps": pe_steps}
     try:
         out["prediction_error"] = float(prediction_error(model, X, pe_steps))
     except DivergenceError:

@@ -36,7 +36,15 @@ from tqdm.auto import tqdm
 
 from . import data as _data
 from . import metrics as _metrics
-from ._validation import DivergenceError, as_bool, as_float_array, as_positive_int, as_rng
+from ._validation import (
+    DivergenceError,
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_real,
+    as_rng,
+    check_allocation,
+)
 from .bptt import loss_and_grad, warm_start
 from .io import atomic_savez, load_npz, model_from_arrays, model_to_arrays
 from .models import RNNModel
@@ -459,9 +467,11 @@ def train(
     batches_per_epoch = as_positive_int("batches_per_epoch", batches_per_epoch)
     batch_size = as_positive_int("batch_size", batch_size)
     seq_len = as_positive_int("seq_len", seq_len)
+    check_allocation("batch_size", batch_size, "(batch_size, seq_len+1, M) batch states",
+                     batch_size * (seq_len + 1) * model.M)  # fmt: skip
     if X.shape[0] < seq_len + 1:
         raise ValueError(f"X has {X.shape[0]} samples, fewer than seq_len + 1 = {seq_len + 1}")
-    if clip_norm is not None and not (float(clip_norm) > 0):
+    if clip_norm is not None and not (as_real("clip_norm", clip_norm) > 0):
         raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
     eval_every = 0 if not eval_every else as_positive_int("eval_every", eval_every)
     X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)

@@ -5,6 +5,7 @@ same derandomised examples every run, so the counts are reproducible; they inclu
 shrinking phase only when a test fails.
 """
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+# conftest first: it loads the derandomised hypothesis profile that test_fuzz's settings
+# inherit when they are created at import (otherwise this run would draw other examples)
+importlib.import_module("conftest")
 import test_fuzz  # noqa: E402  (the module pytest then reuses, with its OUTCOMES counter)
 
 

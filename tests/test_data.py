@@ -135,6 +135,14 @@ def test_bad_types_and_values_found_by_the_fuzz_tests():
     X = np.random.default_rng(0).normal(size=(200, 1)) * 1e300
     with pytest.raises(ValueError, match="X has no finite mean period"):
         data.lyapunov_from_series(X)  # was int(NaN)
+    Y = np.random.default_rng(0).normal(size=(300, 1))
+    for bad in ("abc", [[1.0], [2.0, 3.0]]):
+        with pytest.raises((TypeError, ValueError), match="fit_range must be"):
+            data.lyapunov_from_series(Y, fit_range=bad)  # were int() errors
+    with pytest.raises(TypeError, match="test_fraction must be a real number"):
+        data.generate("henon", 100, test_fraction="abc")
+    with pytest.raises(ValueError, match="n_windows=1000000000000 needs"):
+        data.sample_windows(Y, 10**12, 5)
 
 
 def test_dataset_is_immutable():

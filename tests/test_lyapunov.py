@@ -362,6 +362,8 @@ def test_bad_arguments():
         (dict(rng="seed"), TypeError, "rng"),
         (dict(initial_frame=np.zeros((2, 2))), ValueError, "initial_frame"),
         (dict(initial_frame=np.ones((3, 2))), ValueError, "initial_frame"),
+        (dict(n_steps=10**12, n_blocks=10**12), ValueError, "n_blocks=10+ needs"),  # fuzz
+        (dict(progress="yes"), TypeError, "progress must be True or False"),
     ]
     for kw, err, match in cases:
         with pytest.raises(err, match=match):

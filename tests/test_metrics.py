@@ -360,6 +360,29 @@ def test_huge_smoothing_and_non_numeric_constants():
         metrics.state_space_divergence(X, Y, alpha="x")
 
 
+def test_sizes_and_constants_found_by_the_fuzz_tests():
+    m = refrnn.PLRNN.random(3, 2, rng=0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    with pytest.raises(TypeError, match="pe_steps must be an integer, got str"):
+        metrics.evaluate(m, X, pe_steps="abc")  # was int('abc')
+    with pytest.raises(TypeError, match="pe_steps must be an integer, got float"):
+        metrics.evaluate(m, X, pe_steps=2.7)  # was silently 2
+    # NumPy's MemoryError named no argument
+    with pytest.raises(ValueError, match=r"n_steps \+ transient=1000000001000 needs an orbit"):
+        metrics.generate_free_run(m, X, 10**12)
+    with pytest.raises(ValueError, match="n_samples=1000000000000 needs"):
+        metrics.state_space_divergence(X, X, method="gmm", n_samples=10**12)
+    with pytest.raises(TypeError, match="method must be"):
+        metrics.state_space_divergence(X, X, method=np.array([]))
+    # 1e300 data: the bin range and the power spectrum overflowed into NaN / a NumPy error
+    big = X * 1e300
+    with pytest.raises(ValueError, match="X_data is too large to bin"):
+        metrics.state_space_divergence(big, X)
+    with pytest.raises(ValueError, match="X_gen is too large for a power spectrum"):
+        metrics.power_spectrum_distance(X, big)
+
+
 def test_generate_free_run():
     model = _chaotic_rnn()
     X = model.observe(model.simulate(np.full(model.M, 0.3), 100))

@@ -156,6 +156,11 @@ def test_bad_arguments(series):
         tr.train(model, series, tau=5, clip_norm=0)
     with pytest.raises(TypeError, match="model must be"):
         tr.train("m", series, tau=5)
+    # found by the fuzz tests: float("abc") and NumPy's MemoryError named no argument
+    with pytest.raises(TypeError, match="clip_norm must be a real number"):
+        tr.train(model, series, tau=5, clip_norm="abc")
+    with pytest.raises(ValueError, match="batch_size=1000000000000 needs"):
+        tr.train(model, series, tau=5, batch_size=10**12)
 
 
 def test_best_model_is_the_lowest_d_stsp_evaluation(series, tmp_path):

@@ -131,6 +131,8 @@ def test_random_validation(cls):
         cls.random(2, 1, rng=-1)
     with pytest.raises(TypeError, match="readout must be one of"):
         cls.random(2, 1, readout=np.array([]))  # was "truth value of an empty array"
+    with pytest.raises(ValueError, match="n_steps=1000000000000 needs an"):
+        cls.random(2, 1, rng=0).simulate(np.zeros(2), 10**12)  # was NumPy's MemoryError
 
 
 @pytest.mark.parametrize("cls", CLASSES)
