@@ -191,6 +191,9 @@ def state_space_divergence(
             _positive("alpha", alpha),
         )
     if method == "gmm":
+        sigma = _positive("sigma", sigma)
+        if not 1e-150 < sigma < 1e150:  # sigma^2 (in the kernel) must be a normal float
+            raise ValueError(f"sigma must be between 1e-150 and 1e150, got {sigma:g}")
         return _gmm_kl(
             X_data,
             X_gen,
@@ -288,9 +291,17 @@ def _gmm_kl(X_data, X_gen, sigma, n_components, n_samples, rng):
     C_gen = _evenly_spaced(X_gen, n_components)
     pick = rng.integers(0, C_data.shape[0], size=n_samples)
     Y = C_data[pick] + sigma * rng.standard_normal((n_samples, X_data.shape[1]))
-    return float(
-        np.mean(_mixture_log_density(Y, C_data, sigma) - _mixture_log_density(Y, C_gen, sigma))
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        kl = float(
+            np.mean(_mixture_log_density(Y, C_data, sigma) - _mixture_log_density(Y, C_gen, sigma))
+        )
+    if not np.isfinite(kl):
+        raise ValueError(
+            f"the mixture estimate of D_stsp overflowed (largest |X_data| = "
+            f"{np.max(np.abs(X_data)):.3g}, |X_gen| = {np.max(np.abs(X_gen)):.3g}, "
+            f"sigma = {sigma:.3g}); standardise the series"
+        )
+    return kl
 
 
 # ======================================================================================

@@ -152,10 +152,16 @@ def resolve_tau(tau, X=None, *, lambda_max=None):
         if lambda_max is None:
             if X is None:
                 raise ValueError('tau="auto" needs lambda_max or the series X to estimate it')
-            est = _data.lyapunov_from_series(X)
+            try:
+                est = _data.lyapunov_from_series(X)
+            except ValueError as exc:
+                raise ValueError(
+                    f'tau="auto" could not estimate lambda_max from the series ({exc}); pass '
+                    f"lambda_max or an int tau"
+                ) from exc
             lam, how = float(est.lambda_max), "estimated from the series (Rosenstein)"
         else:
-            lam, how = float(lambda_max), "given lambda_max"
+            lam, how = as_real("lambda_max", lambda_max), "given lambda_max"
         if not (np.isfinite(lam) and lam > 0):
             raise ValueError(
                 f'tau="auto" needs a positive lambda_max (chaotic data), got {lam:g} ({how})'

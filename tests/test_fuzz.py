@@ -96,14 +96,42 @@ def float_arrays(shape):
     )
 
 
+def mostly(ok, *bad):
+    """``ok`` 4 times in 5, else one of the ``bad`` strategies."""
+    return st.integers(0, 9).flatmap(lambda i: st.one_of(*bad) if i < 2 else ok)
+
+
 def anything(ok, huge=True):
     """Mostly (4 in 5) a valid value from ``ok``; else junk: wrong types, arrays, odd ints.
 
     ``huge=False`` leaves out the huge integers, for lengths that only cost time (a run of
     10^12 steps is long by design; those that allocate must be refused instead).
     """
-    bad = st.one_of(JUNK, arrays(), SMALL_INTS, st.floats(), *([HUGE_INTS] if huge else []))
-    return st.integers(0, 9).flatmap(lambda i: bad if i < 2 else ok)
+    return st.integers(0, 9).flatmap(lambda i: junk(huge) if i < 2 else ok)
+
+
+def junk(huge=True):
+    """Wrong types, arrays, odd and (unless ``huge=False``) huge integers, any float."""
+    return st.one_of(JUNK, arrays(), SMALL_INTS, st.floats(), *([HUGE_INTS] if huge else []))
+
+
+def states(dim_of, rows=False):
+    """For a drawn object: mostly a float state of its dimension (``(T, dim)`` rows if
+    ``rows``), else any array or junk. ``dim_of`` maps the object to its dimension."""
+
+    def draw_for(obj):
+        dim = dim_of(obj)
+        if dim is None:
+            return st.one_of(arrays(), JUNK)
+        shape = st.integers(1, 30).map(lambda T: (T, dim)) if rows else st.just((dim,))
+        return st.one_of(float_arrays(shape), float_arrays(shape), float_arrays(shape),
+                         arrays(), JUNK)  # fmt: skip
+
+    return draw_for
+
+
+def _dim(obj):
+    return getattr(obj, "dim", None) if hasattr(obj, "_kind") else None
 
 
 MODELS = st.builds(
@@ -205,10 +233,12 @@ def test_model_random(cls, M, N, readout, rng):
 @given(
     model=MODELS,
     method=st.sampled_from(["step", "jacobian", "observe", "infer_state", "simulate"]),
-    x=st.one_of(arrays(), JUNK, float_arrays(st.integers(1, 6).map(lambda n: (n,)))),
     n_steps=anything(st.integers(0, 50)),
+    data=st.data(),
 )
-def test_model_methods(model, method, x, n_steps):
+def test_model_methods(model, method, n_steps, data):
+    size = model.N if method == "infer_state" else model.M
+    x = data.draw(states(lambda m: size, rows=method in ("observe", "infer_state"))(model))
     fn = getattr(model, method)
     names = ("z", "Z", "X", "z0", "n_steps")
     if method == "simulate":
@@ -222,8 +252,11 @@ def test_model_methods(model, method, x, n_steps):
 
 
 @FUZZ
-@given(model=MODELS, which=st.sampled_from(["A", "W", "h", "b", "B", "C"]), bad=arrays())
-def test_model_replace(model, which, bad):
+@given(model=MODELS, which=st.sampled_from(["A", "W", "h", "b", "B", "C"]), data=st.data())
+def test_model_replace(model, which, data):
+    shape = np.shape(model.params.get(which, np.zeros(1)))
+    # a value of the right shape (also NaN/inf), or any array
+    bad = data.draw(st.one_of(float_arrays(st.just(shape)), arrays()))
     check("model_replace", (which, "unknown parameter", "N", "B", "M"), model.replace,
           **{which: bad})  # fmt: skip
 
@@ -281,8 +314,8 @@ SYSTEMS = st.one_of(MODELS, st.sampled_from([systems.Henon(), systems.Lorenz63()
 
 @FUZZ
 @given(
-    system=st.one_of(SYSTEMS, SYSTEMS, JUNK),
-    x0=st.one_of(st.none(), arrays(max_dims=2), JUNK),
+    system=mostly(SYSTEMS, JUNK),
+    x0=mostly(st.none(), arrays(max_dims=2), JUNK),
     n_steps=anything(st.integers(1, 60)),
     kw=st.fixed_dictionaries(
         {},
@@ -310,13 +343,14 @@ def test_lyapunov_spectrum(system, x0, n_steps, kw):
 
 @FUZZ
 @given(
-    system=st.one_of(SYSTEMS, JUNK),
+    system=mostly(SYSTEMS, JUNK),
     fn=st.sampled_from(["log_jacobian_product_norms", "finite_time_lyapunov_exponents"]),
     along=st.booleans(),
-    x=st.one_of(arrays(), JUNK, float_arrays(st.integers(1, 5).map(lambda n: (n,)))),
     n_steps=anything(st.integers(1, 40), huge=False),  # no estimate or guard there (yet)
+    data=st.data(),
 )
-def test_jacobian_products(system, fn, along, x, n_steps):
+def test_jacobian_products(system, fn, along, n_steps, data):
+    x = data.draw(states(_dim, rows=along)(system))
     names = ("system", "x0", "states", "n_steps", "orbit", "Jacobian")
     if along:
         check("jacobian_products", names, getattr(refrnn, fn + "_along"), system, x)
@@ -376,9 +410,12 @@ def test_series_tools(X, dim, lag, n_windows, T, rng):
           X, test_fraction=0.2)  # fmt: skip
 
 
+SERIES_2 = float_arrays(st.tuples(st.integers(0, 50), st.just(2)))
+
+
 @FUZZ
-@given(train=st.one_of(arrays(), JUNK), test=st.one_of(arrays(), JUNK),
-       standardizer=st.one_of(st.none(), JUNK), info=st.one_of(st.just({}), JUNK))  # fmt: skip
+@given(train=mostly(SERIES_2, arrays(), JUNK), test=mostly(SERIES_2, arrays(), JUNK),
+       standardizer=mostly(st.none(), JUNK), info=mostly(st.just({}), JUNK))  # fmt: skip
 def test_dataset_constructor(train, test, standardizer, info):
     check("dataset_constructor", ("train", "test", "standardizer", "info"), data.Dataset,
           train, test, standardizer, info)  # fmt: skip
@@ -412,8 +449,8 @@ SERIES = float_arrays(st.tuples(st.integers(0, 200), st.integers(1, 4)))
 
 @FUZZ
 @given(
-    X_data=st.one_of(SERIES, arrays(), JUNK),
-    X_gen=st.one_of(SERIES, arrays(), JUNK),
+    X_data=mostly(SERIES, arrays(), JUNK),
+    X_gen=mostly(SERIES, arrays(), JUNK),
     kw=st.fixed_dictionaries(
         {},
         optional={
@@ -438,8 +475,8 @@ def test_distances(X_data, X_gen, kw, smoothing):
 
 @FUZZ
 @given(
-    model=st.one_of(MODELS, MODELS, JUNK),
-    X=st.one_of(float_arrays(st.tuples(st.integers(0, 60), st.just(2))), arrays(), JUNK),
+    model=mostly(MODELS, JUNK),
+    X=mostly(float_arrays(st.tuples(st.integers(0, 60), st.just(2))), arrays(), JUNK),
     n_steps=anything(st.integers(1, 30)),
     kw=st.fixed_dictionaries(
         {},
@@ -470,36 +507,45 @@ def test_model_metrics(model, X, n_steps, kw, free):
 
 # ======================================================================================
 # training
-@settings(FUZZ, max_examples=25)
+TRAIN_ARGS = {
+    "model": MODELS,
+    "X": float_arrays(st.tuples(st.integers(20, 60), st.just(2))),
+    "tau": st.none() | st.integers(1, 5) | st.just("auto"),
+    "seq_len": st.integers(1, 8),
+    "n_epochs": st.integers(1, 3),
+    "batches_per_epoch": st.integers(1, 2),
+    "batch_size": st.integers(1, 3),
+    "lr": st.floats(1e-4, 1e-1),
+    "lr_decay": st.floats(0.5, 1),
+    "clip_norm": st.none() | st.floats(0.1, 10),
+    "detach_forcing": st.booleans(),
+    "warmup": st.none() | st.integers(0, 3),
+    "lambda_max": st.none() | st.floats(0.1, 2),
+    "rng": st.integers(0, 3),
+    "eval_every": st.integers(1, 3),
+    "eval_steps": st.none() | st.integers(5, 30),
+    "eval_starts": st.integers(1, 3),
+    "checkpoint_every": st.integers(1, 3),
+}
+#: arguments that only cost time get no huge values (a budget of 10^12 epochs is long by design)
+_TIME_ONLY = ("n_epochs", "batches_per_epoch")
+
+
+@settings(FUZZ, max_examples=40)
 @given(
-    model=st.one_of(MODELS, JUNK),
-    X=st.one_of(float_arrays(st.tuples(st.integers(0, 40), st.just(2))), arrays(), JUNK),
-    tau=anything(st.none() | st.integers(1, 5) | st.just("auto")),
-    kw=st.fixed_dictionaries(
-        {},
-        optional={
-            "batches_per_epoch": anything(st.integers(1, 2), huge=False),  # time only
-            "batch_size": anything(st.integers(1, 3)),
-            "seq_len": anything(st.integers(1, 8)),
-            "lr": anything(st.floats(1e-4, 1e-1)),
-            "lr_decay": anything(st.floats(0.5, 1)),
-            "clip_norm": anything(st.none() | st.floats(0.1, 10)),
-            "detach_forcing": anything(st.booleans()),
-            "warmup": anything(st.none() | st.integers(0, 3)),
-            "lambda_max": anything(st.none() | st.floats(0.1, 2)),
-            "rng": anything(st.integers(0, 3)),
-            "eval_every": anything(st.integers(1, 3)),
-            "eval_steps": anything(st.none() | st.integers(5, 30)),
-            "eval_starts": anything(st.integers(1, 3)),
-            "checkpoint_every": anything(st.integers(1, 3)),
-        },
-    ),
-    n_epochs=anything(st.integers(0, 3), huge=False),  # time only
+    kw=st.fixed_dictionaries(TRAIN_ARGS),
+    bad_key=st.sampled_from([None, None, *TRAIN_ARGS]),
+    data=st.data(),
 )
-def test_train(model, X, tau, kw, n_epochs):
-    names = ("model", "X", "tau", "n_epochs", "diverged", "non-finite", *kw)
-    check("train", names, refrnn.train, model, X, tau=tau, n_epochs=n_epochs, nan_ok=True,
-          **kw)  # fmt: skip
+def test_train(kw, bad_key, data):
+    # valid arguments with (mostly) one of them replaced by junk, so that the checks of
+    # every argument are reached, and valid runs too
+    if bad_key is not None:
+        kw[bad_key] = data.draw(junk(huge=bad_key not in _TIME_ONLY))
+    names = (*TRAIN_ARGS, "diverged", "non-finite", "eval_data", "identity readout")
+    model, X = kw.pop("model"), kw.pop("X")
+    # nan_ok: the history records NaN for epochs without an evaluation (documented)
+    check("train", names, refrnn.train, model, X, nan_ok=True, **kw)
 
 
 # ======================================================================================
@@ -589,9 +635,9 @@ def _check_cli(test, argv):
 
 @FUZZ
 @given(
-    model_kind=FILE_KINDS,
-    data_kind=st.sampled_from(["series", "short", "nan", "wrong-N", "constant", "random-bytes",
-                               "missing"]),  # fmt: skip
+    model_kind=mostly(st.just("model"), FILE_KINDS),
+    data_kind=mostly(st.just("series"), st.sampled_from(["short", "nan", "wrong-N", "constant",
+                                                         "random-bytes", "missing"])),  # fmt: skip
     command=st.sampled_from(["evaluate", "lyapunov", "verify"]),
     flags=st.lists(
         st.tuples(

@@ -381,6 +381,12 @@ def test_sizes_and_constants_found_by_the_fuzz_tests():
         metrics.state_space_divergence(big, X)
     with pytest.raises(ValueError, match="X_gen is too large for a power spectrum"):
         metrics.power_spectrum_distance(X, big)
+    # GMM kernel widths whose square under- or overflows: ZeroDivisionError/OverflowError
+    for sigma in (1e-288, 1e154):
+        with pytest.raises(ValueError, match="sigma must be between 1e-150 and 1e150"):
+            metrics.state_space_divergence(X, X, method="gmm", sigma=sigma)
+    with pytest.raises(ValueError, match="mixture estimate of D_stsp overflowed"):
+        metrics.state_space_divergence(big, X, method="gmm")
 
 
 def test_generate_free_run():
