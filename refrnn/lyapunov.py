@@ -368,13 +368,13 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     :math:`2\,\text{dim}^2 k` flops and, every ``reortho_every`` steps, a QR of about
     :math:`4\,\text{dim}\,k^2`; so a full spectrum (:math:`k = \text{dim}`) costs
     :math:`\approx 6\,\text{dim}^3` flops per step, and ``PLRNN.random(M=5000)`` with
-    the default 111,000 steps would take about a year. The estimate (a rate of
+    the default 111,000 steps would take months (a year by the estimate). The estimate (a rate of
     2 GFlop/s, measured, and erring long) is stated in the warning; shorten the run with a
     smaller ``n_steps`` (the standard error shrinks only like :math:`1/\sqrt{T}`), fewer
     exponents ``k`` (the leading ones are those of the full run) or a larger
     ``reortho_every``. Memory: :math:`8(\text{dim}^2 + 3\,\text{dim}\,k + k^2)` bytes of
-    scratch plus the system's own, nothing per step.
-
+    scratch plus :math:`8\,n_{blocks} k` for the block sums and the system's own; nothing
+    grows with ``n_steps``.
 
     With :math:`Q_0` the initial frame and :math:`J_t Q_{t-1} = Q_t R_t` (Householder
     QR, :func:`refrnn.jacobians.qr_positive`), the estimate is
