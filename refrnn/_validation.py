@@ -8,6 +8,7 @@ argument and what was expected, instead of a Numba typing traceback or a silent 
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -47,7 +48,10 @@ def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=Fals
     if isinstance(value, np.ndarray):
         arr = value
     elif isinstance(value, (list, tuple, numbers.Real)) and not isinstance(value, bool):
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{name} must be a rectangular array, got {value!r:.80}") from exc
     else:
         raise TypeError(f"{name} must be a real floating-point array, got {type(value).__name__}")
     if arr.dtype.kind != "f":
@@ -94,7 +98,52 @@ def as_positive_int(name, value, *, minimum=1):
     value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value >= 2**63:  # kernels count in int64
+        raise ValueError(f"{name} must be < 2**63, got {value}")
     return value
+
+
+def as_real(name, value):
+    """Return ``value`` as a Python float (any real number, not a bool) or raise ``TypeError``."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        value = value.item()  # e.g. a scalar read back from an .npz
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r:.60}")
+    return float(value)
+
+
+def _memory_bytes():
+    """Physical memory of this machine in bytes, or None where POSIX sysconf is missing."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_allocation(name, value, what, n_floats):
+    """Refuse a size whose float64 array could never fit in memory.
+
+    Without this, ``PLRNN.random(M=10**12)`` ends in NumPy's "array is too big" or a bare
+    ``MemoryError`` that does not say which argument asked for it.
+
+    Parameters
+    ----------
+    name : str
+        The argument that sets the size (named in the message).
+    value : int
+        Its value.
+    what : str
+        The array it sizes, e.g. ``"an (M, M) weight matrix"``.
+    n_floats : int
+        Number of float64 entries of that array (a Python int: exact however large).
+    """
+    need = 8 * n_floats
+    have = _memory_bytes()
+    if have is not None and need > have:
+        raise ValueError(
+            f"{name}={value} needs {what} of {need / 2**30:.3g} GiB, more than this "
+            f"machine's {have / 2**30:.3g} GiB of memory"
+        )
 
 
 def as_tau(tau):
@@ -128,8 +177,12 @@ def as_rng(rng):
     """Return a ``numpy.random.Generator`` from a Generator, an int seed or ``None``."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng must be a non-negative int seed, got {rng}")
+        return np.random.default_rng(int(rng))
     if isinstance(rng, np.random.SeedSequence):
         return np.random.default_rng(rng)
     raise TypeError(

@@ -48,6 +48,7 @@ order, so results do not depend on the thread count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -686,6 +687,10 @@ def jvp(model, X, tangent, tau=None, *, alpha=None, forcing=None, detach_forcing
     traj = forward(model, X, tau, alpha=alpha, forcing=forcing)
     tau_k, alpha_k = _schedule(tau, alpha)
     params = model.params
+    if not isinstance(tangent, Mapping):
+        raise TypeError(
+            f"tangent must be a dict keyed like model.params, got {type(tangent).__name__}"
+        )
     unknown = set(tangent) - set(params)
     if unknown:
         raise ValueError(f"tangent has unknown keys {sorted(unknown)}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._validation import DivergenceError
+from ._validation import DivergenceError, as_positive_int
 from .demo import run_demo
 from .io import json_default, write_json
 
@@ -143,8 +143,15 @@ def train_from_config(path, *, progress=False, restart=False):
 
     path = Path(path)
     with path.open("rb") as fh:
-        cfg = tomllib.load(fh)
+        try:
+            cfg = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML ({exc})") from None
     _check_config_keys(path, cfg)
+    for section, key in (("data", "file"), ("data", "system"), ("output", "dir")):
+        value = cfg.get(section, {}).get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{path}: [{section}] {key} must be a string, got {value!r}")
     dcfg, mcfg, tcfg = cfg.get("data", {}), cfg.get("model", {}), dict(cfg.get("train", {}))
     out = Path(cfg.get("output", {}).get("dir", path.with_suffix("")))
     if out.exists() and not out.is_dir():
@@ -154,9 +161,8 @@ def train_from_config(path, *, progress=False, restart=False):
         series = _load_series(dcfg["file"])
         X_train, X_test, lam = series, series, None
     elif "system" in dcfg:
-        ds = data.generate(
-            dcfg["system"], int(dcfg.get("n_samples", 30000)), rng=dcfg.get("seed", 0)
-        )
+        n_samples = as_positive_int(f"{path}: [data] n_samples", dcfg.get("n_samples", 30000))
+        ds = data.generate(dcfg["system"], n_samples, rng=dcfg.get("seed", 0))
         X_train, X_test, lam = ds.train, ds.test, None
     else:
         raise ValueError(f"{path}: [data] needs 'system' or 'file'")
@@ -167,7 +173,7 @@ def train_from_config(path, *, progress=False, restart=False):
     if ("L" in mcfg) != (mtype == "ShallowPLRNN"):
         raise ValueError(f"{path}: [model] L (hidden width) is for, and needed by, ShallowPLRNN")
     model = classes[mtype].random(
-        int(mcfg.get("M", 30)),
+        as_positive_int(f"{path}: [model] M", mcfg.get("M", 30)),
         X_train.shape[1],
         rng=mcfg.get("seed", 0),
         readout=mcfg.get("readout", "linear"),

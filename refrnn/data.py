@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import types
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,15 @@ import numpy as np
 
 from . import embedding as _embedding
 from . import systems
-from ._validation import as_float_array, as_positive_int, as_rng, as_series
+from ._validation import (
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_real,
+    as_rng,
+    as_series,
+    check_allocation,
+)
 from .io import atomic_savez, load_npz
 
 __all__ = [
@@ -48,7 +57,7 @@ _FORMAT_VERSION = 1
 
 #: Benchmark names accepted by :func:`generate` (lower case, accents and separators removed).
 def _as_fraction(name, value, *, low_open=False):
-    value = float(value)
+    value = as_real(name, value)
     if not (np.isfinite(value) and (0.0 < value if low_open else 0.0 <= value) and value < 1.0):
         interval = "(0, 1)" if low_open else "[0, 1)"
         raise ValueError(f"{name} must be a number in {interval}, got {value}")
@@ -102,7 +111,13 @@ class Standardizer:
             scaled to unit variance and carries no dynamics.
         """
         X = as_series("X", X)
-        mean, std = X.mean(axis=0), X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = X.mean(axis=0), X.std(axis=0)
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
+            raise ValueError(
+                f"X is too large to standardise: its mean or standard deviation overflows "
+                f"(largest |X| = {np.max(np.abs(X)):.3g})"
+            )
         if np.any(std == 0):
             raise ValueError(
                 f"X is constant in variable(s) {np.flatnonzero(std == 0).tolist()}; "
@@ -252,7 +267,7 @@ class Dataset:
             if X.ndim == 1:
                 X = X[:, None]
         X = as_series("X", X)
-        dt = float(dt)
+        dt = as_real("dt", dt)
         if not (np.isfinite(dt) and dt > 0):
             raise ValueError(f"dt must be a finite number > 0, got {dt}")
         meta = {"source": "array", **(dict(info) if info else {}), "dt": dt}
@@ -345,7 +360,7 @@ def _split(X, standardize, test_fraction, info):
 
 
 def _standardized(train, test, standardize, test_fraction, info):
-    std = Standardizer.fit(train) if standardize else None
+    std = Standardizer.fit(train) if as_bool("standardize", standardize) else None
     if std is not None:
         train, test = std.transform(train), std.transform(test)
     return Dataset(train, test, std, {**info, "test_fraction": test_fraction})
@@ -416,7 +431,7 @@ def generate(
     n_samples = as_positive_int("n_samples", n_samples, minimum=2)
     sample_every = as_positive_int("sample_every", sample_every)
     transient = as_positive_int("transient", transient, minimum=0)
-    noise = float(noise)
+    noise = as_real("noise", noise)
     if not (np.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise}")
     if isinstance(rng, (np.random.Generator, np.random.SeedSequence)):
@@ -430,9 +445,11 @@ def generate(
             seed = int(rng)
         rng = np.random.default_rng(seed)
 
-    x0 = sys_.initial_state(rng)
     # One simulation covers transient and samples; rows transient, transient + k, ... are kept.
     n_steps = transient + (n_samples - 1) * sample_every
+    check_allocation("n_samples", n_samples, f"a ({n_steps + 1}, {sys_.dim}) orbit",
+                     (n_steps + 1) * sys_.dim)  # fmt: skip
+    x0 = sys_.initial_state(rng)
     X = sys_.simulate(x0, n_steps)[transient::sample_every]
     if noise > 0:
         X = X + noise * X.std(axis=0) * rng.standard_normal(X.shape)
@@ -533,18 +550,21 @@ def _read_numpy(path, suffix, key):
     if not head.startswith(magic):
         kind = "a .npy file (no NumPy header)" if suffix == ".npy" else "an .npz (zip) archive"
         raise ValueError(f"{path}: not {kind}; the file is damaged or of another format")
-    obj = np.load(path, allow_pickle=False)
-    if suffix == ".npy":
-        return obj
-    with obj:
-        names = list(obj.files)
-        if key is None:
-            if len(names) != 1:
-                raise ValueError(f"{path}: holds arrays {names}; choose one with key=")
-            key = names[0]
-        elif key not in names:
-            raise ValueError(f"{path}: has no array {key!r}, only {names}")
-        return obj[key]
+    try:
+        obj = np.load(path, allow_pickle=False)
+        if suffix == ".npy":
+            return obj
+        with obj:
+            names = list(obj.files)
+            if key is None:
+                if len(names) != 1:
+                    raise ValueError(f"{path}: holds arrays {names}; choose one with key=")
+                key = names[0]
+            elif key not in names:
+                raise ValueError(f"{path}: has no array {key!r}, only {names}")
+            return obj[key]
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # truncated or corrupted bytes
+        raise ValueError(f"{path}: not a readable {suffix} file ({exc})") from exc
 
 
 def _read_csv(path):
@@ -588,6 +608,7 @@ def sample_windows(X, n_windows, T, rng=None, *, return_starts=False):
     X = as_series("X", X)
     S = as_positive_int("n_windows", n_windows)
     T = as_positive_int("T", T)
+    check_allocation("n_windows", S, "(n_windows, T+1, N) windows", S * (T + 1) * X.shape[1])
     if X.shape[0] < T + 1:
         raise ValueError(f"X has {X.shape[0]} samples, fewer than the window length T+1 = {T + 1}")
     starts = as_rng(rng).integers(0, X.shape[0] - T, size=S)

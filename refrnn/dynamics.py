@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels
-from ._validation import DivergenceError, as_float_array, as_positive_int
+from ._validation import DivergenceError, as_float_array, as_positive_int, check_allocation
 
 __all__ = ["step", "jacobian", "simulate", "check_system", "is_map"]
 
@@ -137,6 +137,7 @@ def simulate(system, z0, n_steps):
     """
     z0 = _state(system, "z0", z0)
     n_steps = as_positive_int("n_steps", n_steps, minimum=0)
+    check_allocation("n_steps", n_steps, "an (n_steps+1, dim) orbit", (n_steps + 1) * system.dim)
     Z = np.empty((n_steps + 1, system.dim))
     kind, theta_k, dim, work = kernel_args(system)
     bad = _kernels.simulate(kind, theta_k, dim, z0, Z, work)

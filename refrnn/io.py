@@ -179,7 +179,7 @@ def model_from_arrays(arrays, prefix="model.", *, source="arrays"):
         if meta["readout"] == "identity":
             return cls(**params, readout="identity", n_obs=n_obs)
         return cls(**params, readout="linear")
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"{source}: stored parameters do not fit {cls.__name__}: {exc}") from exc
 
 

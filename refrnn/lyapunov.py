@@ -33,11 +33,21 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 from scipy.spatial import cKDTree
+from tqdm.auto import tqdm
 
 from . import _kernels
 from ._kernels import advance
 from ._linalg import matmul_into, qr_positive
-from ._validation import DivergenceError, as_float_array, as_positive_int, as_rng, as_series
+from ._validation import (
+    DivergenceError,
+    as_bool,
+    as_float_array,
+    as_positive_int,
+    as_real,
+    as_rng,
+    as_series,
+    check_allocation,
+)
 from .dynamics import check_system, kernel_args
 
 __all__ = [
@@ -215,9 +225,95 @@ def _initial_frame(frame, rng, dim, k):
     return Q
 
 
+#: Rate assumed by the up-front run-time estimate of :func:`lyapunov_spectrum`, in the
+#: flop count of ``_step_seconds``. Measured once on a 2-core x86-64 machine shared with
+#: other jobs: 1.3 GFlop/s for matrix-vector-bound steps (k = 1, M = 100 and 300), 4--10
+#: GFlop/s for M = k = 30..800. With 2 GFlop/s the estimates of those runs were 0.65--5.2
+#: times the measured times: long runs (large frames) are overestimated, not missed.
+_FLOPS_PER_SECOND = 2e9
+#: Fixed cost of one kernel step (loop and dispatch overhead), measured 1.1 us for dim 3.
+_SECONDS_PER_STEP = 1e-6
+#: Runs estimated longer than this warn up front and (with ``progress=None``) show a bar.
+LONG_RUN_SECONDS = 30.0
+#: With a progress bar the kernel runs in chunks of about this many seconds of work.
+_CHUNK_SECONDS = 0.5
+
+
+def _step_seconds(dim, k, reortho_every):
+    """Estimated seconds of one state step and of one tangent step (see ``_FLOPS_PER_SECOND``).
+
+    A state step applies the map (a dense (dim, dim) product for the RNN models: 2 dim^2
+    flops). A tangent step also builds the Jacobian (dim^2 entries), multiplies it into
+    the (dim, k) frame (2 dim^2 k) and, every ``reortho_every`` steps, factorises the
+    frame by Householder QR and forms Q (about 4 dim k^2).
+    """
+    state = 2.0 * dim * dim
+    tangent = state + dim * dim + 2.0 * dim * dim * k + 4.0 * dim * k * k / reortho_every
+    return (
+        _SECONDS_PER_STEP + state / _FLOPS_PER_SECOND,
+        _SECONDS_PER_STEP + tangent / _FLOPS_PER_SECOND,
+    )
+
+
+def _format_seconds(seconds):
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.2g} s"
+
+
+def _split(n, size):
+    """Lengths of consecutive chunks of at most ``size`` covering ``n`` steps."""
+    return [min(size, n - i) for i in range(0, n, size)]
+
+
+def _run_kernel(system, dim, x, Q, transient, tangent_transient, n_steps, reortho_every,
+                block_end, block_logs, scratch, chunks, bar):  # fmt: skip
+    """Run the QR iteration in one kernel call, or in chunks of steps with a progress bar.
+
+    The chunked run is the same computation bit for bit, because the kernel's whole state
+    between steps is the orbit point ``x``, the frame ``Q`` and the running block sums
+    ``block_logs`` -- all passed in and updated in place -- provided that every chunk ends
+    where the unchunked run factorises the frame anyway: the state transient has no frame
+    (any split is exact); in the frame transient and inside a block, QRs fall after every
+    ``reortho_every``-th Jacobian counted from the previous QR, so chunks are multiples of
+    ``reortho_every`` (the kernel forces a QR at the end of each call's frame transient or
+    block, which is then one the unchunked run also does); and no chunk crosses a block
+    end, where the unchunked run forces a QR too. Each measured chunk adds into its
+    block's row of ``block_logs`` (a view), in the same order as the unchunked run.
+
+    ``chunks`` is None (one call) or the steps per chunk of the state transient and of
+    the tangent steps. Returns the kernel's ``(code, step)``, the step counted from ``x0``.
+    """
+    kind, theta, _, _ = kernel_args(system)
+    if chunks is None:
+        return _lyapunov_kernel(kind, theta, dim, x, Q, transient, tangent_transient, n_steps,
+                                reortho_every, block_end, block_logs, *scratch)  # fmt: skip
+    state_chunk, chunk = chunks
+    frame_chunk = max(reortho_every, chunk - chunk % reortho_every)
+    calls = [(c, 0, 0, None) for c in _split(transient, state_chunk)]
+    calls += [(0, c, 0, None) for c in _split(tangent_transient, frame_chunk)]
+    starts = np.concatenate([[0], block_end[:-1]])
+    for b, (s, e) in enumerate(zip(starts.tolist(), block_end.tolist(), strict=True)):
+        calls += [(0, 0, c, b) for c in _split(e - s, frame_chunk)]
+    done = 0
+    for n_tr, n_fr, n_me, b in calls:
+        if b is None:  # transients: no block is touched (the kernel reads none either)
+            ends, logs = block_end[:1], block_logs[:1]
+        else:
+            ends, logs = np.array([n_me], dtype=np.int64), block_logs[b : b + 1]
+        code, step = _lyapunov_kernel(kind, theta, dim, x, Q, n_tr, n_fr, n_me, reortho_every,
+                                      ends, logs, *scratch)  # fmt: skip
+        if code:
+            return code, done + step
+        done += n_tr + n_fr + n_me
+        bar.update(n_tr + n_fr + n_me)
+    return 0, 0
+
+
 def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
                       tangent_transient=1_000, k=None, reortho_every=1, n_blocks=None,
-                      initial_frame=None, rng=None):  # fmt: skip
+                      initial_frame=None, rng=None, progress=None):  # fmt: skip
     r"""Lyapunov spectrum of a refrnn model or reference system by the QR method.
 
     Parameters
@@ -252,6 +348,10 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     rng : numpy.random.Generator or int, optional
         Source of the random initial frame (and of ``x0`` for models). ``None`` means the
         fixed seed 0, so that repeated calls return identical results.
+    progress : bool or None
+        Show a tqdm progress bar (steps, transients included). ``None`` (default): only
+        when the run is estimated to take longer than :data:`LONG_RUN_SECONDS` (30 s).
+        The result is the same bit for bit with or without the bar.
 
     Returns
     -------
@@ -268,8 +368,26 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     DivergenceError
         If the orbit or the tangent frame overflows; the message names the step.
 
+    Warns
+    -----
+    UserWarning
+        Up front, if the run is estimated to take longer than :data:`LONG_RUN_SECONDS`;
+        the message gives the estimate and how to shorten the run.
+
     Notes
     -----
+    **Cost.** Per step after the state transient: a Jacobian-frame product of about
+    :math:`2\,\text{dim}^2 k` flops and, every ``reortho_every`` steps, a QR of about
+    :math:`4\,\text{dim}\,k^2`; so a full spectrum (:math:`k = \text{dim}`) costs
+    :math:`\approx 6\,\text{dim}^3` flops per step, and ``PLRNN.random(M=5000)`` with
+    the default 111,000 steps would take months (a year by the estimate). The estimate (a rate of
+    2 GFlop/s, measured, and erring long) is stated in the warning; shorten the run with a
+    smaller ``n_steps`` (the standard error shrinks only like :math:`1/\sqrt{T}`), fewer
+    exponents ``k`` (the leading ones are those of the full run) or a larger
+    ``reortho_every``. Memory: :math:`8(\text{dim}^2 + 3\,\text{dim}\,k + k^2)` bytes of
+    scratch plus :math:`8\,n_{blocks} k` for the block sums and the system's own; nothing
+    grows with ``n_steps``.
+
     With :math:`Q_0` the initial frame and :math:`J_t Q_{t-1} = Q_t R_t` (Householder
     QR, :func:`refrnn._linalg.qr_positive`), the estimate is
 
@@ -303,6 +421,7 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     n_blocks = min(20, n_steps) if n_blocks is None else as_positive_int("n_blocks", n_blocks)
     if n_blocks > n_steps:
         raise ValueError(f"n_blocks must be <= n_steps={n_steps}, got {n_blocks}")
+    check_allocation("n_blocks", n_blocks, "(n_blocks, k) block sums", n_blocks * (k + 1))
     if n_blocks == 1:
         warnings.warn(
             "n_blocks=1: the batch-means standard errors need >= 2 blocks; stderr is NaN",
@@ -314,16 +433,45 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
         x0 = system.initial_state() if has_default else rng.standard_normal(dim)
     x = as_float_array("x0", x0, shape=(dim,), copy=True)
     Q = _initial_frame(initial_frame, rng, dim, k)
+    if progress is not None:
+        progress = as_bool("progress", progress)
+
+    state_s, tangent_s = _step_seconds(dim, k, reortho_every)
+    estimate = transient * state_s + (tangent_transient + n_steps) * tangent_s
+    if estimate > LONG_RUN_SECONDS:
+        warnings.warn(
+            f"lyapunov_spectrum: estimated run time {_format_seconds(estimate)} (dim={dim}, "
+            f"k={k}, transient={transient}, tangent_transient={tangent_transient}, "
+            f"n_steps={n_steps}, reortho_every={reortho_every}; about "
+            f"{_FLOPS_PER_SECOND / 1e9:g} GFlop/s assumed). Shorten it with a smaller "
+            f"n_steps (the standard error shrinks like 1/sqrt(n_steps)), fewer exponents k "
+            f"(cost ~ dim^2 k per step) or a larger reortho_every; progress=False hides "
+            f"the progress bar",
+            UserWarning,
+            stacklevel=2,
+        )
+    if progress is None:
+        progress = estimate > LONG_RUN_SECONDS
 
     block_end = (np.arange(1, n_blocks + 1, dtype=np.int64) * n_steps) // n_blocks
     block_logs = np.zeros((n_blocks, k))
-    kind, theta_k, _, work = kernel_args(system)
-    code, step = _lyapunov_kernel(
-        kind, theta_k, dim, x, Q, transient, tangent_transient, n_steps,
-        reortho_every, block_end, block_logs,
+    _, _, _, work = kernel_args(system)
+    scratch = (
         np.empty((dim, dim)), np.empty((dim, k)), np.empty((dim, k)), np.empty((k, k)),
         np.empty(k), np.empty(k), np.empty(dim), work,
     )  # fmt: skip
+    total = transient + tangent_transient + n_steps
+    if progress:
+        # chunks of about _CHUNK_SECONDS of estimated work (>= 1 step)
+        chunks = (max(1, int(_CHUNK_SECONDS / state_s)), max(1, int(_CHUNK_SECONDS / tangent_s)))
+        with tqdm(total=total, unit="step", desc="lyapunov_spectrum") as bar:
+            code, step = _run_kernel(system, dim, x, Q, transient, tangent_transient, n_steps,
+                                     reortho_every, block_end, block_logs, scratch, chunks,
+                                     bar)  # fmt: skip
+    else:
+        code, step = _run_kernel(system, dim, x, Q, transient, tangent_transient, n_steps,
+                                 reortho_every, block_end, block_logs, scratch, None,
+                                 None)  # fmt: skip
     if code == 1:
         raise DivergenceError(
             f"{system!r}: orbit became non-finite at step {step} (counted from x0, "
@@ -605,12 +753,19 @@ def lyapunov_from_series(
     part is elsewhere.
     """
     X = as_series("X", X, min_samples=10)
-    dt = float(dt)
+    dt = as_real("dt", dt)
     if not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a finite number > 0, got {dt}")
     T = X.shape[0]
     if min_separation is None:
-        W = int(np.ceil(mean_period(X)))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked right below
+            period = mean_period(X)
+        if not np.isfinite(period):  # the periodogram overflowed (|X| ~ 1e154 and beyond)
+            raise ValueError(
+                f"X has no finite mean period (largest |X| = {np.max(np.abs(X)):.3g}: its power "
+                f"spectrum overflows); standardise X or pass min_separation"
+            )
+        W = int(np.ceil(period))
     else:
         W = as_positive_int("min_separation", min_separation, minimum=0)
     K = min(10 * W, T // 4) if n_steps is None else as_positive_int("n_steps", n_steps)
@@ -646,7 +801,9 @@ def lyapunov_from_series(
         i0 = int(np.argmax(y >= y0 + 0.1 * (y_inf - y0)))
         i1 = int(np.argmax(y >= y0 + 0.5 * (y_inf - y0))) + 1
     else:
-        i0, i1 = (int(v) for v in fit_range)
+        if not (isinstance(fit_range, (tuple, list)) and len(fit_range) == 2):
+            raise TypeError(f"fit_range must be a pair of ints (i0, i1), got {fit_range!r:.60}")
+        i0, i1 = (as_positive_int("fit_range", v, minimum=0) for v in fit_range)
         if not 0 <= i0 < i1 <= K + 1:
             raise ValueError(f"fit_range must satisfy 0 <= i0 < i1 <= n_steps + 1, got {fit_range}")
     if i1 - i0 < 2:

@@ -23,7 +23,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import convolve1d
 
-from ._validation import DivergenceError, as_positive_int, as_rng, as_series, check_model
+from ._validation import (
+    DivergenceError,
+    as_positive_int,
+    as_real,
+    as_rng,
+    as_series,
+    check_allocation,
+    check_model,
+)
 from .bptt import forward
 
 __all__ = [
@@ -36,6 +44,10 @@ __all__ = [
 
 #: ``method="auto"`` bins the state space up to this many observed dimensions.
 HISTOGRAM_MAX_DIM = 3
+
+#: :func:`prediction_error` processes start times in batches whose working arrays stay
+#: below this many bytes (unless one start time alone needs more), see its Notes.
+PE_MEMORY_BUDGET = 64 * 2**20
 
 #: A free run has *diverged* when an observation exceeds this many times the largest
 #: absolute value of the data it is compared with (or overflows). Such a model has no
@@ -54,7 +66,7 @@ def _pair(X_data, X_gen):
 
 
 def _positive(name, value, *, allow_zero=False):
-    value = float(value)
+    value = as_real(name, value)
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(
             f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value}"
@@ -173,6 +185,8 @@ def state_space_divergence(
     """
     X_data, X_gen = _pair(X_data, X_gen)
     N = X_data.shape[1]
+    if not isinstance(method, str):
+        raise TypeError(f'method must be "auto", "histogram" or "gmm", got {type(method).__name__}')
     if method == "auto":
         method = "histogram" if N <= HISTOGRAM_MAX_DIM else "gmm"
     if method == "histogram":
@@ -184,6 +198,9 @@ def state_space_divergence(
             _positive("alpha", alpha),
         )
     if method == "gmm":
+        sigma = _positive("sigma", sigma)
+        if not 1e-150 < sigma < 1e150:  # sigma^2 (in the kernel) must be a normal float
+            raise ValueError(f"sigma must be between 1e-150 and 1e150, got {sigma:g}")
         return _gmm_kl(
             X_data,
             X_gen,
@@ -212,14 +229,19 @@ def _histogram_kl(X_data, X_gen, n_bins, n_std, alpha):
         raise ValueError(
             f"n_bins**N = {n_bins}**{N} bins do not fit a 64-bit index; use method='gmm'"
         )
-    mean, std = X_data.mean(axis=0), X_data.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = X_data.mean(axis=0), X_data.std(axis=0)
+        lo, width = mean - n_std * std, 2.0 * n_std * std / n_bins
+    if not np.all(np.isfinite(lo) & np.isfinite(width)):
+        raise ValueError(
+            f"X_data is too large to bin: the range mean +- n_std * std overflows (largest "
+            f"|X_data| = {np.max(np.abs(X_data)):.3g}); standardise the series"
+        )
     if np.any(std == 0):
         raise ValueError(
             f"X_data is constant in variable(s) {np.flatnonzero(std == 0).tolist()}; "
             "the bin range (mean +- n_std * std) would be empty"
         )
-    lo = mean - n_std * std
-    width = 2.0 * n_std * std / n_bins
     flat = np.concatenate(
         [_bin_index(X_data, lo, width, n_bins), _bin_index(X_gen, lo, width, n_bins)]
     )
@@ -270,31 +292,57 @@ def _evenly_spaced(X, n):
 
 
 def _gmm_kl(X_data, X_gen, sigma, n_components, n_samples, rng):
+    check_allocation("n_samples", n_samples, "(n_samples, N) Monte Carlo samples",
+                     n_samples * (X_data.shape[1] + 1))  # fmt: skip
     C_data = _evenly_spaced(X_data, n_components)
     C_gen = _evenly_spaced(X_gen, n_components)
     pick = rng.integers(0, C_data.shape[0], size=n_samples)
     Y = C_data[pick] + sigma * rng.standard_normal((n_samples, X_data.shape[1]))
-    return float(
-        np.mean(_mixture_log_density(Y, C_data, sigma) - _mixture_log_density(Y, C_gen, sigma))
-    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        kl = float(
+            np.mean(_mixture_log_density(Y, C_data, sigma) - _mixture_log_density(Y, C_gen, sigma))
+        )
+    if not np.isfinite(kl):
+        raise ValueError(
+            f"the mixture estimate of D_stsp overflowed (largest |X_data| = "
+            f"{np.max(np.abs(X_data)):.3g}, |X_gen| = {np.max(np.abs(X_gen)):.3g}, "
+            f"sigma = {sigma:.3g}); standardise the series"
+        )
+    return kl
 
 
 # ======================================================================================
 # D_H: power-spectrum distance
-def _gaussian_kernel(sigma):
-    """Samples of :math:`e^{-j^2 / 2\\sigma^2}` for |j| <= ceil(4 sigma), summing to 1."""
+def _gaussian_kernel(sigma, n_freq):
+    """Samples of :math:`e^{-j^2 / 2\\sigma^2}` for |j| <= ceil(4 sigma), summing to 1.
+
+    The radius is capped at ``n_freq - 1``: entries farther out never meet one of the
+    ``n_freq`` frequencies, and the scale of the kernel cancels when the smoothed spectrum
+    is normalised, so the cap changes nothing but keeps a huge ``smoothing`` from
+    allocating a huge kernel.
+    """
     if sigma == 0:
         return np.ones(1)
-    r = int(np.ceil(4.0 * sigma))
+    r = int(min(np.ceil(4.0 * sigma), n_freq - 1))
     j = np.arange(-r, r + 1)
-    g = np.exp(-(j**2) / (2.0 * sigma**2))
+    # in float64, sigma^2 for sigma > 1e154 is inf (the kernel flat), not an OverflowError
+    g = np.exp(-(j**2) / (2.0 * np.float64(sigma) ** 2))
     return g / g.sum()
 
 
-def _spectra(X, sigma):
+def _spectra(name, X, sigma):
     """Smoothed power spectra, shape (T//2 + 1, N); column sums = total power (may be 0)."""
-    P = np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2
-    return convolve1d(P, _gaussian_kernel(sigma), axis=0, mode="constant", cval=0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = np.abs(np.fft.rfft(X - X.mean(axis=0), axis=0)) ** 2
+        g = _gaussian_kernel(sigma, P.shape[0])
+        S = convolve1d(P, g, axis=0, mode="constant", cval=0.0)
+        total = S.sum(axis=0)
+    if not np.all(np.isfinite(total)):
+        raise ValueError(
+            f"{name} is too large for a power spectrum: it overflows (largest |{name}| = "
+            f"{np.max(np.abs(X)):.3g}); standardise the series"
+        )
+    return S
 
 
 def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):
@@ -352,8 +400,8 @@ def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):
     X_data, X_gen = _pair(X_data, X_gen)
     sigma = _positive("smoothing", smoothing, allow_zero=True)
     T = min(X_data.shape[0], X_gen.shape[0])
-    P = _spectra(X_data[:T], sigma)
-    Q = _spectra(X_gen[:T], sigma)
+    P = _spectra("X_data", X_data[:T], sigma)
+    Q = _spectra("X_gen", X_gen[:T], sigma)
     mass_p, mass_q = P.sum(axis=0), Q.sum(axis=0)
     if np.any(mass_p == 0):
         raise ValueError(
@@ -372,13 +420,14 @@ def power_spectrum_distance(X_data, X_gen, *, smoothing=20.0):
 # ======================================================================================
 # PE(n): n-step-ahead prediction error, and free-running generation
 def _model_series(model, X):
+    check_model(model)
     X = as_series("X", X)
     if X.shape[1] != model.N:
         raise ValueError(f"X has N={X.shape[1]} variables but the model observes N={model.N}")
     return X
 
 
-def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
+def prediction_error(model, X, n_steps, *, stride=1, chunk=None):
     r"""Mean squared n-step-ahead prediction error :math:`PE(n)` from data-inferred states.
 
     Parameters
@@ -390,8 +439,9 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
         Prediction horizon :math:`n \ge 1`.
     stride : int
         Use every ``stride``-th start time (1: all).
-    chunk : int
-        Start times processed per batch (bounds memory to ``chunk * (n+1) * M`` floats).
+    chunk : int, optional
+        Start times processed per batch. Default: as many as fit
+        :data:`PE_MEMORY_BUDGET` (64 MiB), see Notes. The result does not depend on it.
 
     Returns
     -------
@@ -413,6 +463,18 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
     On a chaotic system :math:`PE(n)` grows with :math:`n` for every model, so only small
     :math:`n` (well below the predictability time) say something about the model.
 
+    **Memory.** Each batch of :math:`c` start times runs :func:`refrnn.forward` on windows
+    of :math:`n+1` steps, which keeps the states before and after forcing, two
+    :math:`(c, n+1, M)` arrays; with the windows and predictions, two :math:`(c, n+1, N)`
+    arrays, and the initial states :math:`(c, M)`, a batch takes
+
+    .. math:: 8\,c\,\bigl[2(n+1)(M+N) + M + N\bigr] \ \text{bytes}
+
+    (:math:`c = 4096`, :math:`n = 10`, :math:`M = 2000` would be 1.4 GB). By default
+    :math:`c` is the largest batch within :data:`PE_MEMORY_BUDGET`; beyond the batch only
+    8 bytes per start time are kept (the per-start errors, summed at the end in one
+    order, so that the result is the same for every ``chunk``).
+
     Raises
     ------
     DivergenceError
@@ -422,13 +484,17 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
     X = _model_series(model, X)
     n = as_positive_int("n_steps", n_steps)
     stride = as_positive_int("stride", stride)
-    chunk = as_positive_int("chunk", chunk)
+    chunk = None if chunk is None else as_positive_int("chunk", chunk)
     T = X.shape[0]
     if T <= n:
         raise ValueError(f"X has {T} time steps; n_steps={n} needs at least {n + 1}")
     starts = np.arange(0, T - n, stride)
+    if chunk is None:
+        M, N = model.M, model.N
+        per_start = 8 * (2 * (n + 1) * (M + N) + M + N)  # bytes, see Notes
+        chunk = max(1, PE_MEMORY_BUDGET // per_start)
     offsets = np.arange(n + 1)
-    total = 0.0
+    sq = np.empty(starts.size)  # squared error per start time
     for b in range(0, starts.size, chunk):
         s = starts[b : b + chunk]
         windows = X[s[:, None] + offsets]  # (S, n+1, N): x_t .. x_{t+n}
@@ -438,8 +504,9 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=4096):
         except DivergenceError as e:
             raise DivergenceError(f"prediction_error from start times {s[0]}..{s[-1]}: {e}") from e
         resid = windows[:, n] - X_hat[:, n]
-        total += float(np.sum(resid * resid))
-    return total / (starts.size * X.shape[1])
+        sq[b : b + chunk] = np.sum(resid * resid, axis=1)
+        del windows, X_hat  # free the batch before the next one is allocated
+    return float(np.sum(sq)) / (starts.size * X.shape[1])
 
 
 def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start=None):
@@ -478,6 +545,8 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
     X_data = _model_series(model, X_data)
     n_steps = as_positive_int("n_steps", n_steps)
     transient = as_positive_int("transient", transient, minimum=0)
+    check_allocation("n_steps + transient", n_steps + transient, "an orbit of that many states",
+                     (n_steps + transient + 1) * (model.M + model.N))  # fmt: skip
     T = X_data.shape[0]
     if start is None:
         start = int(as_rng(rng).integers(0, T))
@@ -532,7 +601,8 @@ def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
     """
     X = _model_series(model, X)
     n_free = X.shape[0] if n_free is None else as_positive_int("n_free", n_free)
-    out = {"pe_steps": int(pe_steps)}
+    pe_steps = as_positive_int("pe_steps", pe_steps)
+    out = {"pe_steps": pe_steps}
     try:
         out["prediction_error"] = float(prediction_error(model, X, pe_steps))
     except DivergenceError:

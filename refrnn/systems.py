@@ -35,9 +35,11 @@ Lorenz96 ``[F, dt]``, Henon ``[a, b]``, Logistic ``[r]``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from ._validation import as_positive_int, as_rng
+from ._validation import as_positive_int, as_real, as_rng
 from .dynamics import MapMixin
 from .equations.systems import HENON, LOGISTIC, LORENZ63, LORENZ96, ROSSLER
 
@@ -72,12 +74,12 @@ class DynamicalSystem(MapMixin):
 
     def __init__(self, dim, dt, **params):
         for k, v in params.items():
-            v = float(v)
+            v = as_real(k, v)
             if not np.isfinite(v):
                 raise ValueError(f"{k} must be finite, got {v}")
             params[k] = v
         if self.is_flow:
-            dt = float(dt)
+            dt = as_real("dt", dt)
             if not (np.isfinite(dt) and dt > 0):
                 raise ValueError(f"dt must be a finite number > 0, got {dt}")
             theta = np.array([*params.values(), dt])
@@ -216,6 +218,8 @@ def resolve(system, params=None, dt=None):
     if key not in _BY_NAME:
         raise ValueError(f"unknown system {system!r}; choose one of {sorted(set(_BY_NAME))}")
     cls = _BY_NAME[key]
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of {cls.__name__} parameters, got {params!r:.60}")
     kwargs = dict(params or {})
     if cls.is_flow:
         kwargs["dt"] = 0.01 if dt is None else dt

@@ -43,7 +43,9 @@ from ._validation import (
     as_bool,
     as_float_array,
     as_positive_int,
+    as_real,
     as_rng,
+    check_allocation,
 )
 from .bptt import loss_and_grad, warm_start
 from .io import atomic_savez, load_npz, model_from_arrays, model_to_arrays
@@ -174,10 +176,16 @@ def resolve_tau(tau, X=None, *, lambda_max=None, tau_fraction=TAU_FRACTION):
         if lambda_max is None:
             if X is None:
                 raise ValueError('tau="auto" needs lambda_max or the series X to estimate it')
-            est = _lyapunov.lyapunov_from_series(X)
+            try:
+                est = _lyapunov.lyapunov_from_series(X)
+            except ValueError as exc:
+                raise ValueError(
+                    f'tau="auto" could not estimate lambda_max from the series ({exc}); pass '
+                    f"lambda_max or an int tau"
+                ) from exc
             lam, how = float(est.lambda_max), "estimated from the series (Rosenstein)"
         else:
-            lam, how = float(lambda_max), "given lambda_max"
+            lam, how = as_real("lambda_max", lambda_max), "given lambda_max"
         if not (np.isfinite(lam) and lam > 0):
             raise ValueError(
                 f'tau="auto" needs a positive lambda_max (chaotic data), got {lam:g} ({how})'
@@ -565,9 +573,11 @@ def train(
     batches_per_epoch = as_positive_int("batches_per_epoch", batches_per_epoch)
     batch_size = as_positive_int("batch_size", batch_size)
     seq_len = as_positive_int("seq_len", seq_len)
+    check_allocation("batch_size", batch_size, "(batch_size, seq_len+1, M) batch states",
+                     batch_size * (seq_len + 1) * model.M)  # fmt: skip
     if X.shape[0] < seq_len + 1:
         raise ValueError(f"X has {X.shape[0]} samples, fewer than seq_len + 1 = {seq_len + 1}")
-    if clip_norm is not None and not (float(clip_norm) > 0):
+    if clip_norm is not None and not (as_real("clip_norm", clip_norm) > 0):
         raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
     eval_every = 0 if not eval_every else as_positive_int("eval_every", eval_every)
     X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)

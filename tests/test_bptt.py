@@ -381,6 +381,12 @@ def test_bad_model_and_forcing(small):
         refrnn.jvp(model, X, {"Q": np.zeros(3)})
     with pytest.raises(ValueError, match="cotangent must have shape"):
         refrnn.vjp(model, X, np.zeros((2, 5, 3)))
+    # found by the fuzz tests: 'NoneType' object is not iterable / str has no 'get'
+    for bad in (None, "A", [1.0]):
+        with pytest.raises(TypeError, match="tangent must be a dict keyed like model.params"):
+            refrnn.jvp(model, X, bad)
+    with pytest.raises(ValueError, match=r"tau must be < 2\*\*63"):
+        refrnn.loss_and_grad(model, X, 2**63)  # was OverflowError from the kernel call
 
 
 def test_warm_start_infers_the_unobserved_part_of_z0():

@@ -236,6 +236,27 @@ def test_train_output_dir_that_is_a_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "text, match",
     [
+        ("[model]\nM = 2.5\n", r"\[model\] M must be an integer, got float 2.5"),
+        ("[model]\nM = 1e400\n", r"\[model\] M must be an integer, got float inf"),
+        ("n_samples = true\n", r"\[data\] n_samples must be an integer, got bool True"),
+        ("[model\n", r"run.toml: not valid TOML"),
+        ("[output]\ndir = 5\n", r"\[output\] dir must be a string, got 5"),
+    ],
+)
+def test_train_config_values_are_checked(tmp_path, capsys, text, match):
+    """Found by the fuzz tests: int(2.5) = 2 silently, int(inf) an OverflowError traceback,
+    TOML syntax errors and Path(5) without the file or key named."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[data]\nsystem = "lorenz63"\n' + text)
+    with pytest.raises((TypeError, ValueError), match=match):
+        cli.train_from_config(cfg)
+    assert cli.main(["train", str(cfg)]) == 2
+    assert "run.toml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
         (
             '[data]\nsystem = "lorenz63"\n[model]\nm = 4\n',
             r"unknown key 'm' in \[model\] \(did you mean 'M'\?\)",

@@ -113,6 +113,28 @@ def test_generate_rejects_bad_arguments():
         data.generate("henon", 100, noise=-1.0)
     with pytest.raises(TypeError, match="n_samples"):
         data.generate("henon", 100.0)
+    # found by the fuzz tests: dict() and float() errors that named nothing
+    for bad in (1 + 2j, [1, "a"], "rho"):
+        with pytest.raises(TypeError, match="params must be a dict of Lorenz63 parameters"):
+            data.generate("lorenz63", 100, params=bad)
+    with pytest.raises(TypeError, match="dt must be a real number, got str"):
+        data.generate("lorenz63", 100, dt="abc")
+
+
+def test_bad_types_and_values_found_by_the_fuzz_tests():
+    with pytest.raises(TypeError, match="standardize must be True or False"):
+        data.generate("henon", 100, standardize=np.array([]))
+    with pytest.raises(TypeError, match="noise must be a real number, got str"):
+        data.generate("henon", 100, noise="abc")
+    with pytest.raises(ValueError, match=r"n_samples=1000000000000 needs a .* orbit of"):
+        data.generate("henon", 10**12)  # was NumPy's MemoryError
+    with pytest.raises(ValueError, match="X is too large to standardise"):
+        data.Dataset.from_series(np.array([[1e300], [-1e300], [0.0]]))  # std was inf
+    Y = np.random.default_rng(0).normal(size=(300, 1))
+    with pytest.raises(TypeError, match="test_fraction must be a real number"):
+        data.generate("henon", 100, test_fraction="abc")
+    with pytest.raises(ValueError, match="n_windows=1000000000000 needs"):
+        data.sample_windows(Y, 10**12, 5)
 
 
 def test_dataset_is_immutable():
@@ -208,6 +230,15 @@ def test_load_series_rejects_bad_files(tmp_path, name, content, message):
     with pytest.raises(ValueError, match=message) as err:
         data.load_series(path)
     assert str(path) in str(err.value)  # the message names the file
+
+
+def test_load_series_names_a_truncated_npz(tmp_path):
+    # found by the fuzz tests: zipfile.BadZipFile("File is not a zip file"), no file named
+    path = tmp_path / "cut.npz"
+    np.savez(path, X=np.zeros((200, 2)))
+    path.write_bytes(path.read_bytes()[:150])
+    with pytest.raises(ValueError, match=r"cut.npz: not a readable .npz file"):
+        data.load_series(path)
 
 
 def test_load_series_never_unpickles(tmp_path):

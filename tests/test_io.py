@@ -55,6 +55,15 @@ def test_load_validates_parameters(tmp_path):
         io.load_model(tmp_path / "m.npz")
 
 
+def test_non_finite_stored_parameters_name_the_file(tmp_path):
+    # found by the fuzz tests: "A contains non-finite values" did not say which file
+    arrays = io.model_to_arrays(refrnn.PLRNN.random(3, 1, rng=0))
+    arrays["model.A"] = np.full(3, np.nan)
+    io.atomic_savez(tmp_path / "nan.npz", **arrays)
+    with pytest.raises(ValueError, match=r"nan.npz: stored parameters .* A contains non-finite"):
+        io.load_model(tmp_path / "nan.npz")
+
+
 @pytest.mark.parametrize(
     "meta, match",
     [

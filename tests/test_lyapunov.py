@@ -7,6 +7,7 @@ the run length, then the result object, validation and the helper functions.
 """
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -361,6 +362,8 @@ def test_bad_arguments():
         (dict(rng="seed"), TypeError, "rng"),
         (dict(initial_frame=np.zeros((2, 2))), ValueError, "initial_frame"),
         (dict(initial_frame=np.ones((3, 2))), ValueError, "initial_frame"),
+        (dict(n_steps=10**12, n_blocks=10**12), ValueError, "n_blocks=10+ needs"),  # fuzz
+        (dict(progress="yes"), TypeError, "progress must be True or False"),
     ]
     for kw, err, match in cases:
         with pytest.raises(err, match=match):
@@ -383,6 +386,107 @@ def test_overflowing_tangent_frame_names_the_step():
     # with a QR every step the same map is harmless: log 4 and log 0.5 exactly
     res = lyapunov_spectrum(m, [1.0, 1.0], n_steps=5000, transient=0, tangent_transient=100)
     np.testing.assert_allclose(res.exponents, np.log([4.0, 0.5]), rtol=0, atol=1e-12)
+
+
+# ======================================================================================
+# cost estimate and progress
+class _RecordingBar:
+    """Stands in for tqdm: records the bars opened and the steps reported."""
+
+    opened = []
+
+    def __init__(self, total, **kwargs):
+        self.total, self.updates = total, []
+        _RecordingBar.opened.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        self.updates.append(n)
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    _RecordingBar.opened = []
+    monkeypatch.setattr(refrnn.lyapunov, "tqdm", _RecordingBar)
+    return _RecordingBar.opened
+
+
+@pytest.mark.parametrize(
+    "system",
+    [refrnn.PLRNN.random(6, 2, rng=1), systems.Lorenz63(), CHAOTIC_RNN],
+    ids=["plrnn", "lorenz63", "chaotic-rnn"],
+)
+@pytest.mark.parametrize("m", [1, 3])
+@pytest.mark.parametrize("chunk_seconds", [0.0, 7e-6])
+def test_progress_chunks_are_bit_identical(system, m, chunk_seconds, bars, monkeypatch):
+    # Odd lengths: blocks of 25/26 steps, transients that are not multiples of m, so that
+    # chunks end at every kind of boundary (mid-transient, mid-block, block end).
+    kw = dict(n_steps=103, transient=17, tangent_transient=11, reortho_every=m, n_blocks=4)
+    plain = lyapunov_spectrum(system, **kw, progress=False)
+    assert bars == []
+    # 0 s: one QR interval (m steps) per kernel call; 7 us: several intervals per call
+    monkeypatch.setattr(refrnn.lyapunov, "_CHUNK_SECONDS", chunk_seconds)
+    chunked = lyapunov_spectrum(system, **kw, progress=True)
+    (bar,) = bars
+    assert bar.total == sum(bar.updates) == 17 + 11 + 103
+    assert len(bar.updates) > 4  # really chunked: more calls than blocks
+    # the same arithmetic in the same order: equal bit for bit, not just close
+    np.testing.assert_array_equal(chunked.block_logs, plain.block_logs)
+    np.testing.assert_array_equal(chunked.exponents, plain.exponents)
+    np.testing.assert_array_equal(chunked.stderr, plain.stderr)
+
+
+def test_chunked_run_names_the_same_divergence_step(bars, monkeypatch):
+    m = refrnn.PLRNN(A=np.array([2.0]), W=np.zeros((1, 1)), h=np.array([0.5]), B=np.eye(1))
+    monkeypatch.setattr(refrnn.lyapunov, "_CHUNK_SECONDS", 0.0)
+    messages = []
+    for progress in (False, True):
+        with pytest.raises(refrnn.DivergenceError) as info:
+            lyapunov_spectrum(m, [1.0], n_steps=5000, transient=10, progress=progress)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "step 10" in messages[0]
+
+
+def test_long_run_warns_with_estimate_and_shows_progress(bars, monkeypatch):
+    # Pretend the machine does 10 flop/s: a tiny run is then estimated at minutes.
+    monkeypatch.setattr(refrnn.lyapunov, "_FLOPS_PER_SECOND", 10.0)
+    kw = dict(n_steps=200, transient=10, tangent_transient=10)
+    with pytest.warns(UserWarning, match=r"estimated run time .* n_steps=200.*smaller n_steps"):
+        slow = lyapunov_spectrum(systems.Henon(), **kw)
+    assert len(bars) == 1  # progress=None turned the bar on
+    with pytest.warns(UserWarning, match="estimated run time"):
+        plain = lyapunov_spectrum(systems.Henon(), **kw, progress=False)
+    assert len(bars) == 1
+    np.testing.assert_array_equal(slow.exponents, plain.exponents)
+
+
+def test_short_run_neither_warns_nor_shows_a_bar(bars):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lyapunov_spectrum(systems.Henon(), n_steps=1000, transient=10, tangent_transient=10)
+    assert bars == []
+
+
+def test_full_spectrum_of_a_large_model_is_estimated_up_front():
+    # The default 100,000 steps for M = 300: ~6 M^3 flops per step, hours at 2 GFlop/s.
+    # The warning turned into an error stops the call before any step is run.
+    m = refrnn.PLRNN.random(300, 3, rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match=r"estimated run time [\d.]+ h .*dim=300, k=300"):
+            lyapunov_spectrum(m)
+        # the leading 3 exponents over 10,000 steps take seconds: no warning
+        assert lyapunov_spectrum(m, n_steps=2000, transient=100, k=3).k == 3
+
+
+def test_progress_must_be_a_flag():
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        lyapunov_spectrum(systems.Henon(), n_steps=10, progress="yes")
 
 
 # ======================================================================================
@@ -494,3 +598,15 @@ def test_rosenstein_result_repr_is_short():
     X = refrnn.generate("lorenz63", 2000, rng=0, test_fraction=0.0).train
     r = refrnn.lyapunov_from_series(X, dt=0.01)
     assert repr(r).startswith("RosensteinResult(lambda_max=") and len(repr(r)) < 150
+
+
+def test_rosenstein_bad_arguments_found_by_the_fuzz_tests():
+    with pytest.raises(TypeError, match="dt must be a real number, got NoneType"):
+        refrnn.lyapunov_from_series(np.random.default_rng(0).normal(size=(200, 1)), dt=None)
+    X = np.random.default_rng(0).normal(size=(200, 1)) * 1e300
+    with pytest.raises(ValueError, match="X has no finite mean period"):
+        refrnn.lyapunov_from_series(X)  # was int(NaN)
+    Y = np.random.default_rng(0).normal(size=(300, 1))
+    for bad in ("abc", [[1.0], [2.0, 3.0]]):
+        with pytest.raises((TypeError, ValueError), match="fit_range must be"):
+            refrnn.lyapunov_from_series(Y, fit_range=bad)  # were int() errors

@@ -294,6 +294,101 @@ def test_prediction_error_definition():
         metrics.prediction_error(refrnn.systems.Henon(), X, 1)
 
 
+@pytest.mark.parametrize("readout", ["linear", "identity"])
+def test_prediction_error_does_not_depend_on_the_batch_size(readout):
+    m = refrnn.PLRNN.random(8, 3, rng=0, readout=readout)
+    X = np.random.default_rng(1).normal(size=(300, 3))
+    # every start's error is computed alone and all are summed once in one order, so the
+    # batching cannot change a bit
+    values = {metrics.prediction_error(m, X, 5, chunk=c) for c in (1, 7, 10**6, None)}
+    assert len(values) == 1
+
+
+def test_prediction_error_memory_stays_within_the_budget(monkeypatch):
+    import tracemalloc
+
+    # 2980 start times of 21-step windows with M = 50 need 8 (2 (n+1)(M+N) + M + N) = 18 kB
+    # each, 54 MB in one batch; with a 1 MiB budget batches of 57 starts must be used.
+    budget = 2**20
+    monkeypatch.setattr(metrics, "PE_MEMORY_BUDGET", budget, raising=False)
+    m = refrnn.PLRNN.random(50, 3, rng=0)
+    X = np.random.default_rng(0).normal(size=(3000, 3))
+    expected = metrics.prediction_error(m, X, 20, chunk=10**6)
+    tracemalloc.start()
+    try:
+        value = metrics.prediction_error(m, X, 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert value == expected
+    # beyond the batches: the start times and their squared errors (8 bytes each) and
+    # small per-batch temporaries (residuals, index arrays: < 16 KiB here)
+    assert peak <= budget + 16 * 2980 + 16 * 2**10
+
+
+def test_evaluate_rejects_a_non_model():
+    # found by the fuzz tests: AttributeError "'str' object has no attribute 'N'"
+    for bad in ("abc", None, refrnn.systems.Henon()):
+        with pytest.raises(TypeError, match="model must be a refrnn model"):
+            metrics.evaluate(bad, np.zeros((10, 2)))
+
+
+def test_huge_smoothing_and_non_numeric_constants():
+    # found by the fuzz tests: smoothing=1e12 asked NumPy for a 8e12-entry kernel, and
+    # float(None) named no argument. Capping the kernel at the spectrum's length changes
+    # nothing but round-off (its scale cancels in the normalisation).
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
+    assert 0.0 <= metrics.power_spectrum_distance(X, Y, smoothing=1e12) <= 1.0
+    # sigma = 100: the full kernel has radius 400, the capped one 100 (101 frequencies)
+    from scipy.ndimage import convolve1d
+
+    j = np.arange(-400, 401)
+    g = np.exp(-(j**2) / (2.0 * 100.0**2))
+
+    def smoothed(Z):
+        P = np.abs(np.fft.rfft(Z - Z.mean(axis=0), axis=0)) ** 2
+        S = convolve1d(P, g / g.sum(), axis=0, mode="constant", cval=0.0)
+        return np.sqrt(S / S.sum(axis=0))
+
+    H = np.sqrt(0.5 * np.sum((smoothed(X) - smoothed(Y)) ** 2, axis=0)).mean()
+    # same sums, a different normalising constant: round-off only
+    assert metrics.power_spectrum_distance(X, Y, smoothing=100.0) == pytest.approx(H, rel=1e-10)
+    with pytest.raises(TypeError, match="smoothing must be a real number"):
+        metrics.power_spectrum_distance(X, Y, smoothing=None)
+    with pytest.raises(TypeError, match="alpha must be a real number"):
+        metrics.state_space_divergence(X, Y, alpha="x")
+
+
+def test_sizes_and_constants_found_by_the_fuzz_tests():
+    m = refrnn.PLRNN.random(3, 2, rng=0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    with pytest.raises(TypeError, match="pe_steps must be an integer, got str"):
+        metrics.evaluate(m, X, pe_steps="abc")  # was int('abc')
+    with pytest.raises(TypeError, match="pe_steps must be an integer, got float"):
+        metrics.evaluate(m, X, pe_steps=2.7)  # was silently 2
+    # NumPy's MemoryError named no argument
+    with pytest.raises(ValueError, match=r"n_steps \+ transient=1000000001000 needs an orbit"):
+        metrics.generate_free_run(m, X, 10**12)
+    with pytest.raises(ValueError, match="n_samples=1000000000000 needs"):
+        metrics.state_space_divergence(X, X, method="gmm", n_samples=10**12)
+    with pytest.raises(TypeError, match="method must be"):
+        metrics.state_space_divergence(X, X, method=np.array([]))
+    # 1e300 data: the bin range and the power spectrum overflowed into NaN / a NumPy error
+    big = X * 1e300
+    with pytest.raises(ValueError, match="X_data is too large to bin"):
+        metrics.state_space_divergence(big, X)
+    with pytest.raises(ValueError, match="X_gen is too large for a power spectrum"):
+        metrics.power_spectrum_distance(X, big)
+    # GMM kernel widths whose square under- or overflows: ZeroDivisionError/OverflowError
+    for sigma in (1e-288, 1e154):
+        with pytest.raises(ValueError, match="sigma must be between 1e-150 and 1e150"):
+            metrics.state_space_divergence(X, X, method="gmm", sigma=sigma)
+    with pytest.raises(ValueError, match="mixture estimate of D_stsp overflowed"):
+        metrics.state_space_divergence(big, X, method="gmm")
+
+
 def test_generate_free_run():
     model = _chaotic_rnn()
     X = model.observe(model.simulate(np.full(model.M, 0.3), 100))

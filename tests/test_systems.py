@@ -207,6 +207,14 @@ def test_bad_parameter_types_raise_type_error():
         systems.Lorenz96(n=5.0)
 
 
+def test_non_numeric_parameters_and_dt_are_named():
+    # found by the fuzz tests: float() errors named neither the parameter nor dt
+    with pytest.raises(TypeError, match="sigma must be a real number, got str"):
+        systems.Lorenz63(sigma="abc")
+    with pytest.raises(TypeError, match="dt must be a real number, got ndarray"):
+        systems.Lorenz63(dt=np.zeros(0))
+
+
 def test_bad_states():
     s = systems.Lorenz63()
     with pytest.raises(ValueError, match="shape"):

@@ -164,6 +164,18 @@ def test_bad_arguments(series):
         tr.train(model, series, tau=5, clip_norm=0)
     with pytest.raises(TypeError, match="model must be"):
         tr.train("m", series, tau=5)
+    # found by the fuzz tests: float("abc") and NumPy's MemoryError named no argument
+    with pytest.raises(TypeError, match="clip_norm must be a real number"):
+        tr.train(model, series, tau=5, clip_norm="abc")
+    with pytest.raises(ValueError, match="batch_size=1000000000000 needs"):
+        tr.train(model, series, tau=5, batch_size=10**12)
+    with pytest.raises(TypeError, match="lambda_max must be a real number"):
+        tr.train(model, series, tau="auto", lambda_max="abc")
+    # a sine: the Rosenstein estimate has no rising divergence curve to fit (was its
+    # ValueError, which named neither tau nor lambda_max)
+    sine = np.tile(np.sin(0.3 * np.arange(300))[:, None], (1, 3))
+    with pytest.raises(ValueError, match='tau="auto" could not estimate lambda_max'):
+        tr.train(model, sine, tau="auto", n_epochs=1, seq_len=10)
 
 
 def test_best_model_is_the_lowest_d_stsp_evaluation(series, tmp_path):

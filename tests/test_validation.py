@@ -7,8 +7,10 @@ from refrnn._validation import (
     as_bool,
     as_float_array,
     as_positive_int,
+    as_real,
     as_rng,
     as_tau,
+    check_allocation,
     full_row_rank,
 )
 
@@ -58,3 +60,20 @@ def test_full_row_rank():
     full_row_rank("B", np.eye(2, 4))
     with pytest.raises(ValueError, match="B must have full row rank N=2 .* got rank 1"):
         full_row_rank("B", np.ones((2, 4)))
+
+
+def test_bad_input_found_by_the_fuzz_tests():
+    """Each of these ended in an unnamed NumPy/Numba error before (tests/test_fuzz.py)."""
+    with pytest.raises(ValueError, match="rng must be a non-negative int seed, got -1"):
+        as_rng(-1)
+    with pytest.raises(ValueError, match="x must be a rectangular array"):
+        as_float_array("x", [[1.0], [2.0, 3.0]])
+    with pytest.raises(ValueError, match=r"n must be < 2\*\*63"):
+        as_positive_int("n", 2**63)  # would overflow the kernels' int64
+    assert as_real("dt", np.array(0.5)) == 0.5 and as_real("dt", 2) == 2.0
+    for bad in ("abc", np.zeros(2), None, True, 1j):
+        with pytest.raises(TypeError, match="dt must be a real number"):
+            as_real("dt", bad)
+    check_allocation("M", 10, "an (M, M) matrix", 100)
+    with pytest.raises(ValueError, match=r"M=1000000000000 needs an \(M, M\) matrix of .* GiB"):
+        check_allocation("M", 10**12, "an (M, M) matrix", 10**24)

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_float_array, as_positive_int, as_rng, full_row_rank
+from .._validation import (
+    as_float_array,
+    as_positive_int,
+    as_rng,
+    check_allocation,
+    full_row_rank,
+)
 from ..dynamics import MapMixin
 
 READOUTS = ("linear", "identity")
@@ -62,7 +68,10 @@ class RNNModel(MapMixin):
     # ---- construction helpers -------------------------------------------------------
     @staticmethod
     def _array(name, value, **kw):
-        return as_float_array(name, value, copy=True, **kw)
+        arr = as_float_array(name, value, copy=True, **kw)
+        if arr.size == 0:  # M = 0 or N = 0: no model
+            raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+        return arr
 
     @staticmethod
     def _check_sizes(M, N, rng):
@@ -70,10 +79,13 @@ class RNNModel(MapMixin):
         N = as_positive_int("N", N)
         if N > M:
             raise ValueError(f"N (observations) must be <= M (latent states), got N={N}, M={M}")
+        check_allocation("M", M, "an (M, M) weight matrix", M * M)
         return M, N, as_rng(rng)
 
     @classmethod
     def _with_readout(cls, rng, M, N, readout, **dyn):
+        if not isinstance(readout, str):
+            raise TypeError(f"readout must be one of {READOUTS}, got {type(readout).__name__}")
         if readout == "linear":
             return cls(**dyn, B=uniform_init(rng, M, (N, M)), readout="linear")
         if readout == "identity":
@@ -81,7 +93,7 @@ class RNNModel(MapMixin):
         raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
 
     def _init_common(self, dyn, M, B, readout, n_obs):
-        if readout not in READOUTS:
+        if not isinstance(readout, str) or readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if readout == "linear":
             if B is None:

@@ -118,6 +118,9 @@ def test_vanilla_validation_messages():
         V(np.zeros((3, 3)), np.zeros(2), np.ones((1, 3)))
     with pytest.raises(ValueError, match="gain must be"):
         V.random(3, 1, gain=-1.0)
+    # found by the fuzz tests: an empty W gave M = 0 and blamed b
+    with pytest.raises(ValueError, match=r"W must not be empty, got shape \(0, 0\)"):
+        V(np.zeros((0, 0)), np.zeros(2), np.ones((1, 2)))
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -132,6 +135,15 @@ def test_random_validation(cls):
         _random(cls, 2, 1, rng="seed")
     with pytest.raises(ValueError, match="readout must be one of"):
         _random(cls, 2, 1, readout="linearr")
+    # found by the fuzz tests: NumPy's "array is too big" / MemoryError named no argument
+    with pytest.raises(ValueError, match=r"M=1000000000000 needs an \(M, M\) weight matrix"):
+        _random(cls, 10**12, 1)
+    with pytest.raises(ValueError, match="rng must be a non-negative int seed"):
+        _random(cls, 2, 1, rng=-1)
+    with pytest.raises(TypeError, match="readout must be one of"):
+        _random(cls, 2, 1, readout=np.array([]))  # was "truth value of an empty array"
+    with pytest.raises(ValueError, match="n_steps=1000000000000 needs an"):
+        _random(cls, 2, 1, rng=0).simulate(np.zeros(2), 10**12)  # was NumPy's MemoryError
 
 
 @pytest.mark.parametrize("cls", CLASSES)
