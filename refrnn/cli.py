@@ -58,7 +58,7 @@ def cmd_demo(args):
 def cmd_train(args):
     """``refrnn train CONFIG.toml``: see :func:`train_from_config` for the format."""
     if not args.no_progress:  # a first run compiles the kernels: say so, on stderr
-        from ._console import warm_up_kernels
+        from ._warmup import warm_up_kernels
 
         warm_up_kernels(lambda line: print(line, file=sys.stderr, flush=True))
     summary = train_from_config(args.config, progress=not args.no_progress, restart=args.restart)

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._console import _duration, warm_up_kernels
+from ._console import _duration
+from ._warmup import warm_up_kernels
 from .io import atomic_savefig, atomic_write, write_json
 
 __all__ = ["run_demo"]

@@ -517,14 +517,15 @@ def plot_unrolled_graph(T, tau=None, *, ax=None, title=None):
     return fig
 
 
-def plot_tau_curve(rows, *, tau_pred=None, title=None):
+def plot_tau_curve(summary, *, tau_pred=None, title=None):
     """D_stsp and D_H against tau per model (mean +- sd over seeds), BPTT as a line.
 
     Parameters
     ----------
-    rows : list of dict
-        A sweep's table (:func:`refrnn.sweep.collect`), summarised by
-        :func:`refrnn.sweep.summarise`.
+    summary : dict
+        A sweep's table summarised over seeds, :func:`refrnn.sweep.summarise` of
+        :func:`refrnn.sweep.collect` (:func:`refrnn.sweep.plot_tau_curve` takes the rows
+        and does both).
     tau_pred : float, optional
         Predictability time in steps, drawn as a dotted vertical line.
     title : str, optional
@@ -535,9 +536,6 @@ def plot_tau_curve(rows, *, tau_pred=None, title=None):
     """
     import matplotlib.pyplot as plt
 
-    from .sweep import summarise
-
-    summary = summarise(rows)
     models = sorted({m for m, _ in summary})
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))

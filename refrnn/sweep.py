@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import plotting
 from ._validation import as_positive_int
 from .io import atomic_savez, load_npz, model_to_arrays
-from .plotting import plot_tau_curve  # noqa: F401 -- re-exported (it lived here up to 0.2)
 
 __all__ = [
     "make_grid",
@@ -421,6 +421,12 @@ def write_table(rows, csv_path=None, md_path=None, *, tau_pred=None, note=""):
     if md_path:
         Path(md_path).write_text(text)
     return text
+
+
+def plot_tau_curve(rows, *, tau_pred=None, title=None):
+    """:func:`refrnn.plotting.plot_tau_curve` of a sweep's table ``rows`` (:func:`collect`),
+    summarised over seeds by :func:`summarise`; returns the figure."""
+    return plotting.plot_tau_curve(summarise(rows), tau_pred=tau_pred, title=title)
 
 
 def summarise(rows):

@@ -570,6 +570,9 @@ def train(
     if X.shape[1] != model.N:
         raise ValueError(f"X must have shape (T, N={model.N}), got {X.shape}")
     n_epochs = as_positive_int("n_epochs", n_epochs)
+    lr = as_real("lr", lr)
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
     batches_per_epoch = as_positive_int("batches_per_epoch", batches_per_epoch)
     batch_size = as_positive_int("batch_size", batch_size)
     seq_len = as_positive_int("seq_len", seq_len)

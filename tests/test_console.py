@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from refrnn import _console
+from refrnn import _console, _warmup
 
 
 class _Terminal(io.StringIO):
@@ -71,18 +71,18 @@ def test_warm_up_announces_compilation_only_when_it_takes_long(monkeypatch):
     # one by an instant warm-up (against 30 s patience): no timing is measured here
     lines = []
     counts = iter([10, 25])  # Numba's count of compilations before and after
-    monkeypatch.setattr(_console, "_compilations", lambda: next(counts))
-    monkeypatch.setattr(_console, "_exercise_kernels", lambda: time.sleep(0.5))
-    _console.warm_up_kernels(lines.append, patience=0.05)
-    assert lines[0] == _console.COMPILING_MESSAGE and "compiled and cached" in lines[1]
+    monkeypatch.setattr(_warmup, "_compilations", lambda: next(counts))
+    monkeypatch.setattr(_warmup, "_exercise_kernels", lambda: time.sleep(0.5))
+    _warmup.warm_up_kernels(lines.append, patience=0.05)
+    assert lines[0] == _warmup.COMPILING_MESSAGE and "compiled and cached" in lines[1]
     # slow, but nothing was compiled (a busy machine loading the cache): said so
     lines.clear()
-    monkeypatch.setattr(_console, "_compilations", lambda: 25)
-    _console.warm_up_kernels(lines.append, patience=0.05)
+    monkeypatch.setattr(_warmup, "_compilations", lambda: 25)
+    _warmup.warm_up_kernels(lines.append, patience=0.05)
     assert "loaded from Numba's cache" in lines[1] and "nothing to compile" in lines[1]
     lines.clear()
-    monkeypatch.setattr(_console, "_exercise_kernels", lambda: None)
-    _console.warm_up_kernels(lines.append, patience=30.0)
+    monkeypatch.setattr(_warmup, "_exercise_kernels", lambda: None)
+    _warmup.warm_up_kernels(lines.append, patience=30.0)
     assert lines == []
 
 
@@ -90,15 +90,15 @@ def test_warm_up_reraises_errors_of_the_kernels(monkeypatch):
     def broken():
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(_console, "_exercise_kernels", broken)
+    monkeypatch.setattr(_warmup, "_exercise_kernels", broken)
     with pytest.raises(RuntimeError, match="boom"):
-        _console.warm_up_kernels(lambda line: None)
+        _warmup.warm_up_kernels(lambda line: None)
 
 
 def test_the_kernel_warm_up_itself_runs_and_numba_counts_compilations():
-    assert _console.warm_up_kernels(lambda line: None, patience=600.0) >= 0.0
+    assert _warmup.warm_up_kernels(lambda line: None, patience=600.0) >= 0.0
     # after the warm-up every kernel it needs is loaded: running it again compiles nothing
-    before = _console._compilations()
+    before = _warmup._compilations()
     assert isinstance(before, int)
-    _console._exercise_kernels()
-    assert _console._compilations() == before
+    _warmup._exercise_kernels()
+    assert _warmup._compilations() == before

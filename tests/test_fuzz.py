@@ -403,7 +403,7 @@ def test_generate(system, n_samples, kw):
     rng=anything(st.integers(0, 3)),
 )
 def test_series_tools(X, dim, lag, n_windows, T, rng):
-    check("series_tools", ("x", "dim", "lag"), data.delay_embed, X, dim, lag)
+    check("series_tools", ("x", "dim", "lag"), refrnn.delay_embed, X, dim, lag)
     check("series_tools", ("X", "n_windows", "T", "rng"), data.sample_windows, X, n_windows,
           T, rng=rng)  # fmt: skip
     check("series_tools", ("X", "standardize", "test_fraction", "dt"), data.Dataset.from_series,

@@ -140,17 +140,17 @@ def test_stamp_marks_a_figure():
     assert [t.get_text() for t in stamps] == ["QUICK MODE \u2014 numbers are not meaningful"]
 
 
-def test_tau_curve_lives_in_plotting_and_is_still_importable_from_sweep():
+def test_tau_curve_lives_in_plotting_and_sweep_plots_its_rows():
     from refrnn import sweep
 
-    assert sweep.plot_tau_curve is plotting.plot_tau_curve
     rows = [
         {"model": "PLRNN", "tau": tau, "clip_norm": None, "status": "done", "diverged": False,
          "d_stsp": d, "d_h": 0.1, "prediction_error": 0.01}
         for tau, d in ((10, 0.5), (10, 0.7), (30, 0.3))
     ] + [{"model": "PLRNN", "tau": None, "clip_norm": 1.0, "status": "done", "diverged": False,
           "d_stsp": 2.0, "d_h": 0.3, "prediction_error": 0.1}]  # fmt: skip
-    fig = plotting.plot_tau_curve(rows, tau_pred=76.0)
+    fig = sweep.plot_tau_curve(rows, tau_pred=76.0)
+    assert len(plotting.plot_tau_curve(sweep.summarise(rows)).axes) == 2
     ax = fig.axes[0]
     (curve,) = [c for c in ax.containers if c.has_yerr]
     assert np.allclose(curve.lines[0].get_ydata(), [0.6, 0.3])  # mean over the two seeds
