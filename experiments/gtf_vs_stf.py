@@ -231,7 +231,9 @@ def report(runs, epochs, every, out_dir):
         f"the first one with D_stsp < {CONVERGED} that have D_stsp > {RELAPSE} (– if a "
         "run never got below 0.5). A diverged free run counts as D_stsp = ∞.",
         "",
-        f"Median [min, max] over {n_seeds} seeds.",
+        f"Median [min, max] over {n_seeds} seeds. The seconds per run were measured on a "
+        "shared machine (2 processes on 2 cores next to other jobs) and vary severalfold "
+        "with its load: not a speed comparison.",
         "",
         "| model | scheme | test D_stsp, selected | test D_H, selected | test D_stsp, last "
         "| test D_H, last | relapse fraction | runs never < 0.5 | s per run |",
