@@ -32,7 +32,7 @@
 #   against the data's.
 #
 # **Prerequisites.** Notebooks 01–04 (BPTT and forcing, products of Jacobians, QR
-# spectra, training). The full setting trains eight small models, 5–10 minutes on two
+# spectra, training). The full setting trains eight small models, 2–10 minutes on two
 # cores; the quick setting (`REFRNN_QUICK=1`) uses tiny budgets so that the test suite
 # runs it in seconds, and its trained models are then **not** expected to be any good.
 
@@ -254,6 +254,9 @@ results[("shPLRNN", "Lorenz-63", "GTF auto")] = fit("shPLRNN", "Lorenz-63", "GTF
 h = results[("shPLRNN", "Lorenz-63", "GTF auto")].history
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
 ax.plot(h["epoch"] + 1, h["alpha"], label="α used in the epoch")
+ax.plot(h["epoch"] + 1, 0.999 ** (h["epoch"] + 1), "k:", lw=1,
+        label=r"lower bound $\gamma^{n+1}$ (all estimates 0)")
+ax.legend()
 ax.set_xlabel("epoch")
 ax.set_ylabel("α")
 ax.set_title("GTF auto, shPLRNN on Lorenz-63")
