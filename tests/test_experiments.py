@@ -72,3 +72,48 @@ def test_stability_summary_counts_relapses_after_first_convergence():
     assert s["best"] == 0.2 and s["final"] == 1.5
     assert s["relapse_fraction"] == pytest.approx(2 / 3)
     assert s["first_converged_epoch"] == 100
+
+
+@pytest.fixture(scope="module")
+def gtf_vs_stf():
+    return _load("gtf_vs_stf")
+
+
+def test_gtf_vs_stf_relapse_fraction(gtf_vs_stf):
+    # converged at the 2nd snapshot; after it 0.3 (fine), 1e9 (a diverged free run, stored
+    # as 1e9), 1.5 (relapse), 0.8 (between the thresholds: no relapse)
+    run = {"d_stsp_validation": [3.0, 0.4, 0.3, 1e9, 1.5, 0.8]}
+    assert gtf_vs_stf.relapse_fraction(run) == pytest.approx(2 / 4)
+    assert np.isnan(gtf_vs_stf.relapse_fraction({"d_stsp_validation": [3.0, 0.6]}))
+
+
+def test_gtf_vs_stf_models_have_similar_parameter_counts(gtf_vs_stf):
+    counts = {m: gtf_vs_stf._n_params(gtf_vs_stf._model(m, 0)) for m in gtf_vs_stf.MODELS}
+    assert counts == {"PLRNN": 500, "shPLRNN": 520}  # as the docstring states
+
+
+def test_gtf_vs_stf_verdict_compares_auto_with_the_best_stf(gtf_vs_stf):
+    def entry(d, r):
+        return {"selected_d_stsp": d, "relapse_fraction": r}
+
+    table = {
+        ("shPLRNN", "STF tau=10"): entry([0.5, 0.6, 0.7], [0.2, 0.3, 0.1]),
+        ("shPLRNN", "STF tau=20"): entry([0.3, 0.4, float("nan")], [0.5, 0.5, 0.5]),
+        ("shPLRNN", "GTF auto"): entry([0.35, 0.4, 0.45], [0.0, 0.1, 0.0]),
+    }
+    v = gtf_vs_stf.verdict(table)
+    # tau=20's median counts the NaN (diverged) as inf: median of (0.3, 0.4, inf) = 0.4
+    assert v["best_stf"] == "STF tau=20" and v["d_stsp_best_stf"] == 0.4
+    assert v["d_stsp_auto"] == 0.4 and v["d_stsp_met"]
+    assert v["relapse_auto"] == 0.0 and v["relapses_met"]
+
+
+def test_gtf_vs_stf_one_tiny_run(gtf_vs_stf, tmp_path, monkeypatch):
+    monkeypatch.setattr(gtf_vs_stf, "RUNS", tmp_path)
+    run = gtf_vs_stf.run_one("shPLRNN", "GTF auto", seed=0, epochs=2, every=1)
+    assert run["eval_epoch"] == [1, 2] and len(run["alpha"]) == 2
+    assert 0 <= min(run["alpha"]) <= max(run["alpha"]) <= 1
+    assert set(run["selected"]) == {"d_stsp", "d_h", "diverged"}
+    assert (tmp_path / "shPLRNN-GTF_auto-seed0-e2.json").exists()
+    # cached: a second call reads the file instead of training
+    assert gtf_vs_stf.run_one("shPLRNN", "GTF auto", seed=0, epochs=2, every=1) == run
