@@ -379,7 +379,7 @@ def forward(model, X, tau=None, *, alpha=None, forcing=None):
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
     X : ndarray, shape (S, T+1, N)
         Observation windows.
     tau : int or None
@@ -435,7 +435,7 @@ def warm_start(model, X, warmup, tau):
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
         With the identity readout (the linear readout infers all states by :math:`B^+`).
     X : ndarray, shape (S, K+T+1, N)
         Windows that include the warm-up: ``X[:, :K]`` precede the training part.
@@ -558,7 +558,7 @@ def loss_and_grad(
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
     X : ndarray, shape (S, T+1, N)
         Observation windows (float64, finite).
     tau : int or None

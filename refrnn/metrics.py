@@ -432,7 +432,7 @@ def prediction_error(model, X, n_steps, *, stride=1, chunk=None):
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
     X : ndarray, shape (T, N)
         Observed series (``N = model.N``), ``T > n_steps``.
     n_steps : int
@@ -514,7 +514,7 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
     X_data : ndarray, shape (T, N)
         Observed series; one of its points gives the initial state.
     n_steps : int
@@ -579,7 +579,7 @@ def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
     X : ndarray, shape (T, N)
         Reference series (typically held-out test data, standardised like the training
         data).

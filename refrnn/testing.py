@@ -249,7 +249,7 @@ def check_gradients(
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
     X : ndarray, shape (S, T+1, N)
     tau : int or None
     grads : dict, optional

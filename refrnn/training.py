@@ -454,7 +454,7 @@ def train(
 
     Parameters
     ----------
-    model : PLRNN or VanillaRNN
+    model : RNNModel (PLRNN, VanillaRNN or ShallowPLRNN)
         Initial model (not modified; models are immutable).
     X : ndarray, shape (T, N)
         Training series (standardised, N = model.N).

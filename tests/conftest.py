@@ -1,8 +1,17 @@
 """Shared test configuration: hypothesis profile and a one-time kernel warm-up."""
 
+import os
+
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Experiment scripts called in-process (tests/test_experiments.py) do
+# os.environ.setdefault("NUMBA_NUM_THREADS", "1") for their worker processes. Pinning the
+# variable to Numba's current value first makes that a no-op here: changing it after
+# Numba's thread pool has started is a RuntimeError in every later parallel kernel.
+os.environ.setdefault("NUMBA_NUM_THREADS", str(numba.config.NUMBA_NUM_THREADS))
 
 # Numba compiles (or loads from cache) on first call; that time must not count against
 # hypothesis' per-example deadline, and examples are deterministic given the database-free
