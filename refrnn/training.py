@@ -16,9 +16,14 @@ batch, 10 batches per epoch, no clipping for STF. The baseline of the paper is p
 (``tau=None``) with the gradient norm clipped to 1 (``clip_norm=1``).
 
 ``tau`` is fixed for the whole run: unlike the paper's released code, nothing anneals it.
-``tau="auto"`` sets :math:`\tau = \mathrm{round}(\ln 2/\lambda_{max})` once, from a given
-:math:`\lambda_{max}` (per step) or from one estimated from the series (Rosenstein's
-method), and records how it was obtained in the history.
+``tau="auto"`` sets :math:`\tau = \mathrm{round}(f \ln 2/\lambda_{max})` once (``f`` =
+``tau_fraction``, 0.3 by default), from a given :math:`\lambda_{max}` (per step) or from
+one estimated from the series (Rosenstein's method), and records how it was obtained.
+``alpha`` switches to generalized teacher forcing (Hess et al. 2023), fixed or adaptive.
+
+The loop in :func:`train` reads as the algorithm: per epoch, :func:`_batch_step` for each
+batch (loss and gradient, clipping, Adam), then :func:`_evaluate` every ``eval_every``
+epochs, the history and the checkpoint; :func:`_start_or_resume` sets up the run.
 """
 
 from __future__ import annotations
@@ -379,6 +384,48 @@ def load_checkpoint(path):
     return model, opt, rng, history, config, int(arrays["epoch"]), best
 
 
+def _start_or_resume(model, rng, lr, config, checkpoint):
+    """``(model, adam, rng, history, start_epoch, best)`` of a fresh run, or of the run in
+    ``checkpoint`` (None: start fresh) after checking that it was made with ``config``."""
+    if checkpoint is None or not Path(checkpoint).exists():
+        history = {k: [] for k in _HISTORY_KEYS}
+        return model, Adam(lr), as_rng(rng), history, 0, (None, None)
+    model, opt, rng, history, saved, start_epoch, best = load_checkpoint(checkpoint)
+    n_epochs = config["n_epochs"]
+    if start_epoch > n_epochs:
+        raise ValueError(
+            f"cannot resume from {checkpoint}: it holds {start_epoch} epochs, more than "
+            f"n_epochs={n_epochs}; ask for at least {start_epoch} or pass resume=False"
+        )
+    changed = {
+        k: (saved.get(k), v) for k, v in config.items() if k != "n_epochs" and saved.get(k) != v
+    }
+    if changed:
+        raise ValueError(
+            f"cannot resume from {checkpoint}: settings differ from the checkpoint's "
+            f"(saved, now): {changed}. Pass resume=False to start over (the "
+            f"checkpoint is then overwritten)"
+        )
+    return model, opt, rng, history, start_epoch, best
+
+
+def _batch_step(model, opt, windows, forcing, tau, alpha, detach_forcing, clip_norm):
+    """One gradient step on a batch: loss and gradient (:func:`refrnn.loss_and_grad`),
+    clipping of the global norm, Adam. Returns ``(new model, loss, norm before clipping)``;
+    raises DivergenceError if the loss, the gradient or the new parameters are not finite."""
+    loss, grads = loss_and_grad(
+        model, windows, tau, alpha=alpha, forcing=forcing, detach_forcing=detach_forcing
+    )
+    norm = global_norm(grads)
+    if clip_norm is not None and norm > clip_norm:
+        grads = {k: g * (clip_norm / norm) for k, g in grads.items()}
+    try:
+        model = model.replace(**opt.step(model.params, grads))
+    except ValueError as exc:  # non-finite parameters after the update
+        raise DivergenceError(f"parameters became invalid: {exc}") from exc
+    return model, loss, norm
+
+
 def _selection_starts(T, n_starts):
     """Start indices of the selection free runs: evenly spread over a series of length T."""
     return [int(i) for i in np.linspace(0, T, n_starts, endpoint=False)]
@@ -660,28 +707,9 @@ def train(
         "initial_model_fingerprint": _fingerprint(*(model.params[k] for k in sorted(model.params))),
         "rng_fingerprint": None if rng is None else _fingerprint_rng(rng),
     }
-    start_epoch = 0
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        model, opt, rng, history, saved, start_epoch, best = load_checkpoint(checkpoint)
-        if start_epoch > n_epochs:
-            raise ValueError(
-                f"cannot resume from {checkpoint}: it holds {start_epoch} epochs, more than "
-                f"n_epochs={n_epochs}; ask for at least {start_epoch} or pass resume=False"
-            )
-        changed = {
-            k: (saved.get(k), v) for k, v in config.items() if k != "n_epochs" and saved.get(k) != v
-        }
-        if changed:
-            raise ValueError(
-                f"cannot resume from {checkpoint}: settings differ from the checkpoint's "
-                f"(saved, now): {changed}. Pass resume=False to start over (the "
-                f"checkpoint is then overwritten)"
-            )
-    else:
-        rng = as_rng(rng)
-        opt = Adam(lr)
-        history = {k: [] for k in _HISTORY_KEYS}
-        best = (None, None)
+    model, opt, rng, history, start_epoch, best = _start_or_resume(
+        model, rng, lr, config, checkpoint if resume else None
+    )
 
     if auto_alpha and history["alpha"]:
         alpha_value = float(history["alpha"][-1])  # resume where the run left alpha
@@ -701,23 +729,14 @@ def train(
                     windows, forcing = warm_start(model, windows, warmup, tau_value)
                 if auto_alpha and b == 0:
                     alpha_value = _gtf_update(alpha_value, gtf_alpha(model, windows[:GTF_WINDOWS]))
-                loss, grads = loss_and_grad(
-                    model, windows, tau_value, alpha=alpha_value, forcing=forcing,
-                    detach_forcing=detach_forcing,
+                model, loss, norm = _batch_step(
+                    model, opt, windows, forcing, tau_value, alpha_value, detach_forcing,
+                    clip_norm,
                 )  # fmt: skip
             except DivergenceError as exc:
                 raise TrainingDiverged(
                     f"training diverged in epoch {epoch} (tau={tau_value}): {exc}. "
                     + (f"The last good checkpoint ({checkpoint}) is intact." if checkpoint else "")
-                ) from exc
-            norm = global_norm(grads)
-            if clip_norm is not None and norm > clip_norm:
-                grads = {k: g * (clip_norm / norm) for k, g in grads.items()}
-            try:
-                model = model.replace(**opt.step(model.params, grads))
-            except ValueError as exc:  # non-finite parameters after the update
-                raise TrainingDiverged(
-                    f"parameters became invalid in epoch {epoch}: {exc}"
                 ) from exc
             losses.append(loss)
             norms.append(norm)
