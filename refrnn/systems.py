@@ -14,23 +14,10 @@ Maps:
 * :class:`Henon` -- :math:`(x, y) \mapsto (1 - a x^2 + y,\ b x)` (Hénon 1976).
 * :class:`Logistic` -- :math:`x \mapsto r x (1 - x)`.
 
-For a flow, the "step" of the map protocol (:mod:`refrnn.dynamics`) is one RK4 step and its
-Jacobian is the *exact derivative of that discrete step*, obtained by differentiating the
-four RK stages (not by freezing the vector field's Jacobian):
-
-.. math::
-
-    k_1 = f(x),\ k_2 = f(x + \tfrac{h}{2}k_1),\ k_3 = f(x + \tfrac{h}{2}k_2),\ k_4 = f(x + h k_3),
-
-    \partial k_1 = Df(x),\quad
-    \partial k_{s} = Df(x_s)\,(I + c_s h\, \partial k_{s-1}),\quad
-    J = I + \tfrac{h}{6}(\partial k_1 + 2\partial k_2 + 2\partial k_3 + \partial k_4).
-
-Exponents computed from it are therefore exact for the discrete RK4 map, and approximate
-the flow's exponents (per unit time: divide by ``dt``) up to the RK4 error.
-
-Kernel parameter layouts: Lorenz63 ``[sigma, rho, beta, dt]``, Rossler ``[a, b, c, dt]``,
-Lorenz96 ``[F, dt]``, Henon ``[a, b]``, Logistic ``[r]``.
+For a flow, one step of the map protocol (:mod:`refrnn.dynamics`) is one RK4 step, and its
+Jacobian is the exact derivative of that discrete step; the equations, the derivation and
+the kernels' parameter layouts are in :mod:`refrnn.equations.systems`. This module holds
+the containers: parameters, validation, default initial states, and :func:`resolve`.
 """
 
 from __future__ import annotations

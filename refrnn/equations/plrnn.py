@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._linalg import row_view
+
 KIND = 0
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
 PARAM_NAMES = ("A", "W", "h")
@@ -165,10 +167,8 @@ def kernel_layout(theta, M):
 def _views(theta, M):
     """``A, W, h`` as 1-D views into ``theta`` (also the layout of gradients).
 
-    ``W`` is the flat row-major block (length M*M); :func:`_row` gives its rows. The
-    kernels never build 2-D views: two Numba ``reshape`` s per step cost about as much as
-    the rest of a step at M = 20 (measured, see ``benchmarks/README.md``), 1-D slices
-    almost nothing.
+    ``W`` is the flat row-major block (length M*M); :func:`refrnn._linalg.row_view` gives
+    its rows (no 2-D views in the kernels: see there).
     """
     A = theta[:M]
     W = theta[M : M + M * M]
@@ -178,14 +178,8 @@ def _views(theta, M):
 
 @njit(cache=True)
 def _columns(theta, M):
-    """The copy of W stored column by column (flat): ``_row(WT, M, j)`` is W[:, j]."""
+    """The copy of W stored column by column (flat): ``row_view(WT, M, j)`` is W[:, j]."""
     return theta[2 * M + M * M : 2 * M + 2 * M * M]
-
-
-@njit(cache=True)
-def _row(block, M, i):
-    """Row ``i`` of the M x M matrix stored row-major in the 1-D array ``block`` (a view)."""
-    return block[i * M : (i + 1) * M]
 
 
 # forward step  z_out = A * z + W relu(z) + h
@@ -205,12 +199,12 @@ def step_kernel(theta, M, z, z_out):
             if p < 0:
                 p = j
             else:
-                r0, r1, w0, w1 = z[p], z[j], _row(WT, M, p), _row(WT, M, j)
+                r0, r1, w0, w1 = z[p], z[j], row_view(WT, M, p), row_view(WT, M, j)
                 for i in range(M):
                     z_out[i] += w0[i] * r0 + w1[i] * r1
                 p = -1
     if p >= 0:
-        r0, w0 = z[p], _row(WT, M, p)
+        r0, w0 = z[p], row_view(WT, M, p)
         for i in range(M):
             z_out[i] += w0[i] * r0
 
@@ -226,7 +220,7 @@ def step_jvp_kernel(theta, M, z, z_out, dtheta, dz, dz_out):
     for j in range(M):
         # relu'(0) = 0: at the kink neither the value nor the derivative passes.
         if z[j] > 0.0:
-            zj, dzj, dw, w = z[j], dz[j], _row(dWT, M, j), _row(WT, M, j)
+            zj, dzj, dw, w = z[j], dz[j], row_view(dWT, M, j), row_view(WT, M, j)
             for i in range(M):
                 dz_out[i] += dw[i] * zj + w[i] * dzj
 
@@ -246,12 +240,12 @@ def step_vjp_kernel(theta, M, z, z_out, g, g_theta, g_z):
         g_z[j] = 0.0
     i = 0
     while i + 1 < M:
-        g0, g1, w0, w1 = g[i], g[i + 1], _row(W, M, i), _row(W, M, i + 1)
+        g0, g1, w0, w1 = g[i], g[i + 1], row_view(W, M, i), row_view(W, M, i + 1)
         for j in range(M):
             g_z[j] += w0[j] * g0 + w1[j] * g1
         i += 2
     if i < M:
-        g0, w0 = g[i], _row(W, M, i)
+        g0, w0 = g[i], row_view(W, M, i)
         for j in range(M):
             g_z[j] += w0[j] * g0
     for j in range(M):
@@ -259,7 +253,7 @@ def step_vjp_kernel(theta, M, z, z_out, g, g_theta, g_z):
     # dL/dW += g relu(z)^T, row by row (contiguous); branch-free, since skipping the
     # inactive units here would cost a mispredicted branch per unit.
     for i in range(M):
-        gi, gw = g[i], _row(gW, M, i)
+        gi, gw = g[i], row_view(gW, M, i)
         for j in range(M):
             gw[j] += gi * max(z[j], 0.0)
         # W's diagonal is fixed at zero, so it is not a parameter: no gradient.
@@ -271,7 +265,7 @@ def step_vjp_kernel(theta, M, z, z_out, g, g_theta, g_z):
 def jacobian_kernel(theta, M, z, J):
     A, W, h = _views(theta, M)
     for i in range(M):
-        w = _row(W, M, i)
+        w = row_view(W, M, i)
         for j in range(M):
             J[i, j] = w[j] if z[j] > 0.0 else 0.0
         J[i, i] += A[i]

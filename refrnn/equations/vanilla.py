@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._linalg import row_view
+
 KIND = 1
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
 PARAM_NAMES = ("W", "b")
@@ -134,7 +136,7 @@ def kernel_layout(theta, M):
 @njit(cache=True)
 def _views(theta, M):
     """``W, b`` as 1-D views into ``theta`` (also the layout of gradients); ``W`` is the
-    flat row-major block, its rows given by :func:`_row` (no 2-D views: see
+    flat row-major block, its rows given by :func:`refrnn._linalg.row_view` (no 2-D views: see
     :func:`refrnn.equations.plrnn._views`)."""
     W = theta[: M * M]
     b = theta[M * M : M * M + M]
@@ -143,14 +145,8 @@ def _views(theta, M):
 
 @njit(cache=True)
 def _columns(theta, M):
-    """The copy of W stored column by column (flat): ``_row(WT, M, j)`` is W[:, j]."""
+    """The copy of W stored column by column (flat): ``row_view(WT, M, j)`` is W[:, j]."""
     return theta[M * M + M : 2 * M * M + M]
-
-
-@njit(cache=True)
-def _row(block, M, i):
-    """Row ``i`` of the M x M matrix stored row-major in the 1-D array ``block`` (a view)."""
-    return block[i * M : (i + 1) * M]
 
 
 # forward step  z_out = tanh(a),  a = W z + b
@@ -165,12 +161,12 @@ def step_kernel(theta, M, z, z_out):
         z_out[i] = b[i]
     j = 0
     while j + 1 < M:
-        r0, r1, w0, w1 = z[j], z[j + 1], _row(WT, M, j), _row(WT, M, j + 1)
+        r0, r1, w0, w1 = z[j], z[j + 1], row_view(WT, M, j), row_view(WT, M, j + 1)
         for i in range(M):
             z_out[i] += w0[i] * r0 + w1[i] * r1
         j += 2
     if j < M:
-        r0, w0 = z[j], _row(WT, M, j)
+        r0, w0 = z[j], row_view(WT, M, j)
         for i in range(M):
             z_out[i] += w0[i] * r0
     for i in range(M):
@@ -186,7 +182,7 @@ def step_jvp_kernel(theta, M, z, z_out, dtheta, dz, dz_out):
     for i in range(M):
         dz_out[i] = db[i]
     for j in range(M):
-        zj, dzj, dw, w = z[j], dz[j], _row(dWT, M, j), _row(WT, M, j)
+        zj, dzj, dw, w = z[j], dz[j], row_view(dWT, M, j), row_view(WT, M, j)
         for i in range(M):
             dz_out[i] += dw[i] * zj + w[i] * dzj
     for i in range(M):
@@ -207,10 +203,10 @@ def step_vjp_kernel(theta, M, z, z_out, g, g_theta, g_z):
         a1 = g[i + 1] * (1.0 - z_out[i + 1] * z_out[i + 1])
         gb[i] += a0
         gb[i + 1] += a1
-        w0, w1 = _row(W, M, i), _row(W, M, i + 1)
+        w0, w1 = row_view(W, M, i), row_view(W, M, i + 1)
         for j in range(M):
             g_z[j] += w0[j] * a0 + w1[j] * a1
-        d0, d1 = _row(gW, M, i), _row(gW, M, i + 1)
+        d0, d1 = row_view(gW, M, i), row_view(gW, M, i + 1)
         for j in range(M):
             d0[j] += a0 * z[j]
             d1[j] += a1 * z[j]
@@ -218,7 +214,7 @@ def step_vjp_kernel(theta, M, z, z_out, g, g_theta, g_z):
     if i < M:
         a0 = g[i] * (1.0 - z_out[i] * z_out[i])
         gb[i] += a0
-        w0, d0 = _row(W, M, i), _row(gW, M, i)
+        w0, d0 = row_view(W, M, i), row_view(gW, M, i)
         for j in range(M):
             g_z[j] += w0[j] * a0
             d0[j] += a0 * z[j]
@@ -229,7 +225,7 @@ def step_vjp_kernel(theta, M, z, z_out, g, g_theta, g_z):
 def jacobian_kernel(theta, M, z, J):
     W, b = _views(theta, M)
     for i in range(M):
-        w = _row(W, M, i)
+        w = row_view(W, M, i)
         a = b[i]
         for j in range(M):
             a += w[j] * z[j]
