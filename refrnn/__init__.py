@@ -63,7 +63,7 @@ from .metrics import (
 from .models import PLRNN, RNNModel, ShallowPLRNN, VanillaRNN
 from .training import Adam, TrainingDiverged, TrainResult, train
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "data",

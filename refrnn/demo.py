@@ -131,6 +131,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
 
     from . import data, lyapunov, metrics, plotting, systems
     from .io import model_from_arrays, save_model
+    from .training import TAU_FRACTION, resolve_tau
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,20 +161,20 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
     lam_step = true.exponents[0] * dt  # per time step of the sampled series
     tau_pred = lyapunov.predictability_time(true.exponents[0], dt=dt)
     # Mikhaeil et al. (2022, Sect. 5) relate the forcing interval to the predictability
-    # time; their best tau on Lorenz-63 (30) lay below it, and so did the best taus of
-    # refrnn's sweep (docs/results/tau_sweep.md: 20-30 for tau_pred ~ 76). Half of
-    # tau_pred is a rule, not a tuned value.
-    tau = max(1, int(round(tau_pred / 2)))
+    # time; the best tau lies below it. The demo uses the library's one rule, tau="auto"
+    # = round(TAU_FRACTION * tau_pred) (training.resolve_tau), with the exact exponent.
+    tau, _ = resolve_tau("auto", lambda_max=lam_step)
     log(
         f"Lorenz-63 (dt={dt}): Lyapunov spectrum "
         + ", ".join(f"{x:+.4f}" for x in true.exponents)
         + " per unit time"
     )
     log(
-        f"forcing interval tau = tau_pred/2 = {tau} steps, where tau_pred = ln 2 / lambda_max "
-        f"= {tau_pred:.1f} steps is the data's predictability time (lambda_max = "
-        f"{lam_step:.5f} per step). Mikhaeil et al. (2022, Sect. 5) tie tau to tau_pred; "
-        f"the best tau lies below it (docs/results/tau_sweep.md)."
+        f"forcing interval tau = round({TAU_FRACTION:g} tau_pred) = {tau} steps, where "
+        f"tau_pred = ln 2 / lambda_max = {tau_pred:.1f} steps is the data's predictability "
+        f"time (lambda_max = {lam_step:.5f} per step). Mikhaeil et al. (2022, Sect. 5) tie "
+        f"tau to tau_pred; the best tau of refrnn's sweep lies near {TAU_FRACTION:g} tau_pred "
+        f"(docs/results/tau_sweep.md)."
     )
     ds = data.generate(lorenz, budget["n_samples"], rng=seed)
     X_train, X_test = ds.train, ds.test
@@ -433,7 +434,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
             "tau_pred_steps": tau_pred,
         },
         "tau": tau,
-        "tau_rule": "tau_pred / 2",
+        "tau_rule": f"round({TAU_FRACTION:g} tau_pred) (refrnn.training.resolve_tau)",
         "quick": quick,
         "seed": seed,
         "budget": budget,

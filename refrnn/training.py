@@ -35,6 +35,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -283,11 +284,41 @@ class TrainResult:
         }
 
 
-#: Adaptive GTF (Hess et al. 2023, Sect. 3.3): weight of the old alpha when the estimate is
-#: lower (the annealing factor gamma of the authors' released code), and how many windows
-#: of a batch the estimate looks at (a cost bound; see :func:`gtf_alpha`).
-GTF_GAMMA = 0.999
+#: Adaptive GTF (Hess et al. 2023, Sect. 3.3), as configured in the authors' released code:
+#: alpha is re-estimated every GTF_EVERY batches, from GTF_WINDOWS windows of the batch (a
+#: cost bound; see :func:`gtf_alpha`), and relaxes towards a lower estimate with a time
+#: constant of GTF_RELAX_FRACTION of the run's estimates (see :func:`gtf_decay`).
+GTF_EVERY = 5
 GTF_WINDOWS = 4
+GTF_RELAX_FRACTION = 0.02
+
+
+def gtf_decay(n_updates):
+    r"""The annealing factor :math:`\gamma` for a run with ``n_updates`` alpha estimates.
+
+    The released GTF code relaxes alpha towards a lower estimate as
+    :math:`\alpha \leftarrow \gamma\alpha + (1-\gamma)\hat\alpha` with :math:`\gamma = 0.999`,
+    i.e. with a time constant of :math:`1/(1-\gamma)` = 1000 estimates, in runs of 5000 epochs
+    x 50 batches with an estimate every 5 batches: 50 000 estimates, so the time constant
+    is 2 % of the run. A fixed 0.999 in a shorter run never lets alpha come down (after 800
+    estimates it is still above :math:`0.999^{800} \approx 0.45` of its start), so refrnn
+    keeps the *fraction* instead:
+
+    .. math:: \gamma = 1 - \frac{1}{\max(1,\ 0.02\,n_\text{updates})},
+
+    which is exactly 0.999 for the released configuration and 0 (alpha = the estimate) for
+    runs of fewer than 50 estimates.
+
+    Parameters
+    ----------
+    n_updates : int
+        Number of alpha estimates in the run (``n_epochs * batches_per_epoch / GTF_EVERY``).
+
+    Returns
+    -------
+    float in [0, 1)
+    """
+    return 1.0 - 1.0 / max(1.0, GTF_RELAX_FRACTION * float(n_updates))
 
 
 def gtf_alpha(model, windows):
@@ -321,9 +352,9 @@ def gtf_alpha(model, windows):
     return max(0.0, 1.0 - 1.0 / G) if G > 0 else 0.0
 
 
-def _gtf_update(alpha, estimate):
+def _gtf_update(alpha, estimate, gamma):
     """The annealing rule of the released GTF code: jump up at once, decay slowly."""
-    return estimate if estimate > alpha else GTF_GAMMA * alpha + (1.0 - GTF_GAMMA) * estimate
+    return estimate if estimate > alpha else gamma * alpha + (1.0 - gamma) * estimate
 
 
 _HISTORY_KEYS = (
@@ -397,8 +428,11 @@ def _start_or_resume(model, rng, lr, config, checkpoint):
             f"cannot resume from {checkpoint}: it holds {start_epoch} epochs, more than "
             f"n_epochs={n_epochs}; ask for at least {start_epoch} or pass resume=False"
         )
+    # n_epochs may grow on resume; the GTF gamma derived from it stays the saved one, so
+    # that an extended run anneals alpha as it started
+    derived = ("n_epochs", "alpha_gamma")
     changed = {
-        k: (saved.get(k), v) for k, v in config.items() if k != "n_epochs" and saved.get(k) != v
+        k: (saved.get(k), v) for k, v in config.items() if k not in derived and saved.get(k) != v
     }
     if changed:
         raise ValueError(
@@ -406,6 +440,7 @@ def _start_or_resume(model, rng, lr, config, checkpoint):
             f"(saved, now): {changed}. Pass resume=False to start over (the "
             f"checkpoint is then overwritten)"
         )
+    config["alpha_gamma"] = saved.get("alpha_gamma")
     return model, opt, rng, history, start_epoch, best
 
 
@@ -469,12 +504,180 @@ def _evaluate(model, X_eval, n_eval, n_starts):
     return out
 
 
+def _check_train_args(
+    model,
+    X,
+    *,
+    tau,
+    alpha,
+    alpha_decay,
+    n_epochs,
+    batches_per_epoch,
+    batch_size,
+    seq_len,
+    lr,
+    lr_decay,
+    clip_norm,
+    detach_forcing,
+    warmup,
+    lambda_max,
+    tau_fraction,
+    rng,
+    eval_every,
+    eval_data,
+    eval_steps,
+    eval_starts,
+    progress,
+    callback,
+    checkpoint,
+    checkpoint_every,
+    resume,
+):
+    """Validate the arguments of :func:`train` before the first step (a bad argument must
+    not waste a run). Returns ``(settings, config)``: the validated, normalised values as
+    attributes of a namespace, and the run's record (what a checkpoint must match)."""
+    if not isinstance(model, RNNModel):
+        raise TypeError(f"model must be a refrnn model, got {type(model).__name__}")
+    X = as_float_array("X", X, ndim=2)
+    if X.shape[1] != model.N:
+        raise ValueError(f"X must have shape (T, N={model.N}), got {X.shape}")
+    n_epochs = as_positive_int("n_epochs", n_epochs)
+    lr = as_real("lr", lr)
+    if not (np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
+    batches_per_epoch = as_positive_int("batches_per_epoch", batches_per_epoch)
+    batch_size = as_positive_int("batch_size", batch_size)
+    seq_len = as_positive_int("seq_len", seq_len)
+    check_allocation("batch_size", batch_size, "(batch_size, seq_len+1, M) batch states",
+                     batch_size * (seq_len + 1) * model.M)  # fmt: skip
+    if X.shape[0] < seq_len + 1:
+        raise ValueError(f"X has {X.shape[0]} samples, fewer than seq_len + 1 = {seq_len + 1}")
+    if clip_norm is not None and not (as_real("clip_norm", clip_norm) > 0):
+        raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
+    eval_every = 0 if not eval_every else as_positive_int("eval_every", eval_every)
+    X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)
+    # validate everything an evaluation or a checkpoint will need before the first step,
+    # so that a bad argument cannot waste a run
+    if eval_data is not None and X_eval.shape[1] != model.N:
+        raise ValueError(f"eval_data must have shape (T, N={model.N}), got {X_eval.shape}")
+    if eval_every and (len(X_eval) < 2 or np.all(np.ptp(X_eval, axis=0) == 0)):
+        raise ValueError(
+            f"{'eval_data' if eval_data is not None else 'X'} must hold at least 2 samples "
+            f"that are not all equal, to compare free runs with (shape {X_eval.shape})"
+        )
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        raise ValueError(f"checkpoint must be a file path, got the directory {checkpoint}")
+    n_eval = len(X_eval) if eval_steps is None else as_positive_int("eval_steps", eval_steps)
+    eval_starts = as_positive_int("eval_starts", eval_starts)
+    if eval_starts > len(X_eval):
+        raise ValueError(f"eval_starts must be <= len(eval_data)={len(X_eval)}, got {eval_starts}")
+    checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
+    detach_forcing = as_bool("detach_forcing", detach_forcing)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    identity = model.readout == "identity"
+    warmup = (100 if identity else 0) if warmup is None else warmup
+    warmup = as_positive_int("warmup", warmup, minimum=0)
+    if warmup and not identity:
+        raise ValueError(
+            f"warmup={warmup} applies to the identity readout only: the linear readout "
+            f"infers all M states from x by B^+"
+        )
+    if X.shape[0] < seq_len + warmup + 1:
+        raise ValueError(
+            f"X has {X.shape[0]} samples, fewer than warmup + seq_len + 1 = {warmup + seq_len + 1}"
+        )
+    if isinstance(lr_decay, bool) or not isinstance(lr_decay, numbers.Real):
+        raise TypeError(f"lr_decay must be a real number, got {type(lr_decay).__name__}")
+    if not 0.0 < float(lr_decay) <= 1.0:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
+    tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max, tau_fraction=tau_fraction)
+    auto_alpha = isinstance(alpha, str) and alpha == "auto"
+    alpha_value = 1.0 if auto_alpha else as_alpha(alpha)
+    if alpha_decay is not None:
+        if not auto_alpha:
+            raise ValueError(f"alpha_decay applies to alpha='auto' only, got alpha={alpha!r}")
+        alpha_decay = as_real("alpha_decay", alpha_decay)
+        if not 0.0 <= alpha_decay < 1.0:  # also rejects NaN
+            raise ValueError(f"alpha_decay must be in [0, 1), got {alpha_decay}")
+    gamma = (
+        gtf_decay(n_epochs * batches_per_epoch / GTF_EVERY) if alpha_decay is None else alpha_decay
+    )
+    if identity and alpha is None and (tau_value is None or tau_value > IDENTITY_MAX_TAU):
+        warnings.warn(
+            f"identity readout with tau={tau_value}: sparse teacher forcing of only the "
+            f"observed states was measured not to learn Lorenz-63 for tau >= 20 (free runs "
+            f"end on a fixed point). Use tau <= {IDENTITY_MAX_TAU} (with the default warm-up) "
+            f"or the linear readout; see docs/results/identity_readout.md",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    config = {
+        "model": type(model).__name__,
+        "M": model.M,
+        "N": model.N,
+        "readout": model.readout,
+        "tau": tau_value,
+        "tau_source": tau_source,
+        "alpha": "auto" if auto_alpha else alpha_value,
+        "alpha_decay": alpha_decay,
+        "alpha_gamma": gamma if auto_alpha else None,
+        "n_epochs": n_epochs,
+        "batches_per_epoch": batches_per_epoch,
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "lr": float(lr),
+        "lr_decay": float(lr_decay),
+        "clip_norm": None if clip_norm is None else float(clip_norm),
+        "detach_forcing": detach_forcing,
+        "warmup": warmup,
+        "eval_every": eval_every,
+        "eval_starts": eval_starts,
+        "eval_on": "training series" if eval_data is None else "eval_data",
+        "n_train": int(X.shape[0]),
+        # what the run started from: resuming with other data, another initial model or
+        # another seed would silently continue a different experiment
+        "data_fingerprint": _fingerprint(X),
+        "eval_data_fingerprint": _fingerprint(X_eval),
+        "initial_model_fingerprint": _fingerprint(*(model.params[k] for k in sorted(model.params))),
+        "rng_fingerprint": None if rng is None else _fingerprint_rng(rng),
+    }
+    settings = SimpleNamespace(
+        X=X,
+        X_eval=X_eval,
+        n_eval=n_eval,
+        eval_starts=eval_starts,
+        n_epochs=n_epochs,
+        lr=lr,
+        lr_decay=lr_decay,
+        batches_per_epoch=batches_per_epoch,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        warmup=warmup,
+        tau_value=tau_value,
+        tau_source=tau_source,
+        auto_alpha=auto_alpha,
+        alpha_value=alpha_value,
+        gamma=gamma,
+        detach_forcing=detach_forcing,
+        clip_norm=clip_norm,
+        eval_every=eval_every,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        callback=callback,
+        progress=progress,
+    )
+    return settings, config
+
+
 def train(
     model,
     X,
     *,
     tau,
     alpha=None,
+    alpha_decay=None,
     n_epochs=1000,
     batches_per_epoch=10,
     batch_size=32,
@@ -511,15 +714,18 @@ def train(
     alpha : None, float in [0, 1] or "auto"
         Generalized teacher forcing (see :func:`refrnn.loss_and_grad`): None (default)
         is sparse teacher forcing; a number is a fixed alpha at the forced steps (every
-        step if ``tau`` is None); ``"auto"`` adapts it as in Hess et al. (2023, Sect. 3.3):
-        starting from 1, once per epoch :func:`gtf_alpha` estimates the alpha that keeps
-        the forced Jacobian products bounded, from the first ``GTF_WINDOWS`` windows of
-        the epoch's first batch; alpha jumps up to a higher estimate and otherwise decays
-        towards it, :math:`\alpha \leftarrow \gamma\alpha + (1-\gamma)\hat\alpha` with
-        :math:`\gamma` = ``GTF_GAMMA`` = 0.999. Deviation: the released code
-        re-estimates every 5 batches from the whole batch; once per epoch on 4 windows
-        keeps the spectral norms (an SVD per state) cheaper than the gradient itself.
+        step if ``tau`` is None); ``"auto"`` adapts it as in Hess et al. (2023, Sect. 3.3)
+        and the authors' released code: starting from 1, every ``GTF_EVERY`` = 5 batches
+        :func:`gtf_alpha` estimates the alpha that keeps the forced Jacobian products
+        bounded, from the first ``GTF_WINDOWS`` = 4 windows of the batch (the released code
+        uses the whole batch; 4 windows keep the spectral norms, an SVD per state, cheaper
+        than the gradient itself); alpha jumps up to a higher estimate and otherwise decays
+        towards it, :math:`\alpha \leftarrow \gamma\alpha + (1-\gamma)\hat\alpha`.
         The history records alpha per epoch (NaN for sparse teacher forcing).
+    alpha_decay : None or float in [0, 1)
+        The :math:`\gamma` of adaptive GTF (``alpha="auto"`` only). None (default) scales it
+        to the run, :func:`gtf_decay` (0.999, the released code's value, for its 5000 x 50
+        batches; lower for shorter runs, so that alpha can come down within the budget).
     n_epochs : int
         Number of epochs (default 1000; the paper used 3000).
     batches_per_epoch : int
@@ -611,138 +817,50 @@ def train(
     about 0.3 for the linear readout at tau = 30. Prefer the linear readout for sparse
     teacher forcing; see ``docs/results/identity_readout.md``.
     """
-    if not isinstance(model, RNNModel):
-        raise TypeError(f"model must be a refrnn model, got {type(model).__name__}")
-    X = as_float_array("X", X, ndim=2)
-    if X.shape[1] != model.N:
-        raise ValueError(f"X must have shape (T, N={model.N}), got {X.shape}")
-    n_epochs = as_positive_int("n_epochs", n_epochs)
-    lr = as_real("lr", lr)
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr}")
-    batches_per_epoch = as_positive_int("batches_per_epoch", batches_per_epoch)
-    batch_size = as_positive_int("batch_size", batch_size)
-    seq_len = as_positive_int("seq_len", seq_len)
-    check_allocation("batch_size", batch_size, "(batch_size, seq_len+1, M) batch states",
-                     batch_size * (seq_len + 1) * model.M)  # fmt: skip
-    if X.shape[0] < seq_len + 1:
-        raise ValueError(f"X has {X.shape[0]} samples, fewer than seq_len + 1 = {seq_len + 1}")
-    if clip_norm is not None and not (as_real("clip_norm", clip_norm) > 0):
-        raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
-    eval_every = 0 if not eval_every else as_positive_int("eval_every", eval_every)
-    X_eval = X if eval_data is None else as_float_array("eval_data", eval_data, ndim=2)
-    # validate everything an evaluation or a checkpoint will need before the first step,
-    # so that a bad argument cannot waste a run
-    if eval_data is not None and X_eval.shape[1] != model.N:
-        raise ValueError(f"eval_data must have shape (T, N={model.N}), got {X_eval.shape}")
-    if eval_every and (len(X_eval) < 2 or np.all(np.ptp(X_eval, axis=0) == 0)):
-        raise ValueError(
-            f"{'eval_data' if eval_data is not None else 'X'} must hold at least 2 samples "
-            f"that are not all equal, to compare free runs with (shape {X_eval.shape})"
-        )
-    if checkpoint is not None and Path(checkpoint).is_dir():
-        raise ValueError(f"checkpoint must be a file path, got the directory {checkpoint}")
-    n_eval = len(X_eval) if eval_steps is None else as_positive_int("eval_steps", eval_steps)
-    eval_starts = as_positive_int("eval_starts", eval_starts)
-    if eval_starts > len(X_eval):
-        raise ValueError(f"eval_starts must be <= len(eval_data)={len(X_eval)}, got {eval_starts}")
-    checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
-    detach_forcing = as_bool("detach_forcing", detach_forcing)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    identity = model.readout == "identity"
-    warmup = (100 if identity else 0) if warmup is None else warmup
-    warmup = as_positive_int("warmup", warmup, minimum=0)
-    if warmup and not identity:
-        raise ValueError(
-            f"warmup={warmup} applies to the identity readout only: the linear readout "
-            f"infers all M states from x by B^+"
-        )
-    if X.shape[0] < seq_len + warmup + 1:
-        raise ValueError(
-            f"X has {X.shape[0]} samples, fewer than warmup + seq_len + 1 = {warmup + seq_len + 1}"
-        )
-    if isinstance(lr_decay, bool) or not isinstance(lr_decay, numbers.Real):
-        raise TypeError(f"lr_decay must be a real number, got {type(lr_decay).__name__}")
-    if not 0.0 < float(lr_decay) <= 1.0:
-        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
-    tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max, tau_fraction=tau_fraction)
-    auto_alpha = isinstance(alpha, str) and alpha == "auto"
-    alpha_value = 1.0 if auto_alpha else as_alpha(alpha)
-    if identity and alpha is None and (tau_value is None or tau_value > IDENTITY_MAX_TAU):
-        warnings.warn(
-            f"identity readout with tau={tau_value}: sparse teacher forcing of only the "
-            f"observed states was measured not to learn Lorenz-63 for tau >= 20 (free runs "
-            f"end on a fixed point). Use tau <= {IDENTITY_MAX_TAU} (with the default warm-up) "
-            f"or the linear readout; see docs/results/identity_readout.md",
-            UserWarning,
-            stacklevel=2,
-        )
-
-    config = {
-        "model": type(model).__name__,
-        "M": model.M,
-        "N": model.N,
-        "readout": model.readout,
-        "tau": tau_value,
-        "tau_source": tau_source,
-        "alpha": "auto" if auto_alpha else alpha_value,
-        "n_epochs": n_epochs,
-        "batches_per_epoch": batches_per_epoch,
-        "batch_size": batch_size,
-        "seq_len": seq_len,
-        "lr": float(lr),
-        "lr_decay": float(lr_decay),
-        "clip_norm": None if clip_norm is None else float(clip_norm),
-        "detach_forcing": detach_forcing,
-        "warmup": warmup,
-        "eval_every": eval_every,
-        "eval_starts": eval_starts,
-        "eval_on": "training series" if eval_data is None else "eval_data",
-        "n_train": int(X.shape[0]),
-        # what the run started from: resuming with other data, another initial model or
-        # another seed would silently continue a different experiment
-        "data_fingerprint": _fingerprint(X),
-        "eval_data_fingerprint": _fingerprint(X_eval),
-        "initial_model_fingerprint": _fingerprint(*(model.params[k] for k in sorted(model.params))),
-        "rng_fingerprint": None if rng is None else _fingerprint_rng(rng),
-    }
+    s, config = _check_train_args(**locals())
     model, opt, rng, history, start_epoch, best = _start_or_resume(
-        model, rng, lr, config, checkpoint if resume else None
+        model, rng, s.lr, config, s.checkpoint if resume else None
     )
 
-    if auto_alpha and history["alpha"]:
+    alpha_value = s.alpha_value
+    if s.auto_alpha and history["alpha"]:
         alpha_value = float(history["alpha"][-1])  # resume where the run left alpha
+    gamma = config["alpha_gamma"]
     t_offset = history["wall_time"][-1] if history["wall_time"] else 0.0
     t0 = time.perf_counter()
     # a tqdm bar on a terminal, a line every 10 % in a log file (no carriage returns)
-    bar = ProgressBar(n_epochs, desc="train", initial=start_epoch, enabled=progress,
+    bar = ProgressBar(s.n_epochs, desc="train", initial=start_epoch, enabled=s.progress,
                       unit="epochs")  # fmt: skip
-    for epoch in range(start_epoch, n_epochs):
-        opt.lr = float(lr) * float(lr_decay) ** epoch  # a function of the epoch: resumable
+    for epoch in range(start_epoch, s.n_epochs):
+        opt.lr = float(s.lr) * float(s.lr_decay) ** epoch  # a function of the epoch: resumable
         losses, norms = [], []
-        for b in range(batches_per_epoch):
-            windows = _data.sample_windows(X, batch_size, seq_len + warmup, rng)
+        for b in range(s.batches_per_epoch):
+            windows = _data.sample_windows(s.X, s.batch_size, s.seq_len + s.warmup, rng)
             forcing = None
             try:
-                if warmup:
-                    windows, forcing = warm_start(model, windows, warmup, tau_value)
-                if auto_alpha and b == 0:
-                    alpha_value = _gtf_update(alpha_value, gtf_alpha(model, windows[:GTF_WINDOWS]))
+                if s.warmup:
+                    windows, forcing = warm_start(model, windows, s.warmup, s.tau_value)
+                if s.auto_alpha and (epoch * s.batches_per_epoch + b) % GTF_EVERY == 0:
+                    estimate = gtf_alpha(model, windows[:GTF_WINDOWS])
+                    alpha_value = _gtf_update(alpha_value, estimate, gamma)
                 model, loss, norm = _batch_step(
-                    model, opt, windows, forcing, tau_value, alpha_value, detach_forcing,
-                    clip_norm,
+                    model, opt, windows, forcing, s.tau_value, alpha_value, s.detach_forcing,
+                    s.clip_norm,
                 )  # fmt: skip
             except DivergenceError as exc:
                 raise TrainingDiverged(
-                    f"training diverged in epoch {epoch} (tau={tau_value}): {exc}. "
-                    + (f"The last good checkpoint ({checkpoint}) is intact." if checkpoint else "")
+                    f"training diverged in epoch {epoch} (tau={s.tau_value}): {exc}. "
+                    + (
+                        f"The last good checkpoint ({s.checkpoint}) is intact."
+                        if s.checkpoint
+                        else ""
+                    )
                 ) from exc
             losses.append(loss)
             norms.append(norm)
-        last = epoch == n_epochs - 1
-        if eval_every and ((epoch + 1) % eval_every == 0 or last):
-            ds = _evaluate(model, X_eval, n_eval, eval_starts)
+        last = epoch == s.n_epochs - 1
+        if s.eval_every and ((epoch + 1) % s.eval_every == 0 or last):
+            ds = _evaluate(model, s.X_eval, s.n_eval, s.eval_starts)
             # the median run is the score: one unlucky start neither makes nor breaks it
             d, d_lo, d_hi = float(np.median(ds)), float(ds.min()), float(ds.max())
         else:
@@ -767,10 +885,10 @@ def train(
             history[k].append(float(v))
         bar.set_postfix(loss=f"{np.mean(losses):.4g}", gnorm=f"{np.mean(norms):.3g}")
         bar.update()
-        if callback is not None:
-            callback({k: v[-1] for k, v in history.items()})
-        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
-            _save_checkpoint(checkpoint, model, opt, rng, history, config, epoch + 1, best)
+        if s.callback is not None:
+            s.callback({k: v[-1] for k, v in history.items()})
+        if s.checkpoint is not None and ((epoch + 1) % s.checkpoint_every == 0 or last):
+            _save_checkpoint(s.checkpoint, model, opt, rng, history, config, epoch + 1, best)
     bar.close()
     hist = {k: np.asarray(v) for k, v in history.items()}
-    return TrainResult(model, hist, tau_value, tau_source, config, *best)
+    return TrainResult(model, hist, s.tau_value, s.tau_source, config, *best)

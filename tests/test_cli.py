@@ -57,7 +57,7 @@ def test_demo_quick_end_to_end(tmp_path, monkeypatch, capsys):
     assert len(stamped) == 3 and all(t.get_text() == plotting.QUICK_MODE_STAMP for t in stamped)
     assert any("D_stsp" in line for line in lines)
     # tau is printed with its reason
-    assert any("tau_pred/2" in line and "predictability time" in line for line in lines)
+    assert any("round(0.3 tau_pred)" in line and "predictability time" in line for line in lines)
     # console lines are lines: nothing a log file would garble
     assert not any("\r" in line for line in lines)
     # every output has the permissions of a plain open() (no 0600 from temporary files)

@@ -371,8 +371,11 @@ def test_gtf_alpha_is_the_product_upper_bound_rule():
     model = refrnn.ShallowPLRNN.random(5, 2, L=8, rng=rng)
     W = rng.normal(size=(3, 9, 2))
     G = max(
-        np.exp(np.mean([np.log(np.linalg.norm(model.jacobian(z), 2))
-                        for z in model.infer_state(w[1:])]))  # fmt: skip
+        np.exp(
+            np.mean(
+                [np.log(np.linalg.norm(model.jacobian(z), 2)) for z in model.infer_state(w[1:])]
+            )
+        )  # fmt: skip
         for w in W
     )
     assert tr.gtf_alpha(model, W) == pytest.approx(max(0.0, 1 - 1 / G), rel=1e-12)
@@ -382,21 +385,62 @@ def test_gtf_alpha_is_the_product_upper_bound_rule():
 
 
 def test_gtf_update_jumps_up_and_decays_slowly():
-    assert tr._gtf_update(0.2, 0.5) == 0.5
-    assert tr._gtf_update(0.5, 0.2) == pytest.approx(0.999 * 0.5 + 0.001 * 0.2, rel=1e-15)
+    assert tr._gtf_update(0.2, 0.5, 0.999) == 0.5
+    assert tr._gtf_update(0.5, 0.2, 0.999) == pytest.approx(0.999 * 0.5 + 0.001 * 0.2, rel=1e-15)
+
+
+def test_gtf_decay_keeps_the_released_time_constant_as_a_fraction_of_the_run():
+    # the released configuration: 5000 epochs x 50 batches, an estimate every 5 batches
+    assert tr.gtf_decay(5000 * 50 / 5) == pytest.approx(0.999, rel=1e-15)
+    assert tr.gtf_decay(800) == pytest.approx(1 - 1 / 16, rel=1e-15)
+    assert tr.gtf_decay(10) == 0.0  # short runs: alpha follows the estimate
+
+
+def test_auto_alpha_is_estimated_every_gtf_every_batches(series, monkeypatch):
+    """Estimates at global batches 0, 5, 10 (GTF_EVERY = 5) of 3 epochs x 4 batches; with
+    gamma = 0.5 and estimates 0.2, 0.9, 0.1 alpha is 0.5*1 + 0.5*0.2 = 0.6 after epoch 0,
+    jumps to 0.9 in epoch 1 and decays to 0.5*0.9 + 0.5*0.1 = 0.5 in epoch 2."""
+    assert tr.GTF_EVERY == 5
+    estimates = iter([0.2, 0.9, 0.1])
+    calls = []
+
+    def scripted(model, windows):
+        calls.append(windows.shape)
+        return next(estimates)
+
+    monkeypatch.setattr(tr, "gtf_alpha", scripted)
+    res = refrnn.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=None, alpha="auto",
+                       alpha_decay=0.5, n_epochs=3, batches_per_epoch=4, batch_size=6,
+                       seq_len=20, rng=1, eval_every=None)  # fmt: skip
+    assert calls == [(tr.GTF_WINDOWS, 21, 3)] * 3
+    np.testing.assert_allclose(res.history["alpha"], [0.6, 0.9, 0.5], rtol=1e-15)
+    assert res.config["alpha_decay"] == res.config["alpha_gamma"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "kw, err",
+    [
+        (dict(alpha=None, alpha_decay=0.9), ValueError),
+        (dict(alpha=0.3, alpha_decay=0.9), ValueError),
+        (dict(alpha="auto", alpha_decay=1.0), ValueError),
+        (dict(alpha="auto", alpha_decay=-0.1), ValueError),
+        (dict(alpha="auto", alpha_decay=float("nan")), ValueError),
+        (dict(alpha="auto", alpha_decay="slow"), TypeError),
+    ],
+)
+def test_train_rejects_bad_alpha_decay(series, kw, err):
+    with pytest.raises(err, match="alpha_decay"):
+        refrnn.train(refrnn.PLRNN.random(4, 3, rng=0), series, tau=None, n_epochs=1, **kw)
 
 
 def test_train_with_auto_alpha_records_it_and_resumes_exactly(series, tmp_path):
-    kw = dict(tau=None, alpha="auto", n_epochs=4, batches_per_epoch=2, batch_size=6,
+    kw = dict(tau=None, alpha="auto", n_epochs=4, batches_per_epoch=3, batch_size=6,
               seq_len=20, rng=1, eval_every=None)  # fmt: skip
     model = refrnn.PLRNN.random(6, 3, rng=0)
     full = refrnn.train(model, series, **kw)
     a = full.history["alpha"]
     assert a.shape == (4,) and np.all((a >= 0) & (a <= 1)) and full.config["alpha"] == "auto"
-    # the first estimate replaces the start value 1 only if it is higher; afterwards alpha
-    # moves by at most (1 - gamma) of the distance per epoch unless an estimate is higher
-    for prev, now in zip(a[:-1], a[1:], strict=True):
-        assert now >= prev or now >= 0.999 * prev
+    assert full.config["alpha_gamma"] == tr.gtf_decay(4 * 3 / 5) == 0.0
     ck = tmp_path / "ck.npz"
     refrnn.train(model, series, checkpoint=ck, checkpoint_every=1, **{**kw, "n_epochs": 2})
     resumed = refrnn.train(model, series, checkpoint=ck, resume=True, **kw)
