@@ -320,33 +320,37 @@ plt.show()
 
 # %% [markdown]
 # One seed per setting and a short budget: these numbers show how to run the comparison,
-# not which method is better in general. In the full setting's run, STF with $\tau = 20$
-# gives the lower test $D_{\rm stsp}$ for both models on both systems — as Section 3
-# predicts, GTF auto has hardly left $\alpha \approx 1$ after 300 epochs — and the shallow
-# PLRNN with STF is the best model on both (test $D_{\rm stsp} \approx 1.1$ on Lorenz-63,
-# $0.9$ on Rössler, against 3.6 and 3.9 for the PLRNN with the same budget and about the
-# same number of parameters). `experiments/gtf_vs_stf.py` repeats the Lorenz-63 part with
-# three seeds, a fixed-$\alpha$ grid and three forcing intervals at a larger, equal
-# budget; its table is in `docs/results/gtf_vs_stf.md`.
+# not which method is better in general. In the full setting's run the shallow PLRNN
+# with STF scores a lower test $D_{\rm stsp}$ than the PLRNN with STF on both systems
+# (same budget, about the same number of parameters; the numbers are printed above).
+# How GTF auto compares with STF here is in the printed table too; with one seed we make
+# no claim about it.
+# `experiments/gtf_vs_stf.py` repeats the Lorenz-63 part with three seeds, a fixed-$\alpha$
+# grid and three forcing intervals at a larger, equal budget; its table is in
+# `docs/results/gtf_vs_stf.md` (there, at that budget, GTF auto scores like a fixed
+# $\alpha$ of 0.1–0.2 and does not reach STF's best $\tau$).
 #
-# Checked: every selected model's free run stays finite (`refrnn.evaluate` reports a
-# diverged one as NaN); in the full setting every run has learned *something* (its test
-# $D_{\rm stsp}$ is below that of the untrained initial model), and the two comparisons
-# just stated hold (one seed each: these are statements about this run, deterministic
-# given the seeds, not about the methods).
+# A selected model is chosen by a 5000-step free run from the end of the training
+# series; its free run from the test series' start can still diverge, and `evaluate`
+# then says so (`diverged`, and NaN scores) instead of returning a number.
+# Checked: the STF models' free runs stay finite; in the full setting each STF model has
+# learned *something* (its test $D_{\rm stsp}$ is below that of the untrained initial
+# model), and the shPLRNN beats the PLRNN under STF on both systems (one seed each:
+# statements about this run, deterministic given the seeds, not about the methods).
 
 # %%
 for key, m in rows.items():
-    assert not m["diverged"], key
+    if m["diverged"]:
+        print(f"{key}: the selected model's free run from the test series diverges")
+    if key[2].startswith("STF"):
+        assert not m["diverged"], key
 if not QUICK:
     for key, m in rows.items():
-        untrained, _ = refrnn.evaluate(make_model(key[0]), DATA[key[1]].test)
-        print(key, f"trained {m['d_stsp']:.3f} vs untrained {untrained['d_stsp']:.3f}")
-        assert m["d_stsp"] < untrained["d_stsp"], key
+        if key[2].startswith("STF"):
+            untrained, _ = refrnn.evaluate(make_model(key[0]), DATA[key[1]].test)
+            print(key, f"trained {m['d_stsp']:.3f} vs untrained {untrained['d_stsp']:.3f}")
+            assert m["d_stsp"] < untrained["d_stsp"], key
     for system in DATA:
-        for kind in ("shPLRNN", "PLRNN"):
-            stf_d = rows[(kind, system, "STF τ = 20")]["d_stsp"]
-            assert stf_d < rows[(kind, system, "GTF auto")]["d_stsp"], (kind, system)
         assert (rows[("shPLRNN", system, "STF τ = 20")]["d_stsp"]
                 < rows[("PLRNN", system, "STF τ = 20")]["d_stsp"]), system
 
@@ -396,20 +400,18 @@ for key, ex in model_spec.items():
           f"data: {np.round(true_spec[key[1]], 4)}")
 
 # %% [markdown]
-# In the full setting, the model that reproduced the data best — the shPLRNN with STF —
-# also has the data's kind of spectrum on both systems: a positive largest exponent of
-# the data's order ($\approx 0.006$ against 0.009 on Lorenz-63, $\approx 0.008$ against
-# 0.007 on Rössler) and a second one near zero, the flow direction of the data. Of the
-# others, only the shPLRNN with GTF auto on Lorenz-63 is chaotic as well — on an
-# attractor that is not the data's, judging by its $D_{\rm stsp}$ of 3.7; the rest have a
-# largest exponent $\le 0$ (a cycle or a fixed point), as their large $D_{\rm stsp}$
-# suggested.
+# In the full setting, the shPLRNN trained with STF on Lorenz-63 is chaotic, like the
+# data: its largest exponent is positive, of the data's order (printed above, per sample;
+# the data's is 0.009). The printed lines show the others; a model with a largest
+# exponent $\le 0$ has settled on a cycle or a fixed point, as a large $D_{\rm stsp}$
+# suggests, and a chaotic model with a large $D_{\rm stsp}$ is chaotic on an attractor
+# that is not the data's.
 #
 # Checked below: the data's spectra against the values quoted above, rounded to 0.001
 # per sample (Rössler's contracting exponent to 0.01), so half of that, plus four
 # standard errors of the batch means of the finite QR run; in the full setting, the
-# shPLRNN-with-STF spectra: $\lambda_1 > 0$ and $|\lambda_2| < \lambda_1/2$ ("near zero",
-# relative to the only positive rate there is to compare with).
+# shPLRNN-with-STF spectrum on Lorenz-63: $0 < \lambda_1 < 2 \cdot 0.009$ per sample
+# ("of the data's order").
 
 # %%
 quoted = {"Lorenz-63": ([0.009, 0.0, -0.146], 0.0005), "Rössler": ([0.007, 0.0, -0.54],
@@ -419,9 +421,8 @@ for system, (values, rounding) in quoted.items():
     allowed = np.asarray(rounding) + 4 * true_lyap[system].stderr * data_dt[system]
     assert np.all(err <= allowed), (system, true_spec[system], allowed)
 if not QUICK:
-    for system in DATA:
-        lam1, lam2 = model_spec[("shPLRNN", system, "STF τ = 20")][:2]
-        assert lam1 > 0 and abs(lam2) < lam1 / 2, (system, lam1, lam2)
+    lam1 = model_spec[("shPLRNN", "Lorenz-63", "STF τ = 20")][0]
+    assert 0 < lam1 < 2 * 0.009, lam1
 
 # %% [markdown]
 # ## Summary
