@@ -558,7 +558,10 @@ def _read_numpy(path, suffix, key):
             names = list(obj.files)
             if key is None:
                 if len(names) != 1:
-                    raise ValueError(f"{path}: holds arrays {names}; choose one with key=")
+                    raise ValueError(
+                        f"{path}: holds arrays {names}; choose one with key= (on the "
+                        f"command line: --key NAME)"
+                    )
                 key = names[0]
             elif key not in names:
                 raise ValueError(f"{path}: has no array {key!r}, only {names}")
