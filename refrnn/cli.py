@@ -296,9 +296,12 @@ def train_from_config(path, *, progress=False, restart=False, seeds=None, worker
     out = _config_path(path, cfg.get("output", {}).get("dir", path.stem))
     if out.exists() and not out.is_dir():
         raise ValueError(f"{path}: [output] dir = {str(out)!r} exists and is not a directory")
-    # settings of the model, checked here so that a bad value fails before any training
+    # settings checked here so that a bad value fails before any training, naming its key
     if "M" in mcfg:
         as_positive_int(f"{path}: [model] M", mcfg["M"])
+    for section, table in (("model", mcfg), ("train", tcfg)):
+        if "seed" in table:
+            as_positive_int(f"{path}: [{section}] seed", table["seed"], minimum=0)
     mtype = mcfg.pop("type", "PLRNN")
     known = ("PLRNN", "ShallowPLRNN", "VanillaRNN")
     if mtype not in known:
@@ -367,6 +370,11 @@ def _train_report(summary):
             f"D_stsp {_fmt(r['d_stsp'])}, D_H {_fmt(r['d_h'])}, "
             f"PE({summary['settings']['pe_steps']}) {_fmt(r['prediction_error'])}"
         )
+    ref = summary["reference"]
+    lines.append(
+        f"  (the training part itself scores D_stsp {_fmt(ref['d_stsp_train_vs_test'])}, "
+        f"D_H {_fmt(ref['d_h_train_vs_test'])} against the test part: the floor for a model)"
+    )
     K = summary["n_seeds"]
     if K > 1:
         s = summary["spread"]["d_stsp"]

@@ -55,6 +55,7 @@ __all__ = [
 #: Version of the .npz layout written by :meth:`Dataset.save`.
 _FORMAT_VERSION = 1
 
+
 #: Benchmark names accepted by :func:`generate` (lower case, accents and separators removed).
 def _as_fraction(name, value, *, low_open=False):
     value = as_real(name, value)
@@ -556,6 +557,11 @@ def _read_numpy(path, suffix, key):
             return obj
         with obj:
             names = list(obj.files)
+            if key is None and {"format_version", "train", "test"} <= set(names):
+                raise ValueError(
+                    f"{path}: a refrnn Dataset file (Dataset.save); choose its part with "
+                    f"key='test' (held out) or key='train' (on the command line: --key test)"
+                )
             if key is None:
                 if len(names) != 1:
                     raise ValueError(

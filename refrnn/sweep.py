@@ -674,7 +674,9 @@ def train_seeds(
         over seeds of the three test measures; a diverged free run counts as the worst),
         ``n_seeds``, ``n_done``, ``n_failed``, ``n_diverged``, ``selection`` and
         ``evaluated_on`` (how models were selected, and on which series they were
-        scored), ``data`` and ``settings``; for one seed also ``history`` and
+        scored), ``reference`` (D_stsp and D_H of the training part against the test
+        part: what the data score against themselves, the floor for a model), ``data``
+        and ``settings``; for one seed also ``history`` and
         ``config`` of :func:`refrnn.train`. Non-finite numbers are written as null.
 
     Raises
@@ -802,6 +804,8 @@ def train_seeds(
     def worst_if_diverged(r, key):
         return math.inf if r["diverged"] else r[key]
 
+    from .metrics import power_spectrum_distance, state_space_divergence
+
     summary = {
         "n_seeds": n_seeds,
         "n_done": len(ok),
@@ -815,6 +819,14 @@ def train_seeds(
         "spread": {
             key: median_range([worst_if_diverged(r, key) for r in ok])
             for key in ("d_stsp", "d_h", "prediction_error")
+        },
+        # what two stretches of the data themselves score: the floor a perfect model
+        # would reach, high for a short test part (few samples per histogram bin)
+        "reference": {
+            "d_stsp_train_vs_test": state_space_divergence(dataset.test, dataset.train),
+            "d_h_train_vs_test": power_spectrum_distance(
+                dataset.test, dataset.train, smoothing=base["smoothing"]
+            ),
         },
         "runs": rows,
         "data": {
