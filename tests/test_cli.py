@@ -650,3 +650,33 @@ def test_train_seeds_api_checks_its_arguments(tmp_path):
     no_test = refrnn.Dataset.from_series(ds.train, test_fraction=0)
     with pytest.raises(ValueError, match="test part has 0 samples"):
         refrnn.sweep.train_seeds(no_test, 2, tmp_path)
+
+
+def test_own_series_raw_units_given_embedding_and_column_number(tmp_path, capsys):
+    """standardize = false, embed = [dim, lag] and a column by number are honoured; a
+    model trained in raw units is evaluated on raw units without a warning."""
+    cfg = _own_data_example(
+        tmp_path,
+        **{
+            "standardize = true": "standardize = false",
+            'embed = "auto"': "embed = [2, 3]",
+            'columns = ["signal"]': "columns = [1]",
+            'tau = "auto"': "tau = 5",
+        },
+    )
+    assert cli.main(["train", str(cfg), "--no-progress"]) == 0
+    run = cfg.parent / "own_data_run"
+    ds = refrnn.Dataset.load(run / "dataset.npz")
+    raw = np.loadtxt(cfg.parent / "own_data.csv", delimiter=",", skiprows=1)[:, 1]
+    assert ds.standardizer is None and ds.info["embedding"] == {
+        "dim": 2,
+        "lag": 3,
+        "chosen": "given",
+    }
+    np.testing.assert_array_equal(ds.train[0], [raw[3], raw[0]])  # newest block first
+    np.testing.assert_array_equal(ds.test[-1], [raw[-1], raw[-4]])
+    assert refrnn.io.load_record(run / "model.npz")["standardized"] is False
+    capsys.readouterr()
+    model, test = str(run / "model.npz"), str(run / "test_series.npy")
+    assert cli.main(["evaluate", model, test, "--n-free", "300", "--pe-steps", "3"]) == 0
+    assert "warning" not in capsys.readouterr().err
