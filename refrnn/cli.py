@@ -3,7 +3,10 @@
 ``refrnn demo`` is the main job: it reproduces the paper's central contrast on Lorenz-63
 in a few minutes -- sparse teacher forcing with tau near the predictability time versus
 plain BPTT with clipped gradients -- and writes a summary table, figures and a JSON of
-all numbers. Every other subcommand is a thin wrapper over the public API.
+all numbers. ``refrnn train`` takes a user's own series (or a benchmark) from a TOML file
+(:func:`train_from_config`) to a selected model evaluated on held-out data, over one or
+several seeds (:func:`refrnn.sweep.train_seeds`). Every other subcommand is a thin
+wrapper over the public API.
 """
 
 from __future__ import annotations
@@ -166,12 +169,13 @@ def _config_dataset(path, dcfg):
 
     if ("file" in dcfg) == ("system" in dcfg):
         raise ValueError(f"{path}: [data] needs 'system' or 'file' (one of them)")
-    only = (("n_samples", "seed"), "system") if "file" in dcfg else (
-        ("file", "key", "columns", "embed", "dt"), "file")  # fmt: skip
-    for key in only[0]:
+    if "file" in dcfg:
+        kind, other, foreign = "file", "system", ("n_samples", "seed")
+    else:
+        kind, other, foreign = "system", "file", ("key", "columns", "embed", "dt")
+    for key in foreign:
         if key in dcfg:
-            other = "file" if only[1] == "system" else "system"
-            raise ValueError(f"{path}: [data] {key} applies to '{only[1]}' data, not to '{other}'")
+            raise ValueError(f"{path}: [data] {key} applies to '{other}' data, not to '{kind}'")
     test_fraction = dcfg.get("test_fraction", 0.2)
     if isinstance(test_fraction, (int, float)) and not isinstance(test_fraction, bool):
         if test_fraction <= 0:
@@ -195,7 +199,7 @@ def _config_dataset(path, dcfg):
         if "columns" in dcfg:
             X = _select_columns(path, file, X, dcfg["columns"])
         embed = dcfg.get("embed")
-        if isinstance(embed, str) and embed.lower() == "none" or embed is False:
+        if embed is False or (isinstance(embed, str) and embed.lower() == "none"):
             embed = None
         dt = dcfg.get("dt", 1.0)
         ds = data.Dataset.from_series(
