@@ -61,6 +61,7 @@ from .metrics import (
     state_space_divergence,
 )
 from .models import PLRNN, RNNModel, ShallowPLRNN, VanillaRNN
+from .sweep import train_seeds
 from .training import Adam, TrainingDiverged, TrainResult, train
 
 __version__ = "0.4.0"
@@ -96,6 +97,7 @@ __all__ = [
     "finite_time_lyapunov_exponents",
     "finite_time_lyapunov_exponents_along",
     "train",
+    "train_seeds",
     "TrainResult",
     "TrainingDiverged",
     "Adam",

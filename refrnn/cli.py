@@ -3,7 +3,10 @@
 ``refrnn demo`` is the main job: it reproduces the paper's central contrast on Lorenz-63
 in a few minutes -- sparse teacher forcing with tau near the predictability time versus
 plain BPTT with clipped gradients -- and writes a summary table, figures and a JSON of
-all numbers. Every other subcommand is a thin wrapper over the public API.
+all numbers. ``refrnn train`` takes a user's own series (or a benchmark) from a TOML file
+(:func:`train_from_config`) to a selected model evaluated on held-out data, over one or
+several seeds (:func:`refrnn.sweep.train_seeds`). Every other subcommand is a thin
+wrapper over the public API.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from . import __version__
 from ._validation import DivergenceError, as_positive_int
 from .demo import run_demo
-from .io import json_default, write_json
+from .io import json_default
 
 __all__ = ["main", "run_demo"]
 
@@ -44,10 +47,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
         return super()._get_help_string(action)
 
 
-def _load_series(path):
+def _load_series(path, key=None):
     from . import data
 
-    return data.load_series(path)
+    return data.load_series(path, key=key)
 
 
 def cmd_demo(args):
@@ -61,163 +64,434 @@ def cmd_train(args):
         from ._warmup import warm_up_kernels
 
         warm_up_kernels(lambda line: print(line, file=sys.stderr, flush=True))
-    summary = train_from_config(args.config, progress=not args.no_progress, restart=args.restart)
-    print(json.dumps(summary["evaluation"], indent=2, default=json_default))
+    summary = train_from_config(
+        args.config,
+        progress=not args.no_progress,
+        restart=args.restart,
+        seeds=args.seeds,
+        workers=args.workers,
+    )
+    for line in _train_report(summary):
+        print(line)
     return 0
 
 
-def _config_schema():
-    """Allowed keys per section of a ``refrnn train`` TOML file."""
-    import inspect
-
-    from .training import train
-
-    # [train] takes train()'s keyword arguments, except those the file's other sections
-    # or the command itself set, plus the window-sampling seed
-    own = {"model", "X", "eval_data", "checkpoint", "resume", "progress", "rng"}
-    train_keys = {k for k in inspect.signature(train).parameters if k not in own} | {"seed"}
-    return {
-        "data": {"system", "file", "n_samples", "seed"},
-        "model": {"type", "M", "L", "readout", "seed"},
-        "train": train_keys,
-        "output": {"dir"},
-    }
+#: Keys of each section of a ``refrnn train`` TOML file. [train] and [evaluate] keys are
+#: settings of refrnn.sweep.CELL_DEFAULTS (``seed`` is the window seed, ``train_seed``).
+_CONFIG_SCHEMA = {
+    "data": (
+        "file", "key", "columns", "test_fraction", "standardize", "embed", "dt",
+        "system", "n_samples", "seed",
+    ),
+    "model": ("type", "M", "L", "readout", "seed"),
+    "train": (
+        "tau", "alpha", "n_epochs", "batches_per_epoch", "batch_size", "seq_len", "lr",
+        "lr_decay", "clip_norm", "detach_forcing", "warmup", "lambda_max", "tau_fraction",
+        "eval_every", "eval_steps", "eval_starts", "select", "seed", "n_seeds",
+    ),
+    "evaluate": ("n_free", "pe_steps", "smoothing"),
+    "output": ("dir",),
+}  # fmt: skip
 
 
 def _check_config_keys(path, cfg):
     """Unknown sections and keys are errors: a typo such as ``m = 4`` must not be ignored."""
     import difflib
 
-    schema = _config_schema()
+    schema = _CONFIG_SCHEMA
     for section, table in cfg.items():
         if section not in schema:
-            raise ValueError(f"{path}: unknown section [{section}]; known: {sorted(schema)}")
+            close = difflib.get_close_matches(section, schema, n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else ""
+            raise ValueError(f"{path}: unknown section [{section}]{hint}; known: {sorted(schema)}")
         if not isinstance(table, dict):
             raise ValueError(f"{path}: [{section}] must be a table of keys")
         for key in table:
-            if key not in schema[section]:
-                same_case = [k for k in schema[section] if k.lower() == key.lower()]
-                close = same_case or difflib.get_close_matches(key, schema[section], n=1)
+            if key in schema[section]:
+                continue
+            elsewhere = [s for s in schema if key in schema[s]]
+            same_case = [k for k in schema[section] if k.lower() == key.lower()]
+            close = same_case or difflib.get_close_matches(key, schema[section], n=1)
+            if elsewhere:
+                hint = f" (it belongs in [{elsewhere[0]}])"
+            else:
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"{path}: unknown key {key!r} in [{section}]{hint}; known: "
+                f"{sorted(schema[section])}"
+            )
+
+
+def _config_path(path, value):
+    """A path from the TOML file: relative paths are relative to the file's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else path.parent / p
+
+
+def _select_columns(path, file, X, columns):
+    """Columns of a loaded series by 0-based index or (CSV with a header) by name."""
+    if not isinstance(columns, list) or not columns:
+        raise ValueError(f"{path}: [data] columns must be a non-empty list, got {columns!r}")
+    names = None
+    if any(isinstance(c, str) for c in columns):
+        first = file.open().readline().strip() if file.suffix.lower() == ".csv" else ""
+        names = [n.strip().strip('"') for n in first.split(",")]
+        try:
+            [float(n) for n in names]
+            names = None  # no header line
+        except ValueError:
+            pass
+    index = []
+    for c in columns:
+        if isinstance(c, bool) or not isinstance(c, (int, str)):
+            raise ValueError(f"{path}: [data] columns must hold ints or names, got {c!r}")
+        if isinstance(c, str):
+            if names is None:
                 raise ValueError(
-                    f"{path}: unknown key {key!r} in [{section}]{hint}; known: "
-                    f"{sorted(schema[section])}"
+                    f"{path}: [data] columns names {c!r}, but {file.name} has no header line "
+                    f"of column names; give 0-based column numbers"
                 )
+            if c not in names:
+                raise ValueError(f"{path}: [data] columns: no column {c!r} in {file.name}: {names}")
+            c = names.index(c)
+        if not 0 <= c < X.shape[1]:
+            raise ValueError(
+                f"{path}: [data] columns: column {c} does not exist ({file.name} has "
+                f"{X.shape[1]} columns, numbered from 0)"
+            )
+        index.append(c)
+    return X[:, index]
 
 
-def train_from_config(path, *, progress=False, restart=False):
-    """Run the training described by a TOML file.
+def _config_dataset(path, dcfg):
+    """``(Dataset, record)`` from the [data] section; record: the model's provenance."""
+    from . import data
 
-    Format (every key optional except ``[data]`` source)::
+    if ("file" in dcfg) == ("system" in dcfg):
+        raise ValueError(f"{path}: [data] needs 'system' or 'file' (one of them)")
+    if "file" in dcfg:
+        kind, other, foreign = "file", "system", ("n_samples", "seed")
+    else:
+        kind, other, foreign = "system", "file", ("key", "columns", "embed", "dt")
+    for key in foreign:
+        if key in dcfg:
+            raise ValueError(f"{path}: [data] {key} applies to '{other}' data, not to '{kind}'")
+    test_fraction = dcfg.get("test_fraction", 0.2)
+    if isinstance(test_fraction, (int, float)) and not isinstance(test_fraction, bool):
+        if test_fraction <= 0:
+            raise ValueError(
+                f"{path}: [data] test_fraction must be > 0 (the model is evaluated on the "
+                f"held-out last part of the series), got {test_fraction}"
+            )
+    try:
+        if "system" in dcfg:
+            n_samples = as_positive_int("n_samples", dcfg.get("n_samples", 30000))
+            ds = data.generate(
+                dcfg["system"],
+                n_samples,
+                rng=dcfg.get("seed", 0),
+                standardize=dcfg.get("standardize", True),
+                test_fraction=test_fraction,
+            )
+            return ds, {"source": dcfg["system"], "dt": ds.dt}
+        file = _config_path(path, dcfg["file"])
+        X = data.load_series(file, key=dcfg.get("key"))
+        if "columns" in dcfg:
+            X = _select_columns(path, file, X, dcfg["columns"])
+        embed = dcfg.get("embed")
+        if embed is False or (isinstance(embed, str) and embed.lower() == "none"):
+            embed = None
+        dt = dcfg.get("dt", 1.0)
+        ds = data.Dataset.from_series(
+            X,
+            standardize=dcfg.get("standardize", True),
+            test_fraction=test_fraction,
+            dt=dt,
+            embed=embed,
+            info={"source": "file", "file": str(file)},
+        )
+    except (ValueError, TypeError) as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise type(exc)(f"{path}: [data] {exc}") from None
+    return ds, {"source": str(file), **({"dt": ds.dt} if "dt" in dcfg else {"dt": None})}
 
-        [data]
-        system = "lorenz63"      # or: file = "series.npy" (a (T, N) array)
-        n_samples = 30000
-        seed = 0
+
+def train_from_config(path, *, progress=False, restart=False, seeds=None, workers=None):
+    """Train, select and evaluate the model(s) described by a TOML file.
+
+    Format (every key optional except the ``[data]`` source)::
+
+        [data]                   # either a file of your own ...
+        file = "series.csv"      # .npy, .npz or .csv; (T, N) or one column (T,)
+        key = "x"                # .npz: which array
+        columns = ["signal"]     # optional: columns by header name or 0-based number
+        test_fraction = 0.2      # the last 20 % are held out for the evaluation only
+        standardize = true       # zero mean, unit variance (statistics of the training part)
+        embed = "auto"           # delay embedding: "auto" (1 column) or [dim, lag]
+        dt = 0.01                # optional: time between samples (per-time exponents)
+        # ... or a simulated benchmark: system = "lorenz63", n_samples = 30000, seed = 0
         [model]
         type = "PLRNN"           # or "VanillaRNN", "ShallowPLRNN"
         M = 30
         L = 100                  # ShallowPLRNN only: hidden width
         readout = "linear"
-        seed = 0
+        seed = 0                 # seed k of n_seeds initialises with seed + k
         [train]
-        tau = 30                 # int, "auto" or "none"
-        alpha = "auto"           # optional: generalized teacher forcing (a number or "auto")
-        n_epochs = 500
-        clip_norm = 1.0          # optional
-        detach_forcing = false   # linear readout: true = no gradient through B^+
-        lr_decay = 0.99923       # optional per-epoch lr factor (0.1 ** (1 / 3000))
-        warmup = 100             # identity readout: steps that infer z0's unobserved part
-        seed = 1
+        tau = "auto"             # int, "auto" (round(0.3 ln 2 / lambda_max)) or "none"
+        n_epochs = 600
+        n_seeds = 1              # K runs from different seeds (refrnn train --seeds K)
+        seed = 1                 # windows of seed k are drawn with seed + k
+        # and any of: alpha, batches_per_epoch, batch_size, seq_len, lr, lr_decay,
+        # clip_norm, detach_forcing, warmup, lambda_max, tau_fraction, eval_every,
+        # eval_steps, eval_starts, select ("best" or "last")
+        [evaluate]               # on the test part
+        n_free = 10000           # free-run length
+        pe_steps = 10            # horizon of the prediction error PE(n)
+        smoothing = 20.0         # D_H kernel width in frequency bins
         [output]
         dir = "run"
 
-    Writes ``model.npz``, ``checkpoint.npz`` and ``summary.json`` into the output folder.
-    A rerun resumes the checkpoint if it was made from the same data, model and settings,
-    and refuses otherwise; ``restart=True`` (``refrnn train --restart``) starts over.
+    Relative paths (``file``, ``dir``) are relative to the TOML file's folder; the default
+    ``dir`` is the file's name without ``.toml``. Defaults not listed are those of
+    :data:`refrnn.sweep.CELL_DEFAULTS`. Every unknown section or key is an error naming it.
+
+    The series is split in time; the training part trains and selects the model (the
+    epoch whose free runs match the training part best), the test part only evaluates it.
+    Runs :func:`refrnn.sweep.train_seeds`: writes ``dataset.npz`` (both parts and the
+    standardiser), ``test_series.npy``, ``summary.json`` and the selected model(s) --
+    ``model.npz`` for one seed (with ``checkpoint.npz``: a rerun resumes it if it was made
+    from the same data, model and settings, and refuses otherwise; ``restart=True``
+    starts over), ``model_seed<s>.npz`` for several (finished seeds are not rerun).
+
+    Parameters
+    ----------
+    path : str or Path
+    progress : bool
+    restart : bool
+    seeds : int, optional
+        Number of seeds; overrides ``[train] n_seeds``.
+    workers : int, optional
+        Processes for several seeds (default: the number of cores, at most K).
+
+    Returns
+    -------
+    dict
+        The summary (see :func:`refrnn.sweep.train_seeds`) plus ``out_dir``.
     """
-    from . import data, metrics
-    from .io import save_model
-    from .models import PLRNN, ShallowPLRNN, VanillaRNN
-    from .training import train
+    from .sweep import train_seeds
 
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such config file: {path}")
     with path.open("rb") as fh:
         try:
             cfg = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: not valid TOML ({exc})") from None
     _check_config_keys(path, cfg)
-    for section, key in (("data", "file"), ("data", "system"), ("output", "dir")):
+    for section, key in (("data", "file"), ("data", "system"), ("data", "key"), ("output", "dir")):
         value = cfg.get(section, {}).get(key)
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{path}: [{section}] {key} must be a string, got {value!r}")
-    dcfg, mcfg, tcfg = cfg.get("data", {}), cfg.get("model", {}), dict(cfg.get("train", {}))
-    out = Path(cfg.get("output", {}).get("dir", path.with_suffix("")))
+    if "data" not in cfg:
+        raise ValueError(f"{path}: [data] needs 'system' or 'file'")
+    mcfg, tcfg = dict(cfg.get("model", {})), dict(cfg.get("train", {}))
+    out = _config_path(path, cfg.get("output", {}).get("dir", path.stem))
     if out.exists() and not out.is_dir():
         raise ValueError(f"{path}: [output] dir = {str(out)!r} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    if "file" in dcfg:
-        series = _load_series(dcfg["file"])
-        X_train, X_test, lam = series, series, None
-    elif "system" in dcfg:
-        n_samples = as_positive_int(f"{path}: [data] n_samples", dcfg.get("n_samples", 30000))
-        ds = data.generate(dcfg["system"], n_samples, rng=dcfg.get("seed", 0))
-        X_train, X_test, lam = ds.train, ds.test, None
-    else:
-        raise ValueError(f"{path}: [data] needs 'system' or 'file'")
-    classes = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN, "ShallowPLRNN": ShallowPLRNN}
-    mtype = mcfg.get("type", "PLRNN")
-    if mtype not in classes:
-        raise ValueError(f"{path}: [model] type must be one of {sorted(classes)}, got {mtype!r}")
+    # settings checked here so that a bad value fails before any training, naming its key
+    if "M" in mcfg:
+        as_positive_int(f"{path}: [model] M", mcfg["M"])
+    for section, table in (("model", mcfg), ("train", tcfg)):
+        if "seed" in table:
+            as_positive_int(f"{path}: [{section}] seed", table["seed"], minimum=0)
+    mtype = mcfg.pop("type", "PLRNN")
+    known = ("PLRNN", "ShallowPLRNN", "VanillaRNN")
+    if mtype not in known:
+        raise ValueError(f"{path}: [model] type must be one of {list(known)}, got {mtype!r}")
     if ("L" in mcfg) != (mtype == "ShallowPLRNN"):
         raise ValueError(f"{path}: [model] L (hidden width) is for, and needed by, ShallowPLRNN")
-    model = classes[mtype].random(
-        as_positive_int(f"{path}: [model] M", mcfg.get("M", 30)),
-        X_train.shape[1],
-        rng=mcfg.get("seed", 0),
-        readout=mcfg.get("readout", "linear"),
-        **({"L": mcfg["L"]} if "L" in mcfg else {}),
-    )
+    n_seeds = seeds if seeds is not None else tcfg.pop("n_seeds", 1)
+    tcfg.pop("n_seeds", None)
+    n_seeds = as_positive_int(f"{path}: [train] n_seeds (or --seeds)", n_seeds)
     tau = tcfg.pop("tau", "auto")
-    tau = None if tau in ("none", "None", None) else tau
-    rng = tcfg.pop("seed", 1)
-    res = train(
-        model,
-        X_train,
-        tau=tau,
-        rng=rng,
-        lambda_max=lam,
-        eval_data=X_test,
-        checkpoint=out / "checkpoint.npz",
-        resume=not restart,
-        progress=progress,
+    tau = None if isinstance(tau, str) and tau.lower() == "none" else tau
+    settings = {
+        "model": mtype,
+        **mcfg,
+        "tau": tau,
+        "train_seed": tcfg.pop("seed", 1),
         **tcfg,
-    )
-    record = {"source": dcfg.get("system", dcfg.get("file")), "tau": res.tau}
-    if "system" in dcfg:
-        record["dt"] = ds.info["dt"]  # time per sample = per model step
-    save_model(out / "model.npz", res.model, record=record)
-    ev, _ = metrics.evaluate(res.model, X_test)
-    summary = {
-        "config": res.config,
-        "tau": res.tau,
-        "tau_source": res.tau_source,
-        "evaluation": ev,
-        "history": {k: v.tolist() for k, v in res.history.items()},
+        **cfg.get("evaluate", {}),
     }
-    write_json(out / "summary.json", summary)
-    return summary
+    dataset, record = _config_dataset(path, cfg["data"])
+    try:
+        summary = train_seeds(
+            dataset,
+            n_seeds,
+            out,
+            workers=workers,
+            progress=progress,
+            restart=restart,
+            record=record,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+            **settings,
+        )
+    except (ValueError, TypeError) as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
+    return {**summary, "out_dir": str(out)}
+
+
+def _fmt(x, spec=".3g"):
+    return "diverged" if x is None else format(x, spec)
+
+
+def _train_report(summary):
+    """Console lines after ``refrnn train``: what was done, the test numbers, what next."""
+    import shlex
+
+    out = Path(summary["out_dir"])
+    d = summary["data"]
+    emb = d["info"].get("embedding")
+    how = ("standardised" if d["standardized"] else "raw units") + (
+        f", delay-embedded (dim={emb['dim']}, lag={emb['lag']}, {emb['chosen']})" if emb else ""
+    )
+    lines = [
+        f"data: {d['n_train']} training / {d['n_test']} test samples, N={d['N']} ({how})",
+        f"model selection: {summary['selection']}",
+        f"evaluated on {summary['evaluated_on']}",
+    ]
+    ok = [r for r in summary["runs"] if r["status"] == "done"]
+    for r in summary["runs"]:
+        if r["status"] != "done":
+            lines.append(f"  seed {r['seed']}: FAILED: {r.get('error')}")
+            continue
+        lines.append(
+            f"  seed {r['seed']}: tau={r['tau']}, selected epoch {r['selected_epoch']}; test "
+            f"D_stsp {_fmt(r['d_stsp'])}, D_H {_fmt(r['d_h'])}, "
+            f"PE({summary['settings']['pe_steps']}) {_fmt(r['prediction_error'])}"
+        )
+    ref = summary["reference"]
+    lines.append(
+        f"  (the training part itself scores D_stsp {_fmt(ref['d_stsp_train_vs_test'])}, "
+        f"D_H {_fmt(ref['d_h_train_vs_test'])} against the test part: the floor for a model)"
+    )
+    K = summary["n_seeds"]
+    if K > 1:
+        s = summary["spread"]["d_stsp"]
+        lines.append(
+            f"test D_stsp over {s['n']} of {K} seeds: median {_fmt(s['median'])} "
+            f"[{_fmt(s['min'])}, {_fmt(s['max'])}] ({summary['n_diverged']} diverged, "
+            f"{summary['n_failed']} failed)"
+        )
+    else:
+        lines.append(
+            "one seed only: on chaotic data one run is a lottery -- judge a configuration "
+            "by several (--seeds 5, in parallel)"
+        )
+    model = out / (ok[0]["model_file"] if ok else "model.npz")
+    test = out / "test_series.npy"
+    q = shlex.quote
+    lines += [
+        f"wrote {out}/: summary.json (every number), dataset.npz (split and standardiser), "
+        f"test_series.npy, " + ", ".join(r["model_file"] for r in ok),
+        "next:",
+        f"  refrnn evaluate {q(str(model))} {q(str(test))}",
+        f"  refrnn lyapunov {q(str(model))} --data {q(str(test))}",
+    ]
+    return lines
+
+
+#: ``refrnn evaluate`` warns when a series is far from the model's training data: a mean
+#: more than this many training standard deviations away in some variable ...
+STANDARDIZED_MEAN_SHIFT = 1.0
+#: ... or a standard deviation more than this factor larger or smaller. Held-out parts
+#: of a chaotic series standardised like the training part stay well within both; raw
+#: values (e.g. 0..255 from an 8-bit recorder) are hundreds of standard deviations off.
+STANDARDIZED_STD_FACTOR = 3.0
+
+
+def _scale_warnings(X, record):
+    """Warnings if ``X : (T, N)`` is far from the model's training data in mean or scale."""
+    mean, std = record.get("train_mean"), record.get("train_std")
+    if mean is not None and std is not None and len(mean) == X.shape[1]:
+        ref = "the model's training data"
+        mean, std = np.asarray(mean, float), np.asarray(std, float)
+    else:
+        ref = "a standardised series (the model's record has no training statistics)"
+        mean, std = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    std = np.where(std > 0, std, 1.0)
+    shift = np.abs(X.mean(axis=0) - mean) / std
+    ratio = X.std(axis=0) / std
+    bad = np.flatnonzero(
+        (shift > STANDARDIZED_MEAN_SHIFT)
+        | (ratio > STANDARDIZED_STD_FACTOR)
+        | (ratio < 1.0 / STANDARDIZED_STD_FACTOR)
+    )
+    if bad.size == 0:
+        return []
+    n = int(bad[0])
+    hint = ""
+    if record.get("standardizer"):
+        hint = (
+            " The model was trained on standardised data: transform the series with the "
+            "training run's standardiser (dataset.npz, refrnn.Dataset.load(...).standardizer)"
+        )
+    return [
+        f"the series is far from {ref} in variable(s) {bad.tolist()}: e.g. variable {n} has "
+        f"mean {X[:, n].mean():.4g} and standard deviation {X[:, n].std():.4g}, against "
+        f"{mean[n]:.4g} and {std[n]:.4g}; the measures compare the model's attractor with "
+        f"the series in the model's units, so they would mean little.{hint}"
+    ]
+
+
+_NULL_REASONS = {
+    "d_stsp": "the model's free run diverged (it left the data's range by "
+    "refrnn.metrics.DIVERGENCE_BOUND): there is no attractor to compare",
+    "d_h": "the model's free run diverged: there is no spectrum to compare",
+    "prediction_error": "an n-step prediction overflowed",
+}
 
 
 def cmd_evaluate(args):
     from . import metrics
-    from .io import load_model
+    from .io import json_safe, load_model, load_record
 
     model = load_model(args.model)
-    X = _load_series(args.data)
-    ev, _ = metrics.evaluate(model, X, n_free=args.n_free, pe_steps=args.pe_steps)
-    print(json.dumps(ev, indent=2, default=json_default))
+    record = load_record(args.model) or {}
+    X = _load_series(args.data, key=args.key)
+    if X.shape[1] != model.N:
+        emb = record.get("embedding")
+        hint = (
+            f"; the model was trained on a series delay-embedded with dim={emb['dim']}, "
+            f"lag={emb['lag']}: use the test_series.npy or dataset.npz (--key test) its "
+            f"training run wrote"
+            if emb
+            else ""
+        )
+        raise ValueError(
+            f"{args.data} has N={X.shape[1]} variables but the model observes N={model.N}{hint}"
+        )
+    warns = _scale_warnings(X, record)
+    for w in warns:
+        print(f"refrnn evaluate: warning: {w}", file=sys.stderr)
+    ev, _ = metrics.evaluate(
+        model,
+        X,
+        n_free=args.n_free,
+        pe_steps=args.pe_steps,
+        smoothing=args.smoothing,
+        transient=args.transient,
+    )
+    out = {"model": args.model, "data": args.data, "key": args.key, "n_samples": X.shape[0], **ev}
+    nulls = {k: why for k, why in _NULL_REASONS.items() if not np.isfinite(ev[k])}
+    if nulls:
+        out["null_reasons"] = nulls
+    out["warnings"] = warns
+    print(json.dumps(json_safe(out), indent=2, allow_nan=False))
     return 0
 
 
@@ -247,7 +521,11 @@ def cmd_lyapunov(args):
     dt, dt_source = args.dt, "--dt"
     if dt is None and isinstance(record.get("dt"), int | float) and record["dt"] > 0:
         dt, dt_source = float(record["dt"]), "the model's training record"
-    z0 = np.zeros(model.M) if args.data is None else model.infer_state(_load_series(args.data)[0])
+    z0 = (
+        np.zeros(model.M)
+        if args.data is None
+        else model.infer_state(_load_series(args.data, key=args.key)[0])
+    )
     res = lyapunov_spectrum(model, z0, args.n_steps, transient=args.transient, k=args.k)
     if args.json:
         scale = 1.0 if dt is None else 1.0 / dt
@@ -352,13 +630,30 @@ def build_parser():
     d.set_defaults(func=cmd_demo)
 
     t = _command(
-        sub, "train", "train one model from a TOML config (resumes its checkpoint)",
-        "refrnn train run.toml                # format: refrnn.cli.train_from_config",
+        sub, "train",
+        "train, select and test a model from a TOML config, on your own series or a "
+        "benchmark (resumes)",
+        "refrnn train experiments/own_data.toml --seeds 3\n"
+        "  (format: refrnn.cli.train_from_config; then run the printed\n"
+        "  'refrnn evaluate' and 'refrnn lyapunov' commands)",
     )  # fmt: skip
     t.add_argument(
         "config",
-        help="TOML file with [data], [model], [train], [output] sections "
+        help="TOML file with [data], [model], [train], [evaluate], [output] sections "
         "(see refrnn.cli.train_from_config)",
+    )
+    t.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="train this many seeds, in parallel, and report the median and range of the "
+        "test measures (default: [train] n_seeds of the file, else 1)",
+    )
+    t.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for --seeds (default: the number of cores, at most the seeds)",
     )
     t.add_argument(
         "--no-progress",
@@ -368,20 +663,38 @@ def build_parser():
     t.add_argument(
         "--restart",
         action="store_true",
-        help="start over instead of resuming the output folder's checkpoint",
+        help="start over instead of resuming the output folder's checkpoint or finished seeds",
     )
     t.set_defaults(func=cmd_train)
 
     e = _command(
         sub, "evaluate", "D_stsp, D_H and prediction error of a saved model on a series (JSON)",
-        "refrnn evaluate refrnn-demo/model_stf_seed0.npz refrnn-demo/test_series.npy",
+        "refrnn evaluate refrnn-demo/model_stf_seed0.npz refrnn-demo/test_series.npy\n"
+        "  refrnn evaluate run/model.npz run/dataset.npz --key test --smoothing 5",
     )  # fmt: skip
     e.add_argument("model", help="model .npz (from refrnn train/demo or refrnn.io.save_model)")
-    e.add_argument("data", help="(T, N) series: .npy, .npz or .csv")
+    e.add_argument(
+        "data",
+        help="(T, N) series in the model's units: .npy, .csv, or .npz (e.g. the dataset.npz "
+        "of refrnn train with --key test)",
+    )
+    e.add_argument(
+        "--key", default=None, help="array of an .npz holding several (default: its only one)"
+    )
     e.add_argument(
         "--n-free", type=int, default=None, help="free-run length (default: the series' length)"
     )
     e.add_argument("--pe-steps", type=int, default=10, help="prediction-error horizon in steps")
+    e.add_argument(
+        "--smoothing",
+        type=float,
+        default=20.0,
+        help="D_H: Gaussian kernel width in frequency bins (20 suits 1e4-1e5 samples; use a "
+        "few for a few thousand)",
+    )
+    e.add_argument(
+        "--transient", type=int, default=1000, help="free-run steps discarded before comparing"
+    )
     e.set_defaults(func=cmd_evaluate)
 
     ly = _command(
@@ -392,6 +705,7 @@ def build_parser():
     ly.add_argument(
         "--data", default=None, help="series whose first sample sets z0 (default: z0 = 0)"
     )
+    ly.add_argument("--key", default=None, help="array of an .npz --data (default: its only one)")
     ly.add_argument("--n-steps", type=int, default=100000, help="QR steps that are averaged")
     ly.add_argument(
         "--transient", type=int, default=1000, help="steps run first, to reach the attractor"

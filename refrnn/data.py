@@ -55,6 +55,7 @@ __all__ = [
 #: Version of the .npz layout written by :meth:`Dataset.save`.
 _FORMAT_VERSION = 1
 
+
 #: Benchmark names accepted by :func:`generate` (lower case, accents and separators removed).
 def _as_fraction(name, value, *, low_open=False):
     value = as_real(name, value)
@@ -556,9 +557,17 @@ def _read_numpy(path, suffix, key):
             return obj
         with obj:
             names = list(obj.files)
+            if key is None and {"format_version", "train", "test"} <= set(names):
+                raise ValueError(
+                    f"{path}: a refrnn Dataset file (Dataset.save); choose its part with "
+                    f"key='test' (held out) or key='train' (on the command line: --key test)"
+                )
             if key is None:
                 if len(names) != 1:
-                    raise ValueError(f"{path}: holds arrays {names}; choose one with key=")
+                    raise ValueError(
+                        f"{path}: holds arrays {names}; choose one with key= (on the "
+                        f"command line: --key NAME)"
+                    )
                 key = names[0]
             elif key not in names:
                 raise ValueError(f"{path}: has no array {key!r}, only {names}")

@@ -20,7 +20,6 @@ is then evaluated on the held-out *test* series.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import io
 import multiprocessing as mp
 import os
 import queue
@@ -31,7 +30,8 @@ import numpy as np
 
 from ._console import _duration
 from ._warmup import warm_up_kernels
-from .io import atomic_savefig, atomic_write, write_json
+from .io import atomic_save_npy, atomic_savefig, atomic_write, write_json
+from .sweep import median_range
 
 __all__ = ["run_demo"]
 
@@ -81,21 +81,6 @@ def _train_one(job):
         "model": model_to_arrays(model),
         "final_model": model_to_arrays(res.model),
         "seconds": time.perf_counter() - t0,
-    }
-
-
-def _median_range(values):
-    """Median, min, max over seeds; NaN (not measured) is left out, inf (a diverged free
-    run) counts as the worst value, so a diverging seed is never hidden."""
-    v = np.asarray(values, dtype=float)
-    ok = v[~np.isnan(v)]
-    if ok.size == 0:
-        return {"median": float("nan"), "min": float("nan"), "max": float("nan"), "n": 0}
-    return {
-        "median": float(np.median(ok)),
-        "min": float(ok.min()),
-        "max": float(ok.max()),
-        "n": int(ok.size),
     }
 
 
@@ -178,9 +163,7 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
     )
     ds = data.generate(lorenz, budget["n_samples"], rng=seed)
     X_train, X_test = ds.train, ds.test
-    buf = io.BytesIO()
-    np.save(buf, X_test)
-    atomic_write(out / "test_series.npy", buf.getvalue())
+    atomic_save_npy(out / "test_series.npy", X_test)
     log(f"data: {len(X_train)} training / {len(X_test)} test samples, standardised")
 
     # 2. both methods, n_seeds initialisations each, in parallel
@@ -313,14 +296,12 @@ def run_demo(out_dir="refrnn-demo", *, quick=False, seed=0, workers=None, log=pr
     for label, evs in results.items():
         lam1 = [e.get("lyapunov_per_unit_time", [np.nan])[0] for e in evs]
         stats[label] = {
-            "d_stsp": _median_range([e["d_stsp"] for e in evs]),
-            "d_stsp_final_model": _median_range([e["final_model_d_stsp"] for e in evs]),
-            "d_h": _median_range([e["d_h"] for e in evs]),
-            "prediction_error": _median_range([e["prediction_error"] for e in evs]),
-            "lambda_1": _median_range(lam1),
-            "lambda_1_relative_error": _median_range(
-                [(v - lam_true) / abs(lam_true) for v in lam1]
-            ),
+            "d_stsp": median_range([e["d_stsp"] for e in evs]),
+            "d_stsp_final_model": median_range([e["final_model_d_stsp"] for e in evs]),
+            "d_h": median_range([e["d_h"] for e in evs]),
+            "prediction_error": median_range([e["prediction_error"] for e in evs]),
+            "lambda_1": median_range(lam1),
+            "lambda_1_relative_error": median_range([(v - lam_true) / abs(lam_true) for v in lam1]),
             "diverged": int(sum(bool(e["diverged"]) for e in evs)),
             "seeds": len(evs),
         }

@@ -26,6 +26,9 @@ __all__ = [
     "load_model",
     "load_record",
     "atomic_write",
+    "atomic_save_npy",
+    "write_json",
+    "json_safe",
     "atomic_savefig",
     "model_to_arrays",
     "model_from_arrays",
@@ -53,10 +56,37 @@ def json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def json_safe(obj):
+    """``obj`` with arrays and NumPy scalars as Python values and every NaN or infinity
+    replaced by None, so that it serialises to valid JSON (RFC 8259 has no NaN literal,
+    and many readers reject one). Whoever writes a None for a number should say why
+    next to it (e.g. "diverged": true)."""
+    if isinstance(obj, Mapping):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return json_safe(obj.tolist())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def write_json(path, obj):
-    """Write ``obj`` as JSON to ``path`` atomically (NaN and inf allowed), with the
-    permissions a plain ``open()`` would give; see :func:`atomic_write`."""
-    atomic_write(path, json.dumps(obj, indent=2, default=json_default, allow_nan=True))
+    """Write ``obj`` as valid JSON to ``path`` atomically, NaN and infinity as ``null``
+    (:func:`json_safe`), with the permissions a plain ``open()`` would give; see
+    :func:`atomic_write`."""
+    text = json.dumps(json_safe(obj), indent=2, default=json_default, allow_nan=False)
+    atomic_write(path, text)
+
+
+def atomic_save_npy(path, array):
+    """Write ``array`` to ``path`` as a ``.npy`` file atomically (:func:`atomic_write`)."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    atomic_write(path, buf.getvalue())
 
 
 def _remove_stale_temporaries(path, max_age=3600.0):

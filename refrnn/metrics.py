@@ -574,7 +574,7 @@ def generate_free_run(model, X_data, n_steps, *, transient=1000, rng=None, start
     return X_all[transient + 1 :]
 
 
-def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
+def evaluate(model, X, *, n_free=None, pe_steps=10, smoothing=20.0, transient=1000, start=0):
     r"""All three measures of ``model`` against the series ``X`` in one call.
 
     Parameters
@@ -587,13 +587,18 @@ def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
         Length of the free run compared with ``X`` (default ``T``).
     pe_steps : int
         n of :math:`PE(n)`.
+    smoothing : float
+        Width of the Gaussian kernel of :math:`D_H` in frequency bins, passed to
+        :func:`power_spectrum_distance` (default 20, for series of :math:`10^4`--:math:`10^5`
+        samples; a series of a few thousand samples needs a few bins).
     transient, start : int
         Passed to :func:`generate_free_run` (a fixed start keeps evaluations reproducible).
 
     Returns
     -------
     metrics : dict
-        ``d_stsp``, ``d_h``, ``prediction_error``, ``pe_steps`` and ``diverged``. A free run
+        ``d_stsp``, ``d_h``, ``prediction_error``, ``pe_steps``, ``n_free``, ``smoothing``
+        and ``diverged``. A free run
         that overflows is *reported* (``diverged=True``, D_stsp and D_H NaN), not raised,
         so that one bad model does not end a comparison of many.
     X_gen : ndarray, shape (n_free, N) or None
@@ -602,7 +607,8 @@ def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
     X = _model_series(model, X)
     n_free = X.shape[0] if n_free is None else as_positive_int("n_free", n_free)
     pe_steps = as_positive_int("pe_steps", pe_steps)
-    out = {"pe_steps": pe_steps}
+    smoothing = _positive("smoothing", smoothing, allow_zero=True)
+    out = {"pe_steps": pe_steps, "n_free": n_free, "smoothing": smoothing}
     try:
         out["prediction_error"] = float(prediction_error(model, X, pe_steps))
     except DivergenceError:
@@ -613,6 +619,6 @@ def evaluate(model, X, *, n_free=None, pe_steps=10, transient=1000, start=0):
         out.update(d_stsp=float("nan"), d_h=float("nan"), diverged=True)
         return out, None
     out["d_stsp"] = float(state_space_divergence(X, X_gen))
-    out["d_h"] = float(power_spectrum_distance(X, X_gen))
+    out["d_h"] = float(power_spectrum_distance(X, X_gen, smoothing=smoothing))
     out["diverged"] = False
     return out, X_gen

@@ -1,4 +1,5 @@
-"""Grids of training runs (models x tau x seeds) and the paper's D_stsp / D_H vs tau figure.
+"""Grids of training runs (models x tau x seeds) and the paper's D_stsp / D_H vs tau figure;
+:func:`train_seeds`: one configuration on one dataset over several seeds, with the spread.
 
 A *cell* is one training run, fully described by a JSON-serialisable dict; :func:`run_cell`
 executes it from scratch (data generation included, so a cell can run in any process) and
@@ -42,6 +43,9 @@ __all__ = [
     "write_table",
     "plot_tau_curve",
     "summarise",
+    "median_range",
+    "train_seeds",
+    "dataset_fingerprint",
 ]
 
 #: Defaults of a cell; a grid overrides any of them.
@@ -72,6 +76,35 @@ CELL_DEFAULTS = {
     "eval_every": 25,
     "eval_steps": 10000,
     "eval_starts": 3,  # free runs per selection evaluation (median score)
+    # --- added in 0.3 (hashed into cell ids only when set, so older grids resume) ---
+    # a saved refrnn.Dataset (Dataset.save) to train on (train part) and test on (test
+    # part) instead of a simulated `system`, and the fingerprint of its contents
+    "dataset": None,
+    "data_fingerprint": None,
+    "L": None,  # ShallowPLRNN: hidden width
+    "train_seed": None,  # seed of the training windows; None: seed + 1000
+    "alpha": None,  # generalized teacher forcing: None, a number or "auto"
+    "warmup": None,  # identity readout: warm-up steps (refrnn.train's default if None)
+    "tau_fraction": 0.3,  # tau = "auto": round(tau_fraction ln 2 / lambda_max)
+    "lambda_max": None,  # tau = "auto": lambda_max per step (None: estimated)
+    "smoothing": 20.0,  # D_H kernel width in frequency bins (refrnn.metrics.evaluate)
+}
+
+#: Settings added after cell ids were first issued; a cell's id hashes them only when
+#: they differ from these values, so the ids of an older grid's cells are unchanged.
+_LATER_DEFAULTS = {
+    k: CELL_DEFAULTS[k]
+    for k in (
+        "dataset",
+        "data_fingerprint",
+        "L",
+        "train_seed",
+        "alpha",
+        "warmup",
+        "tau_fraction",
+        "lambda_max",
+        "smoothing",
+    )
 }
 
 
@@ -117,34 +150,79 @@ def make_grid(*, models=("PLRNN",), taus=(30,), seeds=(0,), bptt_clip=1.0, **set
 
 def cell_id(cell):
     """A short, stable, human-readable id: model, tau, seed and a hash of all settings."""
-    digest = hashlib.sha1(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:8]
+    hashed = {k: v for k, v in cell.items() if k not in _LATER_DEFAULTS or v != _LATER_DEFAULTS[k]}
+    digest = hashlib.sha1(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
     tau = "bptt" if cell["tau"] is None else f"tau{cell['tau']}"
     return f"{cell['model']}-{tau}-s{cell['seed']}-{digest}"
 
 
-def run_cell(cell):
+def run_cell(cell, *, checkpoint=None, resume=False, progress=False, return_result=False):
     """Run one cell from scratch and return ``(metrics: dict, model)``.
 
-    The data series is regenerated from ``(system, n_samples, data_seed)``, the model
-    initialised from ``seed`` and the windows drawn from ``seed + 1000``, so the same cell
-    gives the same numbers in any process.
+    The data series is regenerated from ``(system, n_samples, data_seed)`` -- or loaded
+    from the saved :class:`refrnn.Dataset` ``dataset`` -- the model initialised from
+    ``seed`` and the windows drawn from ``train_seed`` (default ``seed + 1000``), so the
+    same cell gives the same numbers in any process. The model is selected on the
+    training part (``select = "best"``: the lowest median D_stsp of ``eval_starts`` free
+    runs, every ``eval_every`` epochs) and evaluated on the test part only.
+
+    Parameters
+    ----------
+    cell : dict
+        Settings, any keys of :data:`CELL_DEFAULTS`.
+    checkpoint : str or Path, optional
+        Passed to :func:`refrnn.train` with ``resume`` and ``progress`` (in-process runs).
+    resume, progress : bool
+    return_result : bool
+        Also return the :class:`refrnn.TrainResult` (with its history).
+
+    Returns
+    -------
+    metrics : dict
+        :func:`refrnn.metrics.evaluate` on the test part, plus ``selected_epoch``,
+        ``selection`` (:attr:`refrnn.TrainResult.selection`), ``tau_used``,
+        ``tau_source``, ``train_seconds``, ``final_loss`` and ``final_grad_norm``.
+    model : RNNModel
+        The selected model.
+    result : TrainResult
+        Only with ``return_result``.
     """
-    from .data import generate
+    from .data import Dataset, generate
     from .metrics import evaluate
-    from .models import PLRNN, VanillaRNN
+    from .models import PLRNN, ShallowPLRNN, VanillaRNN
     from .training import train
 
+    unknown = set(cell) - set(CELL_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown cell settings {sorted(unknown)}; known: {sorted(CELL_DEFAULTS)}")
     cell = {**CELL_DEFAULTS, **cell}
-    classes = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN}
-    ds = generate(cell["system"], cell["n_samples"], rng=cell["data_seed"])
+    if cell["select"] not in ("best", "last"):
+        raise ValueError(f"select must be 'best' or 'last', got {cell['select']!r}")
+    classes = {"PLRNN": PLRNN, "VanillaRNN": VanillaRNN, "ShallowPLRNN": ShallowPLRNN}
+    if cell["model"] not in classes:
+        raise ValueError(f"model must be one of {sorted(classes)}, got {cell['model']!r}")
+    if cell["dataset"] is None:
+        ds = generate(cell["system"], cell["n_samples"], rng=cell["data_seed"])
+    else:
+        ds = Dataset.load(cell["dataset"])
+        fp = cell["data_fingerprint"]
+        if fp is not None and dataset_fingerprint(ds) != fp:
+            raise ValueError(
+                f"{cell['dataset']} has changed since the cell was made (fingerprint "
+                f"{dataset_fingerprint(ds)}, expected {fp})"
+            )
+    if len(ds.test) == 0:
+        raise ValueError("the dataset has no test part to evaluate the model on")
+    width = {} if cell["L"] is None else {"L": cell["L"]}
     model = classes[cell["model"]].random(
-        cell["M"], ds.N, rng=cell["seed"], readout=cell["readout"]
+        cell["M"], ds.N, rng=cell["seed"], readout=cell["readout"], **width
     )
     t0 = time.perf_counter()
     res = train(
         model,
         ds.train,
         tau=cell["tau"],
+        alpha=cell["alpha"],
         clip_norm=cell["clip_norm"],
         n_epochs=cell["n_epochs"],
         batches_per_epoch=cell["batches_per_epoch"],
@@ -152,30 +230,57 @@ def run_cell(cell):
         seq_len=cell["seq_len"],
         lr=cell["lr"],
         lr_decay=cell["lr_decay"],
-        rng=cell["seed"] + 1000,
+        warmup=cell["warmup"],
+        lambda_max=cell["lambda_max"],
+        tau_fraction=cell["tau_fraction"],
+        rng=cell["seed"] + 1000 if cell["train_seed"] is None else cell["train_seed"],
         eval_every=cell["eval_every"] if cell["select"] == "best" else 0,
         eval_steps=cell["eval_steps"],
         eval_starts=cell["eval_starts"],
         detach_forcing=cell["detach_forcing"],
+        checkpoint=checkpoint,
+        resume=resume,
+        progress=progress,
     )
     train_seconds = time.perf_counter() - t0
-    if cell["select"] not in ("best", "last"):
-        raise ValueError(f"select must be 'best' or 'last', got {cell['select']!r}")
     chosen, epoch = res.model, cell["n_epochs"] - 1
     if cell["select"] == "best" and res.best_model is not None:
         chosen, epoch = res.best_model, res.best_epoch
     # the test series is used only here, after training and model selection
-    ev, _ = evaluate(chosen, ds.test, n_free=cell["n_free"], pe_steps=cell["pe_steps"])
+    ev, _ = evaluate(
+        chosen,
+        ds.test,
+        n_free=cell["n_free"],
+        pe_steps=cell["pe_steps"],
+        smoothing=cell["smoothing"],
+    )
     metrics = {
         **ev,
         "selected_epoch": epoch,
+        "selection": res.selection if chosen is res.best_model else None,
         "tau_used": res.tau,
+        "tau_source": res.tau_source,
         "detach_forcing": cell["detach_forcing"],
         "train_seconds": train_seconds,
         "final_loss": float(res.history["loss"][-1]),
         "final_grad_norm": float(res.history["grad_norm"][-1]),
     }
-    return metrics, chosen
+    return (metrics, chosen, res) if return_result else (metrics, chosen)
+
+
+def dataset_fingerprint(dataset):
+    """Short SHA-1 of a :class:`refrnn.Dataset`'s arrays, standardiser and record: a cell
+    that names a dataset file also names its contents, so a changed file is noticed."""
+    h = hashlib.sha1()
+    parts = [dataset.train, dataset.test]
+    if dataset.standardizer is not None:
+        parts += [dataset.standardizer.mean, dataset.standardizer.std]
+    for a in parts:
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(json.dumps(dict(dataset.info), sort_keys=True).encode())
+    return h.hexdigest()[:16]
 
 
 def _cell_path(out_dir, cell):
@@ -469,6 +574,285 @@ def summarise(rows):
             )
         out[key] = stats
     return out
+
+
+# ======================================================================================
+# several seeds of one configuration on one dataset
+def median_range(values):
+    """Median, min, max over seeds: ``{"median", "min", "max", "n"}``.
+
+    NaN (not measured) is left out; ``inf`` (a diverged free run) counts as the worst
+    value, so a diverging seed is never hidden.
+    """
+    v = np.asarray(values, dtype=float)
+    ok = v[~np.isnan(v)]
+    if ok.size == 0:
+        return {"median": math.nan, "min": math.nan, "max": math.nan, "n": 0}
+    return {
+        "median": float(np.median(ok)),
+        "min": float(ok.min()),
+        "max": float(ok.max()),
+        "n": int(ok.size),
+    }
+
+
+#: Keys of :data:`CELL_DEFAULTS` that :func:`train_seeds` sets itself (the data).
+_DATA_KEYS = ("system", "n_samples", "data_seed", "dataset", "data_fingerprint")
+
+
+def _selection_text(cell):
+    if cell["select"] == "last":
+        return "the model of the last epoch (select = 'last'); no selection"
+    return (
+        f"the epoch with the lowest median D_stsp of {cell['eval_starts']} free runs of "
+        f"{cell['eval_steps']} steps against the training part, evaluated every "
+        f"{cell['eval_every']} epochs (the test part is never used for selection)"
+    )
+
+
+def train_seeds(
+    dataset,
+    n_seeds,
+    out_dir,
+    *,
+    workers=None,
+    backend="processes",
+    scheduler=None,
+    progress=False,
+    restart=False,
+    record=None,
+    log=print,
+    **settings,
+):
+    r"""Train one configuration from ``n_seeds`` seeds on a dataset and report the spread.
+
+    On chaotic data one training run is a draw from a wide distribution: in refrnn's
+    measurements one configuration on Lorenz-63 gave a best test D_stsp from 0.10 to 0.22
+    and a last-epoch D_stsp from 0.16 to 0.64 over 5 seeds
+    (``docs/results/stf_stability.md``), and a method that beats another on one seed can
+    lose on the next. So a configuration is judged by the median and range over seeds.
+    Each seed is one cell of :func:`run_grid` (in parallel processes, resumable: finished
+    seeds are not rerun), or, for one seed, a run in this process with a checkpoint.
+
+    Parameters
+    ----------
+    dataset : refrnn.Dataset or path
+        Training part for training and model selection, test part (non-empty) for the
+        evaluation only; e.g. ``Dataset.from_series(x, embed="auto", test_fraction=0.2)``.
+    n_seeds : int
+        K. Seed k = 0..K-1 initialises the model with ``seed + k`` and draws the windows
+        with ``train_seed + k`` (default ``train_seed = seed + 1000``).
+    out_dir : str or Path
+        Written atomically: ``dataset.npz`` (:meth:`refrnn.Dataset.save`: both parts and
+        the standardiser), ``test_series.npy`` (the test part, in the model's units),
+        the selected models -- ``model.npz`` for one seed, else ``model_seed<s>.npz``,
+        each with a record (:func:`refrnn.io.load_record`) of its seeds, tau, selected
+        epoch, standardiser, embedding and the training part's mean and standard
+        deviation -- and ``summary.json`` (the return value). One seed also writes
+        ``checkpoint.npz``, several write ``cells/`` (:func:`run_grid`).
+    workers : int, optional
+        Processes (default: as many as cores, at most K).
+    backend, scheduler
+        As in :func:`run_grid` (default: a local process pool).
+    progress : bool
+        One seed: the training progress of :func:`refrnn.train`.
+    restart : bool
+        Start over instead of resuming the checkpoint or skipping finished seeds.
+    record : dict, optional
+        Extra entries of every saved model's record (e.g. ``{"source": "eeg.csv"}``);
+        ``dt`` defaults to ``dataset.dt``.
+    log : callable
+        Receives :func:`run_grid`'s progress lines.
+    **settings
+        Any key of :data:`CELL_DEFAULTS` except the data keys (``system``, ``n_samples``,
+        ``data_seed``, ``dataset``, ``data_fingerprint``); ``tau`` may be ``"auto"``.
+
+    Returns
+    -------
+    dict
+        What ``summary.json`` holds: ``runs`` (per seed: seeds, status, model file,
+        selected epoch and its training-part score ``selection_d_stsp``, test ``d_stsp``,
+        ``d_h``, ``prediction_error``, ``diverged``, tau), ``spread`` (:func:`median_range`
+        over seeds of the three test measures; a diverged free run counts as the worst),
+        ``n_seeds``, ``n_done``, ``n_failed``, ``n_diverged``, ``selection`` and
+        ``evaluated_on`` (how models were selected, and on which series they were
+        scored), ``reference`` (D_stsp and D_H of the training part against the test
+        part: what the data score against themselves, the floor for a model), ``data``
+        and ``settings``; for one seed also ``history`` and
+        ``config`` of :func:`refrnn.train`. Non-finite numbers are written as null.
+
+    Raises
+    ------
+    ValueError
+        For an unknown setting (naming it), a dataset without a usable test part, or
+        when every seed failed (with the first error).
+    """
+    import difflib
+
+    from .data import Dataset
+    from .io import atomic_save_npy, json_safe, model_from_arrays, save_model, write_json
+
+    n_seeds = as_positive_int("n_seeds", n_seeds)
+    allowed = [k for k in CELL_DEFAULTS if k not in _DATA_KEYS]
+    for key in settings:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown setting {key!r}{hint}; known: {sorted(allowed)}")
+    if isinstance(dataset, (str, os.PathLike)):
+        dataset = Dataset.load(dataset)
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a refrnn.Dataset or a path, got {type(dataset).__name__}")
+    base = {**CELL_DEFAULTS, **settings}
+    pe_steps = as_positive_int("pe_steps", base["pe_steps"])
+    T_test = len(dataset.test)
+    if T_test <= pe_steps:
+        raise ValueError(
+            f"the dataset's test part has {T_test} samples; evaluating a model needs more "
+            f"than pe_steps={pe_steps}: hold out more (test_fraction) or use a longer series"
+        )
+    for key in ("seed", "train_seed"):
+        if base[key] is not None:
+            as_positive_int(key, base[key], minimum=0)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    data_path = (out / "dataset.npz").resolve()
+    dataset.save(data_path)
+    atomic_save_npy(out / "test_series.npy", dataset.test)
+    seed0 = base["seed"]
+    train0 = seed0 + 1000 if base["train_seed"] is None else base["train_seed"]
+    fingerprint = dataset_fingerprint(dataset)
+    cells = [
+        {
+            **base,
+            "dataset": str(data_path),
+            "data_fingerprint": fingerprint,
+            "seed": seed0 + k,
+            "train_seed": train0 + k,
+        }
+        for k in range(n_seeds)
+    ]
+    history = config = None
+    if n_seeds == 1 and scheduler is None:
+        metrics, model, res = run_cell(
+            cells[0],
+            checkpoint=out / "checkpoint.npz",
+            resume=not restart,
+            progress=progress,
+            return_result=True,
+        )
+        runs = [(cells[0], {**metrics, "status": "done"}, model)]
+        history, config = res.history, res.config
+    else:
+        if restart:
+            for c in cells:
+                _cell_path(out, c).unlink(missing_ok=True)
+        workers = workers or min(n_seeds, os.cpu_count() or 1)
+        run_grid(cells, out, workers=workers, backend=backend, scheduler=scheduler, log=log)
+        runs = []
+        for c in cells:
+            arrays = load_npz(_cell_path(out, c), required=("metrics",))
+            metrics = json.loads(str(arrays["metrics"]))
+            done = metrics.get("status") == "done"
+            runs.append((c, metrics, model_from_arrays(arrays) if done else None))
+
+    standardizer = dataset.standardizer
+    rows = []
+    for c, m, model in runs:
+        row = {"seed": c["seed"], "train_seed": c["train_seed"], "status": m.get("status")}
+        if model is None:
+            rows.append({**row, "error": m.get("error")})
+            continue
+        name = "model.npz" if n_seeds == 1 else f"model_seed{c['seed']}.npz"
+        selection = m.get("selection") or {}
+        row.update(
+            model_file=name,
+            selected_epoch=m["selected_epoch"],
+            selection_d_stsp=selection.get("d_stsp"),
+            d_stsp=m["d_stsp"],
+            d_h=m["d_h"],
+            prediction_error=m["prediction_error"],
+            diverged=m["diverged"],
+            tau=m["tau_used"],
+            tau_source=m["tau_source"],
+            train_seconds=m["train_seconds"],
+        )
+        rows.append(row)
+        rec = {
+            "dt": dataset.dt,
+            **(record or {}),
+            "model_seed": c["seed"],
+            "train_seed": c["train_seed"],
+            "tau": m["tau_used"],
+            "tau_source": m["tau_source"],
+            "selected_epoch": m["selected_epoch"],
+            "selection": _selection_text(c),
+            "standardized": standardizer is not None,
+            "standardizer": None
+            if standardizer is None
+            else {"mean": standardizer.mean.tolist(), "std": standardizer.std.tolist()},
+            "embedding": dataset.info.get("embedding"),
+            "train_mean": dataset.train.mean(axis=0).tolist(),
+            "train_std": dataset.train.std(axis=0).tolist(),
+            "dataset": "dataset.npz",
+            "test_series": "test_series.npy",
+        }
+        save_model(out / name, model, record=rec)
+
+    ok = [r for r in rows if r["status"] == "done"]
+
+    def worst_if_diverged(r, key):
+        return math.inf if r["diverged"] else r[key]
+
+    from .metrics import power_spectrum_distance, state_space_divergence
+
+    summary = {
+        "n_seeds": n_seeds,
+        "n_done": len(ok),
+        "n_failed": n_seeds - len(ok),
+        "n_diverged": sum(bool(r["diverged"]) for r in ok),
+        "selection": _selection_text(cells[0]),
+        "evaluated_on": (
+            f"the test part: the last {T_test} samples of the series, used neither for "
+            f"training nor for selection"
+        ),
+        "spread": {
+            key: median_range([worst_if_diverged(r, key) for r in ok])
+            for key in ("d_stsp", "d_h", "prediction_error")
+        },
+        # what two stretches of the data themselves score: the floor a perfect model
+        # would reach, high for a short test part (few samples per histogram bin)
+        "reference": {
+            "d_stsp_train_vs_test": state_space_divergence(dataset.test, dataset.train),
+            "d_h_train_vs_test": power_spectrum_distance(
+                dataset.test, dataset.train, smoothing=base["smoothing"]
+            ),
+        },
+        "runs": rows,
+        "data": {
+            "info": dict(dataset.info),
+            "n_train": len(dataset.train),
+            "n_test": T_test,
+            "N": dataset.N,
+            "standardized": standardizer is not None,
+        },
+        "settings": {k: v for k, v in base.items() if k not in _DATA_KEYS + ("train_seed",)},
+        "nulls": (
+            "null stands for a number that does not exist: a free run that diverged "
+            "(runs[].diverged; it counts as the worst value in spread.max), an epoch "
+            "without evaluation (history.d_stsp), or a failed seed (runs[].error)"
+        ),
+    }
+    summary["settings"]["train_seed"] = train0
+    if history is not None:
+        summary["history"] = {k: v.tolist() for k, v in history.items()}
+        summary["config"] = config
+    write_json(out / "summary.json", summary)
+    if not ok:
+        raise ValueError(f"all {n_seeds} seeds failed; the first: {rows[0].get('error')}")
+    return json_safe(summary)
 
 
 # ======================================================================================

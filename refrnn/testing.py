@@ -167,8 +167,7 @@ def _central(model, X, tau, alpha, forcing, base, eps, min_eps, name=None, idx=N
     h = eps
     while True:
         (lp, pp), (lm, pm) = (
-            _loss_along(model, X, tau, alpha, forcing, name, idx, direction, s * h)
-            for s in (1, -1)
+            _loss_along(model, X, tau, alpha, forcing, name, idx, direction, s * h) for s in (1, -1)
         )
         same = base is None or (np.array_equal(pp, base) and np.array_equal(pm, base))
         if same or h <= min_eps:

@@ -339,3 +339,344 @@ dir = "{tmp_path / "out"}"
     cfg.write_text(cfg.read_text().replace("L = 8\n", ""))
     with pytest.raises(ValueError, match="L"):
         cli.train_from_config(cfg)
+
+
+# ---- your own series, end to end (issue 15) -------------------------------------------
+EXPERIMENTS = __import__("pathlib").Path(__file__).resolve().parents[1] / "experiments"
+
+#: the shipped example's budget, shrunk to seconds (each line must be in the file)
+TINY_BUDGET = {
+    "M = 20": "M = 4",
+    "n_epochs = 300": "n_epochs = 3",
+    "batches_per_epoch = 10": "batches_per_epoch = 2",
+    "batch_size = 32": "batch_size = 4",
+    "seq_len = 50": "seq_len = 20",
+    "eval_every = 10": "eval_every = 1",
+    "eval_steps = 2000": "eval_steps = 300",
+    "n_free = 2000": "n_free = 300",
+}
+
+
+def _own_data_example(tmp_path, **extra):
+    """The shipped experiments/own_data.toml and its CSV, copied into a folder of their
+    own, with a budget of seconds."""
+    import shutil
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(EXPERIMENTS / "own_data.csv", folder / "own_data.csv")
+    text = (EXPERIMENTS / "own_data.toml").read_text()
+    for old, new in {**TINY_BUDGET, **extra}.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    cfg = folder / "own_data.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+def _strict_json(text):
+    """json.loads that refuses NaN/Infinity literals (invalid JSON)."""
+
+    def refuse(name):
+        raise ValueError(f"invalid JSON literal {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_own_csv_series_end_to_end(tmp_path, monkeypatch, capsys):
+    """A 1-D 8-bit CSV goes through `refrnn train own_data.toml` to a test-split
+    evaluation of the selected model, then `refrnn evaluate` and `refrnn lyapunov` run on
+    the printed commands -- no Python written by the user."""
+    import shlex
+
+    _own_data_example(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the CSV is found relative to the TOML, not to here
+    assert cli.main(["train", "mine/own_data.toml", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "mine" / "own_data_run"  # [output] dir, relative to the TOML
+    summary = _strict_json((run / "summary.json").read_text())
+    # the split, standardisation and embedding the file asks for were honoured
+    ds = refrnn.Dataset.load(run / "dataset.npz")
+    emb = ds.info["embedding"]
+    assert emb["chosen"] == "auto" and ds.N == emb["dim"] >= 2
+    assert len(ds.train) == 1600 - (emb["dim"] - 1) * emb["lag"]
+    assert len(ds.test) == 400 - (emb["dim"] - 1) * emb["lag"]
+    assert ds.standardizer is not None and 100 < ds.standardizer.mean[0] < 160
+    np.testing.assert_allclose(ds.train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_array_equal(np.load(run / "test_series.npy"), ds.test)
+    # the saved model is the selected one (lowest median D_stsp against the training
+    # part), and its numbers are those on the test part
+    (row,) = summary["runs"]
+    scores = [d for d in summary["history"]["d_stsp"] if d is not None]
+    assert row["selection_d_stsp"] == min(scores)
+    assert summary["history"]["d_stsp"].index(min(scores)) == row["selected_epoch"]
+    model = refrnn.io.load_model(run / "model.npz")
+    ev, _ = refrnn.metrics.evaluate(model, ds.test, n_free=300, smoothing=2.0)
+    assert (row["d_stsp"], row["d_h"], row["prediction_error"]) == (
+        ev["d_stsp"],
+        ev["d_h"],
+        ev["prediction_error"],
+    )
+    assert "training part" in summary["selection"] and "test part" in summary["evaluated_on"]
+    record = refrnn.io.load_record(run / "model.npz")
+    assert record["selected_epoch"] == row["selected_epoch"] and record["dt"] == 0.05
+    assert record["embedding"] == emb and record["standardized"] is True
+    # the printed next steps run as printed
+    cmds = [line.strip() for line in out.splitlines() if line.strip().startswith("refrnn ")]
+    assert [c.split()[1] for c in cmds] == ["evaluate", "lyapunov"]
+    assert cli.main(shlex.split(cmds[0])[1:] + ["--n-free", "300", "--smoothing", "2"]) == 0
+    printed = capsys.readouterr()
+    assert _strict_json(printed.out)["d_stsp"] == row["d_stsp"]
+    assert "warning" not in printed.err  # the test part is in the model's units
+    assert cli.main(shlex.split(cmds[1])[1:] + ["--n-steps", "300"]) == 0
+    assert "dt = 0.05 time units per step" in capsys.readouterr().out
+
+
+def test_evaluate_reads_csv_npy_and_dataset_npz_and_warns_about_units(tmp_path, capsys):
+    ds = refrnn.generate("lorenz63", 1500, rng=0)
+    ds.save(tmp_path / "ds.npz")
+    model = refrnn.PLRNN.random(4, 3, rng=0)
+    rec = {"train_mean": ds.train.mean(0).tolist(), "train_std": ds.train.std(0).tolist()}
+    refrnn.io.save_model(tmp_path / "m.npz", model, record=rec)
+    np.save(tmp_path / "test.npy", ds.test)
+    np.savetxt(tmp_path / "test.csv", ds.test, delimiter=",", fmt="%.17g")
+    outs = []
+    for data, extra in (("test.npy", []), ("test.csv", []), ("ds.npz", ["--key", "test"])):
+        argv = ["evaluate", str(tmp_path / "m.npz"), str(tmp_path / data), "--n-free", "400"]
+        assert cli.main(argv + extra + ["--smoothing", "3", "--pe-steps", "2"]) == 0
+        printed = capsys.readouterr()
+        assert "warning" not in printed.err
+        outs.append(_strict_json(printed.out))
+    assert outs[0]["smoothing"] == 3.0 and outs[0]["n_free"] == 400
+    for o in outs[1:]:
+        assert {k: o[k] for k in ("d_stsp", "d_h", "prediction_error")} == {
+            k: outs[0][k] for k in ("d_stsp", "d_h", "prediction_error")
+        }
+    # a Dataset file without --key: the error says which keys
+    assert cli.main(["evaluate", str(tmp_path / "m.npz"), str(tmp_path / "ds.npz")]) == 2
+    assert "--key test" in capsys.readouterr().err
+    # raw units (e.g. 0..255 counts) against a model trained on standardised data: warned
+    np.save(tmp_path / "raw.npy", ds.destandardize(ds.test) * 5 + 100)
+    assert cli.main(["evaluate", str(tmp_path / "m.npz"), str(tmp_path / "raw.npy")]) == 0
+    printed = capsys.readouterr()
+    assert "warning: the series is far from the model's training data" in printed.err
+    assert _strict_json(printed.out)["warnings"]
+    # a model without training statistics is compared with a standardised series
+    refrnn.io.save_model(tmp_path / "bare.npz", model)
+    assert cli.main(["evaluate", str(tmp_path / "bare.npz"), str(tmp_path / "raw.npy")]) == 0
+    assert "far from a standardised series" in capsys.readouterr().err
+    # lyapunov reads the Dataset file's test part too
+    argv = ["lyapunov", str(tmp_path / "m.npz"), "--data", str(tmp_path / "ds.npz")]
+    assert cli.main(argv + ["--key", "test", "--n-steps", "200"]) == 0
+
+
+def test_evaluate_writes_null_with_a_reason_not_nan(tmp_path, capsys):
+    div = tmp_path / "div.npz"
+    refrnn.io.save_model(
+        div, refrnn.PLRNN(np.full(3, 10.0), np.zeros((3, 3)), np.ones(3), np.eye(3))
+    )
+    np.save(tmp_path / "x.npy", refrnn.generate("lorenz63", 600, rng=0).train)
+    assert (
+        cli.main(
+            ["evaluate", str(div), str(tmp_path / "x.npy"), "--n-free", "200", "--pe-steps", "400"]
+        )
+        == 0
+    )
+    out = _strict_json(capsys.readouterr().out)
+    assert out["diverged"] is True and out["d_stsp"] is None and out["d_h"] is None
+    assert "diverged" in out["null_reasons"]["d_stsp"]
+    assert out["prediction_error"] is None
+    assert "overflowed" in out["null_reasons"]["prediction_error"]
+
+
+SYSTEM_RUN = """
+[data]
+system = "lorenz63"
+n_samples = 1500
+[model]
+M = 4
+[train]
+tau = 5
+n_epochs = 2
+batches_per_epoch = 2
+batch_size = 4
+seq_len = 20
+eval_every = 1
+eval_steps = 200
+[evaluate]
+n_free = 300
+pe_steps = 3
+"""
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            ("[train]", "[train]\ntest_fraction = 0.2"),
+            r"'test_fraction' in \[train\] \(it belongs in \[data\]\)",
+        ),
+        (
+            ("[evaluate]", "[evaluate]\nsmoothng = 2"),
+            r"'smoothng' in \[evaluate\] \(did you mean 'smoothing'\?\)",
+        ),
+        (
+            ("[evaluate]", "[evalute]"),
+            r"unknown section \[evalute\] \(did you mean \[evaluate\]\?\)",
+        ),
+        (
+            ("[model]", "[model]\nn_free = 3"),
+            r"'n_free' in \[model\] \(it belongs in \[evaluate\]\)",
+        ),
+        (("[model]", '[model]\ntype = "LSTM"'), r"\[model\] type must be one of"),
+        (
+            ("n_samples = 1500", "n_samples = 1500\nembed = [3, 1]"),
+            r"\[data\] embed applies to 'file'",
+        ),
+        (
+            ("n_samples = 1500", "n_samples = 1500\ntest_fraction = 0"),
+            r"\[data\] test_fraction must be > 0",
+        ),
+        (
+            ("n_samples = 1500", "n_samples = 1500\ntest_fraction = 0.001"),
+            r"test part has 2 samples.*test_fraction",
+        ),
+        (
+            ("n_samples = 1500", 'n_samples = 1500\nfile = "x.npy"'),
+            r"\[data\] needs 'system' or 'file' \(one of them\)",
+        ),
+        (("[train]", "[train]\nseed = -1"), r"\[train\] seed must be"),
+        (("[train]", "[train]\nn_seeds = 0"), r"\[train\] n_seeds \(or --seeds\)"),
+        (
+            ("eval_every = 1", 'eval_every = 1\nselect = "first"'),
+            r"select must be 'best' or 'last'",
+        ),
+    ],
+)
+def test_train_config_errors_name_the_key(tmp_path, capsys, edit, match):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(SYSTEM_RUN.replace(*edit) + f'[output]\ndir = "{tmp_path / "out"}"\n')
+    with pytest.raises(ValueError, match=match):
+        cli.train_from_config(cfg)
+    assert cli.main(["train", str(cfg), "--no-progress"]) == 2
+    assert "run.toml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ('file = "missing.csv"', r"\[data\] .*missing.csv: no such file"),
+        (
+            'file = "own_data.csv"\nembed = "sometimes"',
+            r"\[data\] embed must be None, \(dim, lag\) or \"auto\"",
+        ),
+        ('file = "own_data.csv"\ncolumns = ["signl"]', r"\[data\] columns: no column 'signl'"),
+        ('file = "own_data.csv"\ncolumns = [5]', r"\[data\] columns: column 5 does not exist"),
+        ('file = "own_data.csv"\nembed = "auto"', r'\[data\] embed="auto" needs a scalar series'),
+        ('file = "own_data.csv"\nn_samples = 100', r"\[data\] n_samples applies to 'system' data"),
+        ('file = "own_data.csv"\nkey = 3', r"\[data\] key must be a string"),
+    ],
+)
+def test_train_file_errors_name_the_file_and_key(tmp_path, data, match):
+    import shutil
+
+    shutil.copy(EXPERIMENTS / "own_data.csv", tmp_path / "own_data.csv")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(f"[data]\n{data}\n[model]\nM = 4\n")
+    with pytest.raises(ValueError, match=match):
+        cli.train_from_config(cfg)
+
+
+def test_train_lambda_max_in_train_sets_tau(tmp_path):
+    """lambda_max in [train] used to collide with the command's own lambda_max=None."""
+    cfg = tmp_path / "run.toml"
+    text = SYSTEM_RUN.replace("tau = 5", 'tau = "auto"\nlambda_max = 0.05\ntau_fraction = 0.5')
+    cfg.write_text(text + f'[output]\ndir = "{tmp_path / "out"}"\n')
+    summary = cli.train_from_config(cfg)
+    assert summary["runs"][0]["tau"] == round(0.5 * np.log(2) / 0.05) == 7
+
+
+def test_train_several_seeds_reports_the_spread(tmp_path, capsys):
+    """--seeds K runs K cells of the sweep machinery in parallel; each seed's numbers are
+    those of its saved model on the test part, seed 0 is the single-seed run, and the
+    spread is the median and range over seeds. A rerun redoes nothing."""
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(SYSTEM_RUN + f'[output]\ndir = "{tmp_path / "k"}"\n')
+    assert cli.main(["train", str(cfg), "--no-progress", "--seeds", "2", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "test D_stsp over 2 of 2 seeds: median" in out
+    summary = _strict_json((tmp_path / "k" / "summary.json").read_text())
+    ds = refrnn.Dataset.load(tmp_path / "k" / "dataset.npz")
+    d = []
+    for k, row in enumerate(summary["runs"]):
+        assert (row["seed"], row["train_seed"], row["status"]) == (k, 1 + k, "done")
+        model = refrnn.io.load_model(tmp_path / "k" / f"model_seed{k}.npz")
+        ev, _ = refrnn.metrics.evaluate(model, ds.test, n_free=300, pe_steps=3)
+        assert row["d_stsp"] == ev["d_stsp"] and row["d_h"] == ev["d_h"]
+        d.append(ev["d_stsp"])
+    assert summary["spread"]["d_stsp"] == {
+        "median": float(np.median(d)),
+        "min": min(d),
+        "max": max(d),
+        "n": 2,
+    }
+    # the same configuration with one seed, in this process, is seed 0 of the two
+    one = refrnn.sweep.train_seeds(
+        ds, 1, tmp_path / "one", M=4, tau=5, n_epochs=2, batches_per_epoch=2, batch_size=4,
+        seq_len=20, eval_every=1, eval_steps=200, n_free=300, pe_steps=3, train_seed=1,
+    )  # fmt: skip
+    assert one["runs"][0]["d_stsp"] == d[0]
+    np.testing.assert_array_equal(
+        refrnn.io.load_model(tmp_path / "one" / "model.npz").params["W"],
+        refrnn.io.load_model(tmp_path / "k" / "model_seed0.npz").params["W"],
+    )
+    # rerun: every seed is already done
+    assert cli.main(["train", str(cfg), "--no-progress", "--seeds", "2"]) == 0
+    assert "2 already done, 0 to run" in capsys.readouterr().err
+
+
+def test_train_seeds_api_checks_its_arguments(tmp_path):
+    ds = refrnn.generate("lorenz63", 600, rng=0)
+    with pytest.raises(
+        ValueError, match=r"unknown setting 'n_epoch' \(did you mean 'n_epochs'\?\)"
+    ):
+        refrnn.sweep.train_seeds(ds, 2, tmp_path, n_epoch=3)
+    with pytest.raises(ValueError, match="unknown setting 'system'"):
+        refrnn.sweep.train_seeds(ds, 2, tmp_path, system="henon")
+    with pytest.raises(ValueError, match="n_seeds"):
+        refrnn.sweep.train_seeds(ds, 0, tmp_path)
+    with pytest.raises(TypeError, match="dataset must be a refrnn.Dataset"):
+        refrnn.sweep.train_seeds(ds.train, 2, tmp_path)
+    no_test = refrnn.Dataset.from_series(ds.train, test_fraction=0)
+    with pytest.raises(ValueError, match="test part has 0 samples"):
+        refrnn.sweep.train_seeds(no_test, 2, tmp_path)
+
+
+def test_own_series_raw_units_given_embedding_and_column_number(tmp_path, capsys):
+    """standardize = false, embed = [dim, lag] and a column by number are honoured; a
+    model trained in raw units is evaluated on raw units without a warning."""
+    cfg = _own_data_example(
+        tmp_path,
+        **{
+            "standardize = true": "standardize = false",
+            'embed = "auto"': "embed = [2, 3]",
+            'columns = ["signal"]': "columns = [1]",
+            'tau = "auto"': "tau = 5",
+        },
+    )
+    assert cli.main(["train", str(cfg), "--no-progress"]) == 0
+    run = cfg.parent / "own_data_run"
+    ds = refrnn.Dataset.load(run / "dataset.npz")
+    raw = np.loadtxt(cfg.parent / "own_data.csv", delimiter=",", skiprows=1)[:, 1]
+    assert ds.standardizer is None and ds.info["embedding"] == {
+        "dim": 2,
+        "lag": 3,
+        "chosen": "given",
+    }
+    np.testing.assert_array_equal(ds.train[0], [raw[3], raw[0]])  # newest block first
+    np.testing.assert_array_equal(ds.test[-1], [raw[-1], raw[-4]])
+    assert refrnn.io.load_record(run / "model.npz")["standardized"] is False
+    capsys.readouterr()
+    model, test = str(run / "model.npz"), str(run / "test_series.npy")
+    assert cli.main(["evaluate", model, test, "--n-free", "300", "--pe-steps", "3"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -282,3 +282,11 @@ def test_random_bytes_are_not_called_pickles(tmp_path, suffix):
     with pytest.raises(ValueError, match=r"noise\.np[yz]: not (a \.npy file|an \.npz)") as info:
         data.load_series(path)
     assert "pickle" not in str(info.value)
+
+
+def test_load_series_of_a_dataset_file_names_its_parts(tmp_path):
+    ds = data.generate("henon", 600, rng=0)
+    ds.save(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match=r"a refrnn Dataset file .*key='test'.*--key test"):
+        data.load_series(tmp_path / "d.npz")
+    np.testing.assert_array_equal(data.load_series(tmp_path / "d.npz", key="test"), ds.test)

@@ -140,3 +140,25 @@ def test_atomic_write_and_savefig_use_plain_permissions(tmp_path):
     assert sorted(modes) == ["a.md", "b.bin", "c.png", "d.txt"]  # no temporaries left
     with pytest.raises(TypeError, match="str or bytes"):
         io.atomic_write(tmp_path / "e", 3)
+
+
+def test_write_json_writes_valid_json_with_null_for_nan(tmp_path):
+    """NaN/Infinity literals are not JSON (RFC 8259); strict readers refuse them."""
+    import json
+
+    obj = {"a": np.nan, "b": [1.0, np.inf, -np.inf], "c": np.float64(2.5), "d": np.arange(2)}
+    io.write_json(tmp_path / "s.json", obj)
+
+    def refuse(name):
+        raise ValueError(name)
+
+    back = json.loads((tmp_path / "s.json").read_text(), parse_constant=refuse)
+    assert back == {"a": None, "b": [1.0, None, None], "c": 2.5, "d": [0, 1]}
+    assert io.json_safe((np.nan, {"x": np.float32("inf")})) == [None, {"x": None}]
+
+
+def test_atomic_save_npy_round_trip(tmp_path):
+    a = np.random.default_rng(0).normal(size=(5, 2))
+    io.atomic_save_npy(tmp_path / "a.npy", a)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), a)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]

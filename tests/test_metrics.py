@@ -450,3 +450,16 @@ def test_prediction_error_of_a_diverging_model_is_an_error_not_inf():
         refrnn.metrics.prediction_error(m, X, 1000)
     ev, _ = refrnn.metrics.evaluate(m, X, n_free=1000, transient=0, pe_steps=1000)
     assert ev["diverged"] is True and not np.isinf(ev["prediction_error"])
+
+
+def test_evaluate_passes_the_smoothing_of_d_h():
+    m = refrnn.PLRNN.random(6, 3, rng=1)
+    X = refrnn.generate("lorenz63", 1500, rng=0).train
+    for s in (0.0, 3.0, 20.0):
+        ev, X_gen = refrnn.metrics.evaluate(m, X, n_free=800, smoothing=s)
+        if ev["diverged"]:
+            pytest.skip("the random model diverged")
+        assert ev["smoothing"] == s and ev["n_free"] == 800
+        assert ev["d_h"] == refrnn.metrics.power_spectrum_distance(X, X_gen, smoothing=s)
+    with pytest.raises(ValueError, match="smoothing"):
+        refrnn.metrics.evaluate(m, X, smoothing=-1)

@@ -155,3 +155,36 @@ def test_a_cell_whose_worker_dies_is_recorded_and_the_sweep_finishes(tmp_path):
     assert sweep._result_or_failure(ok, cells[1], tmp_path) == ("id", "done")
     rows = sweep.collect(tmp_path)
     assert len(rows) == 1 and rows[0]["status"] == "failed" and "KilledWorker" in rows[0]["error"]
+
+
+def test_cell_ids_of_older_grids_are_unchanged():
+    """Settings added later are hashed only when set: a sweep started before them
+    resumes (ids as issued by refrnn 0.3.0's make_grid)."""
+    ids = [sweep.cell_id(c) for c in sweep.make_grid(taus=(5,), seeds=(0, 1))]
+    assert ids == [
+        "PLRNN-tau5-s0-5baedb83",
+        "PLRNN-tau5-s1-a7c25490",
+        "PLRNN-bptt-s0-63cf8c6f",
+        "PLRNN-bptt-s1-de35c5ae",
+    ]
+    cell = sweep.make_grid(taus=(5,), seeds=(0,))[0]
+    assert sweep.cell_id({**cell, "smoothing": 3.0}) != ids[0]
+
+
+def test_a_cell_on_a_saved_dataset_notices_a_changed_file(tmp_path):
+    import refrnn
+
+    ds = refrnn.generate("henon", 800, rng=0)
+    ds.save(tmp_path / "d.npz")
+    cell = {**TINY, "M": 3, "tau": 2, "dataset": str(tmp_path / "d.npz"), "n_free": 200,
+            "data_fingerprint": sweep.dataset_fingerprint(ds), "eval_every": 1,
+            "eval_steps": 200}  # fmt: skip
+    metrics, model = sweep.run_cell(cell)
+    assert model.N == 2 and metrics["selection"]["series"] == "training series"
+    ev, _ = refrnn.metrics.evaluate(model, ds.test, n_free=200, pe_steps=3)
+    assert metrics["d_stsp"] == ev["d_stsp"]  # scored on the test part
+    refrnn.generate("henon", 800, rng=1).save(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match="has changed since the cell was made"):
+        sweep.run_cell(cell)
+    with pytest.raises(ValueError, match="unknown cell settings"):
+        sweep.run_cell({**cell, "n_epoch": 3})

@@ -77,8 +77,7 @@ class ShallowPLRNN(RNNModel):
 
     def __repr__(self):
         return (
-            f"{type(self).__name__}(M={self.M}, L={self.L}, N={self.N}, "
-            f"readout={self.readout!r})"
+            f"{type(self).__name__}(M={self.M}, L={self.L}, N={self.N}, readout={self.readout!r})"
         )
 
     @classmethod
