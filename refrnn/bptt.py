@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from . import _kernels
+from . import _batched, _kernels
 from ._validation import (
     DivergenceError,
     as_alpha,
@@ -499,6 +499,15 @@ def _raise_if_loss_overflowed(model, X, Xhat, sq, tau):
     )
 
 
+def _raise_if_grads_not_finite(model, grads, tau):
+    for k, g in grads.items():
+        if not np.all(np.isfinite(g)):
+            raise DivergenceError(
+                f"{model!r}: the gradient of {k} is non-finite (tau={tau}); the Jacobian "
+                f"product overflowed"
+            )
+
+
 def _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv):
     """Reduce the per-window gradients in a fixed order; add the path through B^+.
 
@@ -612,6 +621,23 @@ def loss_and_grad(
     identity, B = _readout_arrays(model)
     F, Xf = _forcing(model, X, tau_k, forcing)
     M = model.M
+    theta_k = _kernel_theta(model)
+    if model.kind in _kernels.BATCHED_KINDS and not return_state_grads:
+        # the same computation with windows as the inner dimension (refrnn._batched); if a
+        # state or an error is not finite, the window-by-window kernels below say where
+        ws = _batched.Workspace(S, T1 - 1, M, N, theta_k.shape[0])
+        if _batched.loss_and_grad_chunks(
+            model.kind, theta_k, M, identity, B, X, F, tau_k, alpha_k, through_pinv, ws
+        ):
+            grads = model.unpack(ws.G_theta.sum(axis=0)[: model.theta.shape[0]])
+            if not identity:
+                grads["B"] = ws.G_B.sum(axis=0)
+                if through_pinv:
+                    G_B_pinv = np.empty((N, M))
+                    pinv_vjp_kernel(model.B, model.B_pinv, ws.G_P.sum(axis=0), G_B_pinv)
+                    grads["B"] += G_B_pinv
+            _raise_if_grads_not_finite(model, grads, tau)
+            return float(ws.sq.sum() / (S * (T1 - 1) * N)), grads
     # Only the states z_t are kept for the backward pass; z~_t and dL/dz_t live in two
     # scratch rows per window unless the caller asks for the state gradients.
     Z = np.empty((S, T1, M))
@@ -620,7 +646,6 @@ def loss_and_grad(
     Xhat, Gx = np.empty_like(X), np.empty_like(X)
     sq = np.empty(S)
     bad = np.empty(S, dtype=np.int64)
-    theta_k = _kernel_theta(model)
     G_theta = np.zeros((S, theta_k.shape[0]))
     G_B = np.zeros((S, N, M) if not identity else (S, 1, 1))
     GF = np.zeros(F.shape)
@@ -633,12 +658,7 @@ def loss_and_grad(
     _raise_if_loss_overflowed(model, X, Xhat, sq, tau)
     loss = float(sq.sum() / (S * (T1 - 1) * N))
     grads = _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv)
-    for k, g in grads.items():
-        if not np.all(np.isfinite(g)):
-            raise DivergenceError(
-                f"{model!r}: the gradient of {k} is non-finite (tau={tau}); the Jacobian "
-                f"product overflowed"
-            )
+    _raise_if_grads_not_finite(model, grads, tau)
     if return_state_grads:
         return loss, grads, Gz
     return loss, grads
