@@ -37,11 +37,25 @@ import numpy as np
 from numba import njit, prange
 
 from . import _kernels
+from ._validation import as_alpha, as_tau
 from .forcing import pinv_vjp_kernel
 
 #: Windows per chunk: four AVX2 vectors per row. Fixed (not the thread count), so that the
 #: order of every sum, and hence the result, is the same for any number of threads.
 CHUNK = 16
+
+
+def schedule(tau, alpha):
+    """``(tau_k, alpha)`` for the kernels from the public ``tau`` and ``alpha``.
+
+    ``alpha=None``: sparse teacher forcing, full replacement (alpha 1) every ``tau`` steps.
+    A number: generalized teacher forcing with that alpha every ``tau`` steps, every step
+    if ``tau`` is None. ``tau_k = 0`` encodes "no forcing".
+    """
+    alpha = as_alpha(alpha)
+    if alpha is None:
+        return as_tau(tau), 1.0
+    return (1 if tau is None else as_tau(tau)), alpha
 
 
 def n_chunks(S):

@@ -55,13 +55,12 @@ import numpy as np
 from numba import njit, prange
 
 from . import _batched, _kernels
+from ._batched import schedule
 from ._validation import (
     DivergenceError,
-    as_alpha,
     as_bool,
     as_float_array,
     as_positive_int,
-    as_tau,
     check_model,
 )
 from .forcing import pinv_jvp, pinv_vjp, pinv_vjp_kernel
@@ -308,19 +307,6 @@ class Trajectory(NamedTuple):
         return f"Trajectory(S={S}, T={T1 - 1}, M={M}, N={N}, loss={self.loss:.6g})"
 
 
-def _schedule(tau, alpha):
-    """``(tau_k, alpha)`` for the kernels from the public ``tau`` and ``alpha``.
-
-    ``alpha=None``: sparse teacher forcing, full replacement (alpha 1) every ``tau`` steps.
-    A number: generalized teacher forcing with that alpha every ``tau`` steps, every step
-    if ``tau`` is None.
-    """
-    alpha = as_alpha(alpha)
-    if alpha is None:
-        return as_tau(tau), 1.0
-    return (1 if tau is None else as_tau(tau)), alpha
-
-
 def _kernel_theta(model):
     """The model's kernel parameter vector (:func:`refrnn._kernels.kernel_layout`)."""
     return _kernels.kernel_layout(model.kind, model.theta, model.M)
@@ -403,7 +389,7 @@ def forward(model, X, tau=None, *, alpha=None, forcing=None):
     """
     check_model(model)
     X = _check_data(model, X)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
     F, _ = _forcing(model, X, tau_k, forcing)
@@ -616,7 +602,7 @@ def loss_and_grad(
     check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
     F, Xf = _forcing(model, X, tau_k, forcing)
@@ -681,7 +667,7 @@ def vjp(model, X, cotangent, tau=None, *, alpha=None, forcing=None, detach_forci
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, alpha=alpha, forcing=forcing)
     U = as_float_array("cotangent", cotangent, shape=traj.X_hat.shape)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     F, Xf = _forcing(model, X, tau_k, forcing)
     return _vjp_from_cache(model, traj, F, Xf, U, tau_k, alpha_k, through_pinv)[0]
 
@@ -705,7 +691,7 @@ def jvp(model, X, tangent, tau=None, *, alpha=None, forcing=None, detach_forcing
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, alpha=alpha, forcing=forcing)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     params = model.params
     if not isinstance(tangent, Mapping):
         raise TypeError(
@@ -751,7 +737,7 @@ def loss_and_grad_numpy(model, X, tau=None, *, alpha=None, forcing=None, detach_
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     observe = (lambda Z: Z @ p["B"].T) if linear else (lambda Z: Z[:, :N])
 
-    tau_k, a = _schedule(tau, alpha)
+    tau_k, a = schedule(tau, alpha)
 
     def forced(t):
         return tau_k > 0 and t % tau_k == 0
