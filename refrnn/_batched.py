@@ -79,6 +79,7 @@ class Workspace:
         self.zin, self.h, self.zo, self.g = (np.empty(M * T * S) for _ in range(4))
         self.gx = np.empty(N * T * S)
         self.g0 = np.empty(M * S)
+        self.work = np.empty(2 * M * S)
         self.G_theta = np.empty((C, P_k))
         self.G_B = np.empty((C, N, M))
         self.G_P = np.empty((C, M, N))
@@ -86,8 +87,8 @@ class Workspace:
         self.chk = np.empty(S)
 
     def args(self):
-        return (self.zin, self.h, self.zo, self.g, self.gx, self.g0, self.chk, self.sq,
-                self.G_theta, self.G_B, self.G_P)  # fmt: skip
+        return (self.zin, self.h, self.zo, self.g, self.gx, self.g0, self.work, self.chk,
+                self.sq, self.G_theta, self.G_B, self.G_P)  # fmt: skip
 
 
 @njit(cache=True)
@@ -97,14 +98,15 @@ def _forced(t, tau):
 
 @njit(cache=True)
 def _chunk(kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pinv, zin, hb,
-           zo, g, gx, g0, chk, sq, g_theta, g_B, g_P):  # fmt: skip
+           zo, g, gx, g0, work, chk, sq, g_theta, g_B, g_P):  # fmt: skip
     """Loss and gradient of the w windows ``s0 .. s0+w-1`` (one chunk).
 
     ``zin``, ``hb``, ``zo``, ``g`` (M, T, w); column t-1 belongs to step t: input
-    :math:`\\tilde z_{t-1}`, hidden activations, output :math:`z_t`, dL/dz_t. ``gx`` (N, T, w)
-    the loss cotangents, ``g0`` (M, 1, w) dL/dz_0. ``chk`` (w,) ends non-finite where a
-    state did; ``sq`` (w,) the summed squared errors. ``g_theta``, ``g_B``, ``g_P``
-    (dL/dB^+, only with ``through_pinv``) are overwritten.
+    :math:`\\tilde z_{t-1}`, hidden activations, output :math:`z_t`, dL/dz_t. ``gx``
+    (N, T, w) the loss cotangents, ``g0`` (M, 1, w) dL/dz_0, ``work`` (2, M, w) scratch.
+    ``chk`` (w,) ends non-finite where a state did; ``sq`` (w,) the summed squared
+    errors. ``g_theta``, ``g_B``, ``g_P`` (dL/dB^+, only with ``through_pinv``) are
+    overwritten.
     """
     T1, N = Xt.shape[0], Xt.shape[1]
     T = T1 - 1
@@ -123,7 +125,7 @@ def _chunk(kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pi
             zi[s] = f[s0 + s]
     for t in range(1, T1):
         c = t - 1
-        _kernels.step_batch(kind, theta, M, zin, c, zo, c, hb)
+        _kernels.step_batch(kind, theta, M, zin, c, zo, c, hb, work)
         for i in range(M):
             z = zo[i, c]
             for s in range(w):
@@ -191,9 +193,9 @@ def _chunk(kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pi
                     for s in range(w):
                         gi[s] += b * e[s]
         if t > 1:
-            _kernels.step_vjp_batch(kind, theta, M, zin, c, zo, c, hb, g, c, g, c - 1)
+            _kernels.step_vjp_batch(kind, theta, M, zin, c, zo, c, hb, g, c, g, c - 1, work)
         else:
-            _kernels.step_vjp_batch(kind, theta, M, zin, 0, zo, 0, hb, g, 0, g0, 0)
+            _kernels.step_vjp_batch(kind, theta, M, zin, 0, zo, 0, hb, g, 0, g0, 0, work)
     if through_pinv:  # z_0 = B^+ x_0
         for i in range(M):
             gi = g0[i, 0]
@@ -212,7 +214,7 @@ def _chunk(kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pi
 
 @njit(cache=True, parallel=True)
 def _chunks(kind, theta, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, zin, hb, zo,
-            g, gx, g0, chk, sq, G_theta, G_B, G_P):  # fmt: skip
+            g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
     """Every chunk of the batch, in parallel; shapes as in :class:`Workspace`."""
     T1, N, S = Xt.shape
     T = T1 - 1
@@ -225,7 +227,9 @@ def _chunks(kind, theta, M, identity, B, Xt, F, tau, alpha, scale, through_pinv,
             zin[a:b].reshape((M, T, w)), hb[a:b].reshape((M, T, w)),
             zo[a:b].reshape((M, T, w)), g[a:b].reshape((M, T, w)),
             gx[N * T * s0 : N * T * (s0 + w)].reshape((N, T, w)),
-            g0[M * s0 : M * (s0 + w)].reshape((M, 1, w)), chk[s0 : s0 + w], sq[s0 : s0 + w],
+            g0[M * s0 : M * (s0 + w)].reshape((M, 1, w)),
+            work[2 * M * s0 : 2 * M * (s0 + w)].reshape((2, M, w)),
+            chk[s0 : s0 + w], sq[s0 : s0 + w],
             G_theta[c], G_B[c], G_P[c],
         )  # fmt: skip
 
@@ -288,22 +292,25 @@ def _pinv(B, out):
 
 
 @njit(cache=True, parallel=True)
-def _train_step(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau, alpha,
-                through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, new_pinv, Xt,
-                zin, hb, zo, g, gx, g0, chk, sq, G_theta, G_B, G_P):  # fmt: skip
+def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau, alpha,
+                through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, Bpinv, Xt,
+                zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
     """One training step on a batch: loss and gradient, clipping, Adam.
 
     ``windows`` (S, T+1, N); ``F`` (K, M, S): the forcing states if ``have_forcing``, else
     filled here. The parameter vector is ``[theta (P,) | B.ravel()]`` (B only for the
     linear readout), as are the Adam moments ``m``, ``v`` (updated in place) and ``new``
-    (the updated parameters). ``c1``, ``c2`` are Adam's bias corrections. ``new_pinv``
-    receives the pseudo-inverse of the new B.
+    (the updated parameters). ``c1``, ``c2`` are Adam's bias corrections. ``Bpinv``
+    (M, N) is scratch for :math:`B^+`, computed here from B (:func:`_pinv`), so that the
+    step is a function of the parameters alone (a resumed run repeats it exactly).
 
     Returns ``(status, loss, norm)``: status 0 success, 1 a non-finite state, loss or
     gradient (nothing updated), 2 invalid new parameters (non-finite, or B rank deficient).
     """
     S, T1, N = windows.shape
     T = T1 - 1
+    if not identity and not _pinv(B, Bpinv):
+        return 1, 0.0, 0.0
     for t in range(T1):
         for n in range(N):
             for s in range(S):
@@ -312,7 +319,7 @@ def _train_step(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcin
         _forcing_states(identity, Bpinv, Xt, tau if tau > 0 else T1, F)
     scale = -2.0 / (S * T * N)
     _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, zin, hb, zo, g,
-            gx, g0, chk, sq, G_theta, G_B, G_P)  # fmt: skip
+            gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
     total = 0.0
     for s in range(S):
         if not (np.isfinite(chk[s]) and np.isfinite(sq[s])):
@@ -361,6 +368,6 @@ def _train_step(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcin
             ok = False
     if not ok:
         return 2, loss, norm
-    if not identity and not _pinv(new[P:].reshape((N, M)), new_pinv):
+    if not identity and not _pinv(new[P:].reshape((N, M)), Bpinv):  # full row rank?
         return 2, loss, norm
     return 0, loss, norm

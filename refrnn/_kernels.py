@@ -106,21 +106,21 @@ BATCHED_KINDS = (PLRNN, VANILLA)
 
 
 @njit(cache=True)
-def step_batch(kind, theta, dim, Z, t, Zout, u, H):
+def step_batch(kind, theta, dim, Z, t, Zout, u, H, work):
     if kind == PLRNN:
-        plrnn.step_batch_kernel(theta, dim, Z, t, Zout, u, H)
+        plrnn.step_batch_kernel(theta, dim, Z, t, Zout, u, H, work)
     elif kind == VANILLA:
-        vanilla.step_batch_kernel(theta, dim, Z, t, Zout, u, H)
+        vanilla.step_batch_kernel(theta, dim, Z, t, Zout, u, H, work)
     else:
         raise ValueError("no batch-major kernels for this kind")
 
 
 @njit(cache=True)
-def step_vjp_batch(kind, theta, dim, Z, t, Zout, u, H, G, v, Gin, p):
+def step_vjp_batch(kind, theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work):
     if kind == PLRNN:
-        plrnn.step_vjp_batch_kernel(theta, dim, Z, t, Zout, u, H, G, v, Gin, p)
+        plrnn.step_vjp_batch_kernel(theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work)
     elif kind == VANILLA:
-        vanilla.step_vjp_batch_kernel(theta, dim, Z, t, Zout, u, H, G, v, Gin, p)
+        vanilla.step_vjp_batch_kernel(theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work)
     else:
         raise ValueError("no batch-major kernels for this kind")
 

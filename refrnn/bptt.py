@@ -44,6 +44,13 @@ window's states are still in the CPU cache when its backward pass reads them, an
 cotangent is formed on the fly). Per-window gradients are reduced afterwards in a fixed
 order, so results do not depend on the thread count.
 :func:`loss_and_grad_numpy` is the plain NumPy reference of the same definition.
+
+These per-window kernels are the readable form. For the PLRNN and the tanh RNN,
+:func:`loss_and_grad` (without ``return_state_grads``) runs the same computation
+batch-major -- windows as the inner, vectorised dimension, parameter gradients as one
+BLAS product -- in :mod:`refrnn._batched`, which agrees with them to rounding (tested to
+1e-12 against :func:`loss_and_grad_numpy`); a non-finite state sends it back here, to
+report where.
 """
 
 from __future__ import annotations

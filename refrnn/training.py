@@ -461,6 +461,7 @@ class _FusedBatchStep:
         self.ws = _batched.Workspace(batch_size, seq_len, M, N, P_k)
         self.Xt = np.empty((seq_len + 1, N, batch_size))
         self.F = {}  # forcing states (K, M, S), by K
+        self.Bpinv = np.empty((M, N))
 
     def __call__(self, model, opt, windows, forcing, tau, alpha, detach_forcing, clip_norm):
         """:func:`_batch_step`'s signature; ``opt``, ``detach_forcing`` and ``clip_norm``
@@ -476,14 +477,12 @@ class _FusedBatchStep:
         k = opt.k + 1
         c1, c2 = 1.0 - opt.beta1**k, 1.0 - opt.beta2**k  # as Adam.step
         B = np.zeros((1, 1)) if self.identity else model.B
-        Bpinv = np.zeros((M, N)) if self.identity else model.B_pinv
         new = np.empty_like(self.m)
-        new_pinv = np.empty((M, N))
         status, loss, norm = _batched._train_step(
             model.kind, _kernels.kernel_layout(model.kind, model.theta, M), self.P, M,
-            self.identity, B, Bpinv, windows, F, forcing is not None, tau_k, alpha_k,
+            self.identity, B, windows, F, forcing is not None, tau_k, alpha_k,
             self.through_pinv, -1.0 if self.clip_norm is None else float(self.clip_norm),
-            opt.lr, opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, new, new_pinv,
+            opt.lr, opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, new, self.Bpinv,
             self.Xt, *self.ws.args(),
         )  # fmt: skip
         if status == 1:
@@ -502,11 +501,7 @@ class _FusedBatchStep:
                 return model.replace(**params), float(loss), float(norm)
             except ValueError as exc:
                 raise DivergenceError(f"parameters became invalid: {exc}") from exc
-        return (
-            model._replace_trusted(theta, B_new, None if self.identity else new_pinv),
-            float(loss),
-            float(norm),
-        )
+        return model._replace_trusted(theta, B_new), float(loss), float(norm)
 
 
 def _draw_windows(X, S, T, rng):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._linalg import row_view
+from .._linalg import GEMM_MIN_DIM, row_view
 
 KIND = 1
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
@@ -238,11 +238,23 @@ def jacobian_kernel(theta, M, z, J):
 # Batch-major kernels: many windows in one call, windows the inner (SIMD) dimension
 # (arrays of shape (M, n, w), as in :mod:`refrnn.equations.plrnn`).
 @njit(cache=True, fastmath={"contract"})
-def step_batch_kernel(theta, M, Z, t, Zout, u, H):
+def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
     """``Zout[:, u] = tanh(W Z[:, t] + b)`` for every window (``H`` unused: the parameter
-    gradient needs only the inputs). ``fastmath`` "contract": fused multiply-adds."""
+    gradient needs only the inputs; ``work`` (2, M, w) scratch). ``fastmath``
+    "contract": fused multiply-adds."""
     W, b = _views(theta, M)
     w = Z.shape[2]
+    if M >= GEMM_MIN_DIM:  # W z by BLAS on a contiguous copy of the column block
+        Zc, P = work[0], work[1]
+        for j in range(M):
+            Zc[j, :] = Z[j, t]
+        np.dot(W.reshape((M, M)), Zc, P)
+        for i in range(M):
+            out, pi = Zout[i, u], P[i]
+            c = b[i]
+            for s in range(w):
+                out[s] = np.tanh(pi[s] + c)
+        return
     for i in range(M):
         out, wi = Zout[i, u], row_view(W, M, i)
         c = b[i]
@@ -263,7 +275,7 @@ def step_batch_kernel(theta, M, Z, t, Zout, u, H):
 
 
 @njit(cache=True, fastmath={"contract"})
-def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p):
+def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
     """Adjoint for the states: ``G[:, v]`` (dL/dZout[:, u]) is overwritten by the
     pre-activation gradient :math:`g_a = g \\odot (1 - z'^2)`, which the parameter gradient
     needs, and ``Gin[:, p] = W^T g_a``."""
@@ -273,6 +285,14 @@ def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p):
         g, zo = G[i, v], Zout[i, u]
         for s in range(w):
             g[s] *= 1.0 - zo[s] * zo[s]
+    if M >= GEMM_MIN_DIM:  # W^T g_a by BLAS, from the contiguous copy W^T
+        Gc = work[0]
+        for i in range(M):
+            Gc[i, :] = G[i, v]
+        np.dot(_columns(theta, M).reshape((M, M)), Gc, work[1])
+        for j in range(M):
+            Gin[j, p, :] = work[1, j]
+        return
     for j in range(M):
         out = Gin[j, p]
         for s in range(w):
