@@ -17,6 +17,10 @@ Every kernel follows one calling convention:
     tangent: ``dx_out = (dF/dx) dx + (dF/dtheta) dtheta``.
 ``step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x)``
     adjoint: ``g_theta += (dF/dtheta)^T g`` and ``g_x = (dF/dx)^T g``.
+``step_batch``, ``step_vjp_batch``, ``param_grads_batch``
+    the same for many windows at once (batch-major, kinds in :data:`BATCHED_KINDS`):
+    states are arrays of shape (dim, n_steps, n_windows) indexed by a step column, and
+    the parameter gradient is formed once over all steps and windows.
 
 The first four serve the RNN models (BPTT). ``map_step`` and ``map_jacobian`` add a
 ``work`` argument (scratch of ``work_size(kind, dim)`` entries, allocated once per loop so
@@ -94,6 +98,41 @@ def step_vjp(kind, theta, dim, x, x_out, g, g_theta, g_x):
         shplrnn.step_vjp_kernel(theta, dim, x, x_out, g, g_theta, g_x)
     else:
         raise ValueError("unknown kernel kind")
+
+
+#: Kinds with batch-major kernels (``*_batch``: many windows per call, windows the inner
+#: dimension; see :mod:`refrnn.equations.plrnn`). Other kinds train window by window.
+BATCHED_KINDS = (PLRNN, VANILLA)
+
+
+@njit(cache=True)
+def step_batch(kind, theta, dim, Z, t, Zout, u, H, work):
+    if kind == PLRNN:
+        plrnn.step_batch_kernel(theta, dim, Z, t, Zout, u, H, work)
+    elif kind == VANILLA:
+        vanilla.step_batch_kernel(theta, dim, Z, t, Zout, u, H, work)
+    else:
+        raise ValueError("no batch-major kernels for this kind")
+
+
+@njit(cache=True)
+def step_vjp_batch(kind, theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work):
+    if kind == PLRNN:
+        plrnn.step_vjp_batch_kernel(theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work)
+    elif kind == VANILLA:
+        vanilla.step_vjp_batch_kernel(theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work)
+    else:
+        raise ValueError("no batch-major kernels for this kind")
+
+
+@njit(cache=True)
+def param_grads_batch(kind, theta, dim, Zin, H, G, g_theta):
+    if kind == PLRNN:
+        plrnn.param_grads_batch_kernel(theta, dim, Zin, H, G, g_theta)
+    elif kind == VANILLA:
+        vanilla.param_grads_batch_kernel(theta, dim, Zin, H, G, g_theta)
+    else:
+        raise ValueError("no batch-major kernels for this kind")
 
 
 def kernel_layout(kind, theta, dim):

@@ -19,6 +19,12 @@ from numba import njit
 
 __all__ = ["matmul_into", "qr_positive", "all_finite", "row_view"]
 
+#: From this dimension on, the batch-major kernels hand a step's (M, M) x (M, windows)
+#: product to BLAS (``np.dot``) instead of their own loops: at M = 300 BLAS ran ~4x
+#: faster, at M = 20 the copies in and out eat most of its gain (measured, see
+#: ``benchmarks/README.md``).
+GEMM_MIN_DIM = 48
+
 
 @njit(cache=True)
 def row_view(block, M, i):

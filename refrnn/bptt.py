@@ -44,6 +44,13 @@ window's states are still in the CPU cache when its backward pass reads them, an
 cotangent is formed on the fly). Per-window gradients are reduced afterwards in a fixed
 order, so results do not depend on the thread count.
 :func:`loss_and_grad_numpy` is the plain NumPy reference of the same definition.
+
+These per-window kernels are the readable form. For the PLRNN and the tanh RNN,
+:func:`loss_and_grad` (without ``return_state_grads``) runs the same computation
+batch-major -- windows as the inner, vectorised dimension, parameter gradients as one
+BLAS product -- in :mod:`refrnn._batched`, which agrees with them to rounding (tested to
+1e-12 against :func:`loss_and_grad_numpy`); a non-finite state sends it back here, to
+report where.
 """
 
 from __future__ import annotations
@@ -54,14 +61,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from . import _kernels
+from . import _batched, _kernels
+from ._batched import schedule
 from ._validation import (
     DivergenceError,
-    as_alpha,
     as_bool,
     as_float_array,
     as_positive_int,
-    as_tau,
     check_model,
 )
 from .forcing import pinv_jvp, pinv_vjp, pinv_vjp_kernel
@@ -308,19 +314,6 @@ class Trajectory(NamedTuple):
         return f"Trajectory(S={S}, T={T1 - 1}, M={M}, N={N}, loss={self.loss:.6g})"
 
 
-def _schedule(tau, alpha):
-    """``(tau_k, alpha)`` for the kernels from the public ``tau`` and ``alpha``.
-
-    ``alpha=None``: sparse teacher forcing, full replacement (alpha 1) every ``tau`` steps.
-    A number: generalized teacher forcing with that alpha every ``tau`` steps, every step
-    if ``tau`` is None.
-    """
-    alpha = as_alpha(alpha)
-    if alpha is None:
-        return as_tau(tau), 1.0
-    return (1 if tau is None else as_tau(tau)), alpha
-
-
 def _kernel_theta(model):
     """The model's kernel parameter vector (:func:`refrnn._kernels.kernel_layout`)."""
     return _kernels.kernel_layout(model.kind, model.theta, model.M)
@@ -403,7 +396,7 @@ def forward(model, X, tau=None, *, alpha=None, forcing=None):
     """
     check_model(model)
     X = _check_data(model, X)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
     F, _ = _forcing(model, X, tau_k, forcing)
@@ -497,6 +490,15 @@ def _raise_if_loss_overflowed(model, X, Xhat, sq, tau):
         f"{np.max(np.abs(X[s, t])):.3g}); the model's orbit diverges or the data are not "
         f"standardised"
     )
+
+
+def _raise_if_grads_not_finite(model, grads, tau):
+    for k, g in grads.items():
+        if not np.all(np.isfinite(g)):
+            raise DivergenceError(
+                f"{model!r}: the gradient of {k} is non-finite (tau={tau}); the Jacobian "
+                f"product overflowed"
+            )
 
 
 def _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv):
@@ -607,11 +609,28 @@ def loss_and_grad(
     check_model(model)
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
     F, Xf = _forcing(model, X, tau_k, forcing)
     M = model.M
+    theta_k = _kernel_theta(model)
+    if model.kind in _kernels.BATCHED_KINDS and not return_state_grads:
+        # the same computation with windows as the inner dimension (refrnn._batched); if a
+        # state or an error is not finite, the window-by-window kernels below say where
+        ws = _batched.Workspace(S, T1 - 1, M, N, theta_k.shape[0])
+        if _batched.loss_and_grad_chunks(
+            model.kind, theta_k, M, identity, B, X, F, tau_k, alpha_k, through_pinv, ws
+        ):
+            grads = model.unpack(ws.G_theta.sum(axis=0)[: model.theta.shape[0]])
+            if not identity:
+                grads["B"] = ws.G_B.sum(axis=0)
+                if through_pinv:
+                    G_B_pinv = np.empty((N, M))
+                    pinv_vjp_kernel(model.B, model.B_pinv, ws.G_P.sum(axis=0), G_B_pinv)
+                    grads["B"] += G_B_pinv
+            _raise_if_grads_not_finite(model, grads, tau)
+            return float(ws.sq.sum() / (S * (T1 - 1) * N)), grads
     # Only the states z_t are kept for the backward pass; z~_t and dL/dz_t live in two
     # scratch rows per window unless the caller asks for the state gradients.
     Z = np.empty((S, T1, M))
@@ -620,7 +639,6 @@ def loss_and_grad(
     Xhat, Gx = np.empty_like(X), np.empty_like(X)
     sq = np.empty(S)
     bad = np.empty(S, dtype=np.int64)
-    theta_k = _kernel_theta(model)
     G_theta = np.zeros((S, theta_k.shape[0]))
     G_B = np.zeros((S, N, M) if not identity else (S, 1, 1))
     GF = np.zeros(F.shape)
@@ -633,12 +651,7 @@ def loss_and_grad(
     _raise_if_loss_overflowed(model, X, Xhat, sq, tau)
     loss = float(sq.sum() / (S * (T1 - 1) * N))
     grads = _grads_dict(model, G_theta, G_B, GF, Xf, through_pinv)
-    for k, g in grads.items():
-        if not np.all(np.isfinite(g)):
-            raise DivergenceError(
-                f"{model!r}: the gradient of {k} is non-finite (tau={tau}); the Jacobian "
-                f"product overflowed"
-            )
+    _raise_if_grads_not_finite(model, grads, tau)
     if return_state_grads:
         return loss, grads, Gz
     return loss, grads
@@ -661,7 +674,7 @@ def vjp(model, X, cotangent, tau=None, *, alpha=None, forcing=None, detach_forci
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, alpha=alpha, forcing=forcing)
     U = as_float_array("cotangent", cotangent, shape=traj.X_hat.shape)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     F, Xf = _forcing(model, X, tau_k, forcing)
     return _vjp_from_cache(model, traj, F, Xf, U, tau_k, alpha_k, through_pinv)[0]
 
@@ -685,7 +698,7 @@ def jvp(model, X, tangent, tau=None, *, alpha=None, forcing=None, detach_forcing
     X = _check_data(model, X)
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     traj = forward(model, X, tau, alpha=alpha, forcing=forcing)
-    tau_k, alpha_k = _schedule(tau, alpha)
+    tau_k, alpha_k = schedule(tau, alpha)
     params = model.params
     if not isinstance(tangent, Mapping):
         raise TypeError(
@@ -731,7 +744,7 @@ def loss_and_grad_numpy(model, X, tau=None, *, alpha=None, forcing=None, detach_
     through_pinv = _through_pinv(model, forcing, detach_forcing)
     observe = (lambda Z: Z @ p["B"].T) if linear else (lambda Z: Z[:, :N])
 
-    tau_k, a = _schedule(tau, alpha)
+    tau_k, a = schedule(tau, alpha)
 
     def forced(t):
         return tau_k > 0 and t % tau_k == 0

@@ -39,7 +39,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import data as _data
+from . import _batched, _kernels
 from . import lyapunov as _lyapunov
 from . import metrics as _metrics
 from ._console import ProgressBar
@@ -461,6 +461,91 @@ def _batch_step(model, opt, windows, forcing, tau, alpha, detach_forcing, clip_n
     return model, loss, norm
 
 
+class _FusedBatchStep:
+    """:func:`_batch_step` as one kernel call per batch (:func:`refrnn._batched._train_step`):
+    loss and gradient with windows as the inner dimension, the path through B^+, clipping
+    and Adam, with no Python between them and no model validation -- the kernel checks
+    what the constructor would. The numbers are :func:`_batch_step`'s up to the reordered
+    sums of :mod:`refrnn._batched` (~1e-15 relative per step; Adam's update is the same
+    expression). For the model kinds of :data:`refrnn._kernels.BATCHED_KINDS`.
+
+    The flat parameter vector is ``[theta | B.ravel()]``; Adam's moment dicts are rebound
+    to views into the flat moments that the kernel updates, so that checkpoints
+    (``Adam.state_arrays``) and the fallback to :func:`_batch_step` see the same state.
+    """
+
+    def __init__(self, model, opt, batch_size, seq_len, detach_forcing, clip_norm):
+        M, N = model.M, model.N
+        self.identity = model.readout == "identity"
+        self.through_pinv = not self.identity and not detach_forcing
+        self.detach_forcing, self.clip_norm = detach_forcing, clip_norm
+        self.P = model.theta.shape[0]
+        names = model.equations.PARAM_NAMES + (() if self.identity else ("B",))
+        shapes = {k: np.shape(v) for k, v in model.params.items()}
+        size = self.P + (0 if self.identity else N * M)
+        self.m, self.v = np.zeros(size), np.zeros(size)
+        start = 0
+        for k in names:
+            n = math.prod(shapes[k])
+            for moments, flat in ((opt.m, self.m), (opt.v, self.v)):
+                if k in moments:
+                    flat[start : start + n] = np.ravel(moments[k])
+                moments[k] = flat[start : start + n].reshape(shapes[k])
+            start += n
+        P_k = _kernels.kernel_layout(model.kind, model.theta, M).shape[0]
+        self.ws = _batched.Workspace(batch_size, seq_len, M, N, P_k)
+        self.Xt = np.empty((seq_len + 1, N, batch_size))
+        self.F = {}  # forcing states (K, M, S), by K
+        self.Bpinv = np.empty((M, N))
+
+    def __call__(self, model, opt, windows, forcing, tau, alpha, detach_forcing, clip_norm):
+        """:func:`_batch_step`'s signature; ``opt``, ``detach_forcing`` and ``clip_norm``
+        must be those given to the constructor."""
+        tau_k, alpha_k = _batched.schedule(tau, alpha)
+        S, T1, N = windows.shape
+        M = model.M
+        every = tau_k if tau_k > 0 else T1
+        K = len(range(0, T1, every))
+        F = self.F.setdefault(K, np.empty((K, M, S)))
+        if forcing is not None:
+            F[:] = forcing[:, ::every].transpose(1, 2, 0)
+        k = opt.k + 1
+        c1, c2 = 1.0 - opt.beta1**k, 1.0 - opt.beta2**k  # as Adam.step
+        B = np.zeros((1, 1)) if self.identity else model.B
+        new = np.empty_like(self.m)
+        status, loss, norm = _batched._train_step(
+            model.kind, _kernels.kernel_layout(model.kind, model.theta, M), self.P, M,
+            self.identity, B, windows, F, forcing is not None, tau_k, alpha_k,
+            self.through_pinv, -1.0 if self.clip_norm is None else float(self.clip_norm),
+            opt.lr, opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, new, self.Bpinv,
+            self.Xt, *self.ws.args(),
+        )  # fmt: skip
+        if status == 1:
+            # a non-finite state, loss or gradient: the window-by-window path says where
+            return _batch_step(
+                model, opt, windows, forcing, tau, alpha, self.detach_forcing, self.clip_norm
+            )
+        opt.k = k
+        theta = new[: self.P].copy()
+        B_new = None if self.identity else new[self.P :].reshape(N, M).copy()
+        if status == 2:  # let the constructor say what is wrong with the new parameters
+            params = model.unpack(theta)
+            if B_new is not None:
+                params["B"] = B_new
+            try:
+                return model.replace(**params), float(loss), float(norm)
+            except ValueError as exc:
+                raise DivergenceError(f"parameters became invalid: {exc}") from exc
+        return model._replace_trusted(theta, B_new), float(loss), float(norm)
+
+
+def _draw_windows(X, S, T, rng):
+    """:func:`refrnn.data.sample_windows` (the same draws from ``rng``) without validating
+    the series again for every batch: :func:`train` has validated it once."""
+    starts = rng.integers(0, X.shape[0] - T, size=S)
+    return X[starts[:, None] + np.arange(T + 1)]
+
+
 def _selection_starts(T, n_starts):
     """Start indices of the selection free runs: evenly spread over a series of length T."""
     return [int(i) for i in np.linspace(0, T, n_starts, endpoint=False)]
@@ -831,11 +916,14 @@ def train(
     # a tqdm bar on a terminal, a line every 10 % in a log file (no carriage returns)
     bar = ProgressBar(s.n_epochs, desc="train", initial=start_epoch, enabled=s.progress,
                       unit="epochs")  # fmt: skip
+    step = _batch_step  # the whole batch step in one kernel call where there is one:
+    if model.kind in _kernels.BATCHED_KINDS:
+        step = _FusedBatchStep(model, opt, s.batch_size, s.seq_len, s.detach_forcing, s.clip_norm)
     for epoch in range(start_epoch, s.n_epochs):
         opt.lr = float(s.lr) * float(s.lr_decay) ** epoch  # a function of the epoch: resumable
         losses, norms = [], []
         for b in range(s.batches_per_epoch):
-            windows = _data.sample_windows(s.X, s.batch_size, s.seq_len + s.warmup, rng)
+            windows = _draw_windows(s.X, s.batch_size, s.seq_len + s.warmup, rng)
             forcing = None
             try:
                 if s.warmup:
@@ -843,7 +931,7 @@ def train(
                 if s.auto_alpha and (epoch * s.batches_per_epoch + b) % GTF_EVERY == 0:
                     estimate = gtf_alpha(model, windows[:GTF_WINDOWS])
                     alpha_value = _gtf_update(alpha_value, estimate, gamma)
-                model, loss, norm = _batch_step(
+                model, loss, norm = step(
                     model, opt, windows, forcing, s.tau_value, alpha_value, s.detach_forcing,
                     s.clip_norm,
                 )  # fmt: skip

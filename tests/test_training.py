@@ -243,7 +243,10 @@ def test_lr_decay_is_exponential_per_epoch(series):
         windows = refrnn.data.sample_windows(series, 4, 15, rng)
         _, g = refrnn.loss_and_grad(model, windows, 5)
         model = model.replace(**opt.step(model.params, g))
-    assert res.model == model
+    # train's fused step forms B^+ and the forcing states B^+ x in its kernel, the replay
+    # with NumPy (another summation order): equal to rounding, not bit for bit
+    for k, v in model.params.items():
+        np.testing.assert_allclose(res.model.params[k], v, rtol=1e-12, atol=1e-15)
     same = refrnn.train(init, series, rng=7, lr=1e-2, lr_decay=1.0, **kw)
     assert same.model == refrnn.train(init, series, rng=7, lr=1e-2, **kw).model
     for bad, exc in ((0.0, ValueError), (1.5, ValueError), ("0.9", TypeError)):

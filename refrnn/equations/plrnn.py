@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._linalg import row_view
+from .._linalg import GEMM_MIN_DIM, row_view
 
 KIND = 0
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
@@ -269,3 +269,115 @@ def jacobian_kernel(theta, M, z, J):
         for j in range(M):
             J[i, j] = w[j] if z[j] > 0.0 else 0.0
         J[i, i] += A[i]
+
+
+# ======================================================================================
+# Batch-major kernels: many windows in one call, windows the inner (SIMD) dimension.
+# States of w windows over n steps are arrays Z of shape (M, n, w); ``Z[i, t]`` is the
+# contiguous row of unit i at step t, so every inner loop runs over windows: it vectorises
+# whatever the activity pattern (no branch per unit) and one W entry serves w windows.
+@njit(cache=True, fastmath={"contract"})
+def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
+    """``Zout[:, u] = F(Z[:, t])`` for every window; ``H[:, t] = relu(Z[:, t])``, which
+    :func:`param_grads_batch_kernel` needs for dL/dW. ``work`` (2, M, w) is scratch.
+    ``fastmath`` "contract" only: fused multiply-adds (one rounding instead of two)."""
+    A, W, h = _views(theta, M)
+    w = Z.shape[2]
+    for j in range(M):
+        zj, rj = Z[j, t], H[j, t]
+        for s in range(w):
+            rj[s] = max(zj[s], 0.0)
+    if M >= GEMM_MIN_DIM:
+        # W relu(Z) by BLAS on a contiguous copy of the step's column block (the copy is
+        # O(M w), the product O(M^2 w))
+        R, P = work[0], work[1]
+        for j in range(M):
+            R[j, :] = H[j, t]
+        np.dot(W.reshape((M, M)), R, P)
+        for i in range(M):
+            out, zi, pi = Zout[i, u], Z[i, t], P[i]
+            a, c = A[i], h[i]
+            for s in range(w):
+                out[s] = a * zi[s] + c + pi[s]
+        return
+    for i in range(M):
+        out, zi, wi = Zout[i, u], Z[i, t], row_view(W, M, i)
+        a, c = A[i], h[i]
+        for s in range(w):
+            out[s] = a * zi[s] + c
+        # two columns of W per pass: the output row is loaded and stored once per pair
+        j = 0
+        while j + 1 < M:
+            w0, w1, r0, r1 = wi[j], wi[j + 1], H[j, t], H[j + 1, t]
+            for s in range(w):
+                out[s] += w0 * r0[s] + w1 * r1[s]
+            j += 2
+        if j < M:
+            w0, r0 = wi[j], H[j, t]
+            for s in range(w):
+                out[s] += w0 * r0[s]
+
+
+@njit(cache=True, fastmath={"contract"})
+def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
+    """Adjoint of :func:`step_batch_kernel` for the states: ``Gin[:, p]`` =
+    dL/dZ[:, t] from ``G[:, v]`` = dL/dZout[:, u], i.e. :math:`A \\odot g +
+    \\mathrm{relu}'(z) \\odot (W^\\top g)`. ``G[:, v]`` is left as it is: it is what the
+    parameter gradient needs (:func:`param_grads_batch_kernel`)."""
+    A, W, h = _views(theta, M)
+    w = Z.shape[2]
+    if M >= GEMM_MIN_DIM:  # W^T g by BLAS, from the contiguous copy W^T of the kernel vector
+        Gc, P = work[0], work[1]
+        for i in range(M):
+            Gc[i, :] = G[i, v]
+        np.dot(_columns(theta, M).reshape((M, M)), Gc, P)
+        for j in range(M):
+            out, pj, gj, rj = Gin[j, p], P[j], G[j, v], H[j, t]
+            a = A[j]
+            for s in range(w):
+                out[s] = a * gj[s] + (pj[s] if rj[s] > 0.0 else 0.0)
+        return
+    for j in range(M):
+        out = Gin[j, p]
+        for s in range(w):
+            out[s] = 0.0
+        # (W^T g)_j = sum_i W[i, j] g_i, two rows per pass (as step_vjp_kernel)
+        i = 0
+        while i + 1 < M:
+            w0, w1, g0, g1 = W[i * M + j], W[(i + 1) * M + j], G[i, v], G[i + 1, v]
+            for s in range(w):
+                out[s] += w0 * g0[s] + w1 * g1[s]
+            i += 2
+        if i < M:
+            w0, g0 = W[i * M + j], G[i, v]
+            for s in range(w):
+                out[s] += w0 * g0[s]
+        a, gj, rj = A[j], G[j, v], H[j, t]
+        for s in range(w):
+            out[s] = a * gj[s] + (out[s] if rj[s] > 0.0 else 0.0)
+
+
+@njit(cache=True, fastmath={"contract", "reassoc"})
+def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
+    """``g_theta += dL/dtheta`` summed over every step and window at once, from the inputs
+    ``Zin``, their ``H = relu(Zin)`` and the upstream gradients ``G`` (all (M, n, w)):
+    dL/dW as one matrix product ``G H^T`` over n*w columns (BLAS through ``np.dot``: a
+    GEMM instead of n*w rank-one updates), dL/dA and dL/dh as vectorised sums
+    (``fastmath`` "reassoc" lets them use several partial sums: a reordered sum)."""
+    gA, gW, gh = _views(g_theta, M)
+    n = Zin.shape[1] * Zin.shape[2]
+    G2, Z2, H2 = G.reshape((M, n)), Zin.reshape((M, n)), H.reshape((M, n))
+    GW = np.dot(G2, H2.T)
+    for i in range(M):
+        g, z = G2[i], Z2[i]
+        a = 0.0
+        c = 0.0
+        for s in range(n):
+            a += g[s] * z[s]
+            c += g[s]
+        gA[i] += a
+        gh[i] += c
+        gw = row_view(gW, M, i)
+        for j in range(M):
+            gw[j] += GW[i, j]
+        gw[i] = 0.0  # W's diagonal is not a parameter

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._linalg import row_view
+from .._linalg import GEMM_MIN_DIM, row_view
 
 KIND = 1
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
@@ -232,3 +232,98 @@ def jacobian_kernel(theta, M, z, J):
         d = 1.0 - np.tanh(a) ** 2
         for j in range(M):
             J[i, j] = d * w[j]
+
+
+# ======================================================================================
+# Batch-major kernels: many windows in one call, windows the inner (SIMD) dimension
+# (arrays of shape (M, n, w), as in :mod:`refrnn.equations.plrnn`).
+@njit(cache=True, fastmath={"contract"})
+def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
+    """``Zout[:, u] = tanh(W Z[:, t] + b)`` for every window (``H`` unused: the parameter
+    gradient needs only the inputs; ``work`` (2, M, w) scratch). ``fastmath``
+    "contract": fused multiply-adds."""
+    W, b = _views(theta, M)
+    w = Z.shape[2]
+    if M >= GEMM_MIN_DIM:  # W z by BLAS on a contiguous copy of the column block
+        Zc, P = work[0], work[1]
+        for j in range(M):
+            Zc[j, :] = Z[j, t]
+        np.dot(W.reshape((M, M)), Zc, P)
+        for i in range(M):
+            out, pi = Zout[i, u], P[i]
+            c = b[i]
+            for s in range(w):
+                out[s] = np.tanh(pi[s] + c)
+        return
+    for i in range(M):
+        out, wi = Zout[i, u], row_view(W, M, i)
+        c = b[i]
+        for s in range(w):
+            out[s] = c
+        j = 0  # two columns per pass: the output row is loaded and stored once per pair
+        while j + 1 < M:
+            w0, w1, z0, z1 = wi[j], wi[j + 1], Z[j, t], Z[j + 1, t]
+            for s in range(w):
+                out[s] += w0 * z0[s] + w1 * z1[s]
+            j += 2
+        if j < M:
+            w0, z0 = wi[j], Z[j, t]
+            for s in range(w):
+                out[s] += w0 * z0[s]
+        for s in range(w):
+            out[s] = np.tanh(out[s])
+
+
+@njit(cache=True, fastmath={"contract"})
+def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
+    """Adjoint for the states: ``G[:, v]`` (dL/dZout[:, u]) is overwritten by the
+    pre-activation gradient :math:`g_a = g \\odot (1 - z'^2)`, which the parameter gradient
+    needs, and ``Gin[:, p] = W^T g_a``."""
+    W, b = _views(theta, M)
+    w = Z.shape[2]
+    for i in range(M):
+        g, zo = G[i, v], Zout[i, u]
+        for s in range(w):
+            g[s] *= 1.0 - zo[s] * zo[s]
+    if M >= GEMM_MIN_DIM:  # W^T g_a by BLAS, from the contiguous copy W^T
+        Gc = work[0]
+        for i in range(M):
+            Gc[i, :] = G[i, v]
+        np.dot(_columns(theta, M).reshape((M, M)), Gc, work[1])
+        for j in range(M):
+            Gin[j, p, :] = work[1, j]
+        return
+    for j in range(M):
+        out = Gin[j, p]
+        for s in range(w):
+            out[s] = 0.0
+        i = 0
+        while i + 1 < M:
+            w0, w1, g0, g1 = W[i * M + j], W[(i + 1) * M + j], G[i, v], G[i + 1, v]
+            for s in range(w):
+                out[s] += w0 * g0[s] + w1 * g1[s]
+            i += 2
+        if i < M:
+            w0, g0 = W[i * M + j], G[i, v]
+            for s in range(w):
+                out[s] += w0 * g0[s]
+
+
+@njit(cache=True, fastmath={"contract", "reassoc"})
+def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
+    """``g_theta += dL/dtheta`` over every step and window: dL/dW = ``G Zin^T`` as one
+    BLAS product (``G`` holds the pre-activation gradients), dL/db a vectorised sum
+    (``fastmath`` "reassoc": a reordered sum)."""
+    gW, gb = _views(g_theta, M)
+    n = Zin.shape[1] * Zin.shape[2]
+    G2, Z2 = G.reshape((M, n)), Zin.reshape((M, n))
+    GW = np.dot(G2, Z2.T)
+    for i in range(M):
+        g = G2[i]
+        c = 0.0
+        for s in range(n):
+            c += g[s]
+        gb[i] += c
+        gw = row_view(gW, M, i)
+        for j in range(M):
+            gw[j] += GW[i, j]

@@ -67,3 +67,34 @@ def definitions_are_consistent(eq, params, dparams, z, dz, g, *, h, fd_atol):
     np.testing.assert_allclose(
         eq.jacobian(params, z) @ dz, eq.step_jvp(params, zeros, z, dz), rtol=1e-12, atol=1e-13
     )
+
+
+def batch_kernels_equal_definitions(eq, params, Z, G):
+    """The batch-major kernels (``*_batch_kernel``: states of shape (M, n, w), windows the
+    inner dimension) against the definitions, over all n steps and w windows at once.
+
+    ``Z`` holds the inputs of n steps, ``G`` the upstream gradients of their outputs. The
+    step's and the adjoint's columns are compared one by one (sums of M terms reordered:
+    1e-12 as above); the parameter gradient sums n*w adjoints (BLAS and reordered sums),
+    so it is compared relative to its largest entry.
+    """
+    M, n, w = Z.shape
+    theta = _pack(eq, params)
+    theta_k = eq.kernel_layout(theta, M)
+    tol = dict(rtol=KERNEL_RTOL, atol=KERNEL_ATOL)
+    Zout, H, Gin = np.empty_like(Z), np.empty_like(Z), np.empty_like(Z)
+    work = np.empty((2, M, w))
+    Gk = G.copy()  # the adjoint kernels may overwrite G with what the parameter gradient needs
+    for t in range(n):
+        eq.step_batch_kernel(theta_k, M, Z, t, Zout, t, H, work)
+        np.testing.assert_allclose(Zout[:, t].T, eq.step(params, Z[:, t].T), **tol)
+        eq.step_vjp_batch_kernel(theta_k, M, Z, t, Zout, t, H, Gk, t, Gin, t, work)
+        g_z, _ = eq.step_vjp(params, Z[:, t].T, Zout[:, t].T, G[:, t].T)
+        np.testing.assert_allclose(Gin[:, t].T, g_z, **tol)
+    g_theta = np.zeros_like(theta_k)
+    eq.param_grads_batch_kernel(theta_k, M, Z, H, Gk, g_theta)
+    X, Xo, U = (np.ascontiguousarray(A.reshape(M, n * w).T) for A in (Z, Zout, G))
+    want = _pack(eq, eq.step_vjp(params, X, Xo, U)[1])
+    P = theta.shape[0]
+    np.testing.assert_allclose(g_theta[:P], want, rtol=0, atol=1e-12 * np.max(np.abs(want)))
+    assert np.all(g_theta[P:] == 0.0)

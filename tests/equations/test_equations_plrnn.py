@@ -3,9 +3,14 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rules import definitions_are_consistent, kernels_equal_definitions
+from rules import (
+    batch_kernels_equal_definitions,
+    definitions_are_consistent,
+    kernels_equal_definitions,
+)
 
 import refrnn
+from refrnn._linalg import GEMM_MIN_DIM
 from refrnn.equations import plrnn
 
 
@@ -67,3 +72,22 @@ def test_kernel_layout_appends_W_transpose():
     assert theta_k.shape == (2 * 5 + 2 * 25,)
     np.testing.assert_array_equal(theta_k[: model.theta.shape[0]], model.theta)
     np.testing.assert_array_equal(theta_k[-25:].reshape(5, 5), model.params["W"].T)
+
+
+@settings(max_examples=60)
+@given(
+    M=st.one_of(st.integers(1, 12), st.just(GEMM_MIN_DIM), st.just(GEMM_MIN_DIM + 3)),
+    n=st.integers(1, 4),
+    w=st.integers(1, 20),
+    seed=st.integers(0, 2**31),
+    kink=st.booleans(),
+)
+def test_batch_kernels_equal_definitions(M, n, w, seed, kink):
+    """Both paths of the batch kernels: own loops (M < GEMM_MIN_DIM) and BLAS."""
+    rng = np.random.default_rng(seed)
+    params = refrnn.PLRNN.random(M, 1, rng=rng).params
+    del params["B"]
+    Z = np.stack([_away_from_kink(rng, M) for _ in range(n * w)], axis=1).reshape(M, n, w)
+    if kink:
+        Z[rng.random(Z.shape) < 0.3] = 0.0
+    batch_kernels_equal_definitions(plrnn, params, Z, rng.normal(size=(M, n, w)))

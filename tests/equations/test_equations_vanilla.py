@@ -3,9 +3,14 @@
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rules import definitions_are_consistent, kernels_equal_definitions
+from rules import (
+    batch_kernels_equal_definitions,
+    definitions_are_consistent,
+    kernels_equal_definitions,
+)
 
 import refrnn
+from refrnn._linalg import GEMM_MIN_DIM
 from refrnn.equations import vanilla
 
 
@@ -37,3 +42,20 @@ def test_kernel_layout_appends_W_transpose():
     theta_k = vanilla.kernel_layout(model.theta, 4)
     np.testing.assert_array_equal(theta_k[: model.theta.shape[0]], model.theta)
     np.testing.assert_array_equal(theta_k[-16:].reshape(4, 4), model.params["W"].T)
+
+
+@settings(max_examples=60)
+@given(
+    M=st.one_of(st.integers(1, 12), st.just(GEMM_MIN_DIM), st.just(GEMM_MIN_DIM + 3)),
+    n=st.integers(1, 4),
+    w=st.integers(1, 20),
+    gain=st.floats(0.1, 3.0),
+    seed=st.integers(0, 2**31),
+)
+def test_batch_kernels_equal_definitions(M, n, w, gain, seed):
+    """Both paths of the batch kernels: own loops (M < GEMM_MIN_DIM) and BLAS."""
+    rng = np.random.default_rng(seed)
+    params = refrnn.VanillaRNN.random(M, 1, rng=rng, gain=gain).params
+    del params["B"]
+    Z, G = rng.normal(size=(M, n, w)), rng.normal(size=(M, n, w))
+    batch_kernels_equal_definitions(vanilla, params, Z, G)

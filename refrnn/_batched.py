@@ -1,0 +1,373 @@
+r"""Batch-major STF-BPTT and the fused training step: the engine behind the textbook.
+
+:mod:`refrnn.bptt` states the STF loss and runs it window by window (``_forward_window``,
+``_backward_window``): the readable form, which also serves ``forward``, ``vjp``, ``jvp``
+and every model kind. For the kinds in :data:`refrnn._kernels.BATCHED_KINDS` (PLRNN, tanh
+RNN) this module computes the same loss and gradient with windows as the inner dimension:
+
+* the windows are split into chunks of :data:`CHUNK`; a chunk's states live in arrays of
+  shape (M, T, w) (unit, step, window), so each step is a small matrix product whose
+  inner loops run over windows and vectorise (the model's ``*_batch_kernel``);
+* the backward pass stores the gradient of every step; the parameter gradient is then one
+  matrix product over all T*w columns (BLAS through ``np.dot``) instead of T*w rank-one
+  updates, and dL/dB likewise;
+* chunks run in parallel (``prange``); each writes its own partial gradient, and the
+  partial gradients are summed in chunk order, so the result does not depend on the
+  number of threads;
+* :func:`_train_step` adds the rest of a training step -- the path through :math:`B^+`,
+  the global-norm clipping, Adam and the new pseudo-inverse -- so that a batch is one
+  call with no Python in between.
+
+Tolerance: the sums are reordered (products summed in another order, fused
+multiply-adds, BLAS), so the results agree with the window-by-window kernels and with
+the NumPy definitions to rounding, ~1e-15 relative per step; ``tests/test_batched.py``
+checks 1e-12 against :func:`refrnn.bptt.loss_and_grad_numpy`, as for the other kernels.
+On a chaotic orbit, rounding differences grow like :math:`e^{\lambda_1 t}`, which is the
+1e-10 of :data:`refrnn.testing.TOLERANCES`.
+
+Numba's array layout: ``Xt`` is the data transposed to (T+1, N, S) and ``F`` the forcing
+states to (K, M, S), so that a chunk reads contiguous rows of w windows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import _kernels
+from ._validation import as_alpha, as_tau
+from .forcing import pinv_vjp_kernel
+
+#: Windows per chunk: four AVX2 vectors per row. Fixed (not the thread count), so that the
+#: order of every sum, and hence the result, is the same for any number of threads.
+CHUNK = 16
+
+
+def schedule(tau, alpha):
+    """``(tau_k, alpha)`` for the kernels from the public ``tau`` and ``alpha``.
+
+    ``alpha=None``: sparse teacher forcing, full replacement (alpha 1) every ``tau`` steps.
+    A number: generalized teacher forcing with that alpha every ``tau`` steps, every step
+    if ``tau`` is None. ``tau_k = 0`` encodes "no forcing".
+    """
+    alpha = as_alpha(alpha)
+    if alpha is None:
+        return as_tau(tau), 1.0
+    return (1 if tau is None else as_tau(tau)), alpha
+
+
+def n_chunks(S):
+    """Number of chunks of :data:`CHUNK` windows for S windows."""
+    return -(-S // CHUNK)
+
+
+class Workspace:
+    """Arrays of the batch-major kernels for S windows of T steps, allocated once and
+    reused (a training run calls the kernel once per batch with the same sizes).
+
+    ``zin``, ``h``, ``zo``, ``g`` hold M*T*S entries (each chunk a contiguous (M, T, w)
+    block: step inputs, the model's hidden activations, step outputs, gradients), ``gx``
+    N*T*S (loss cotangents), ``g0`` M*S (dL/dz_0); per chunk ``G_theta`` (P_k,), ``G_B``
+    (N, M), ``G_P`` (M, N); per window ``sq`` and ``chk`` (squared errors, finiteness).
+    """
+
+    def __init__(self, S, T, M, N, P_k):
+        C = n_chunks(S)
+        self.shape = (S, T, M, N, P_k)
+        self.zin, self.h, self.zo, self.g = (np.empty(M * T * S) for _ in range(4))
+        self.gx = np.empty(N * T * S)
+        self.g0 = np.empty(M * S)
+        self.work = np.empty(2 * M * S)
+        self.G_theta = np.empty((C, P_k))
+        self.G_B = np.empty((C, N, M))
+        self.G_P = np.empty((C, M, N))
+        self.sq = np.empty(S)
+        self.chk = np.empty(S)
+
+    def args(self):
+        return (self.zin, self.h, self.zo, self.g, self.gx, self.g0, self.work, self.chk,
+                self.sq, self.G_theta, self.G_B, self.G_P)  # fmt: skip
+
+
+@njit(cache=True)
+def _forced(t, tau):
+    return tau > 0 and t % tau == 0
+
+
+@njit(cache=True)
+def _chunk(kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pinv, zin, hb,
+           zo, g, gx, g0, work, chk, sq, g_theta, g_B, g_P):  # fmt: skip
+    """Loss and gradient of the w windows ``s0 .. s0+w-1`` (one chunk).
+
+    ``zin``, ``hb``, ``zo``, ``g`` (M, T, w); column t-1 belongs to step t: input
+    :math:`\\tilde z_{t-1}`, hidden activations, output :math:`z_t`, dL/dz_t. ``gx``
+    (N, T, w) the loss cotangents, ``g0`` (M, 1, w) dL/dz_0, ``work`` (2, M, w) scratch.
+    ``chk`` (w,) ends non-finite where a state did; ``sq`` (w,) the summed squared
+    errors. ``g_theta``, ``g_B``, ``g_P`` (dL/dB^+, only with ``through_pinv``) are
+    overwritten.
+    """
+    T1, N = Xt.shape[0], Xt.shape[1]
+    T = T1 - 1
+    w = zin.shape[2]
+    stop = N if identity else M  # forced components
+    g_theta[:] = 0.0
+    g_B[:] = 0.0
+    g_P[:] = 0.0
+    for s in range(w):
+        sq[s] = 0.0
+        chk[s] = 0.0
+    # ---- forward: z_0 = F[0]; z_t = F(z~_{t-1}); residuals before forcing
+    for i in range(M):
+        zi, f = zin[i, 0], F[0, i]
+        for s in range(w):
+            zi[s] = f[s0 + s]
+    for t in range(1, T1):
+        c = t - 1
+        _kernels.step_batch(kind, theta, M, zin, c, zo, c, hb, work)
+        for i in range(M):
+            z = zo[i, c]
+            for s in range(w):
+                chk[s] += z[s] * 0.0  # inf * 0 and NaN * 0 are NaN: a vectorised isfinite
+        for n in range(N):
+            e, x = gx[n, c], Xt[t, n]
+            if identity:
+                for s in range(w):
+                    e[s] = zo[n, c, s]
+            else:
+                for s in range(w):
+                    e[s] = 0.0
+                for i in range(M):
+                    b, z = B[n, i], zo[i, c]
+                    for s in range(w):
+                        e[s] += b * z[s]
+            for s in range(w):
+                r = x[s0 + s] - e[s]
+                sq[s] += r * r
+                e[s] = scale * r  # dL/dxhat_t
+        if t < T:
+            for i in range(M):
+                zn, z = zin[i, t], zo[i, c]
+                for s in range(w):
+                    zn[s] = z[s]
+            if _forced(t, tau):
+                k = t // tau
+                for i in range(stop):
+                    zn, f = zin[i, t], F[k, i]
+                    if alpha == 1.0:
+                        for s in range(w):
+                            zn[s] = f[s0 + s]
+                    else:
+                        for s in range(w):
+                            zn[s] = (1.0 - alpha) * zn[s] + alpha * f[s0 + s]
+    # ---- backward: g[:, t-1] = dL/dz_t, built from dL/dz~_t (written by step t+1)
+    for i in range(M):
+        g[i, T - 1, :] = 0.0  # nothing after step T
+    for t in range(T, 0, -1):
+        c = t - 1
+        if _forced(t, tau):
+            if through_pinv:  # the forcing state's share alpha of z~_t is B^+ x_t
+                for i in range(M):
+                    gi = g[i, c]
+                    for n in range(N):
+                        x = Xt[t, n]
+                        acc = 0.0
+                        for s in range(w):
+                            acc += gi[s] * x[s0 + s]
+                        g_P[i, n] += alpha * acc
+            for i in range(stop):
+                gi = g[i, c]
+                for s in range(w):
+                    gi[s] = 0.0 if alpha == 1.0 else (1.0 - alpha) * gi[s]
+        for i in range(M):
+            gi = g[i, c]
+            if identity:
+                if i < N:
+                    e = gx[i, c]
+                    for s in range(w):
+                        gi[s] += e[s]
+            else:
+                for n in range(N):
+                    b, e = B[n, i], gx[n, c]
+                    for s in range(w):
+                        gi[s] += b * e[s]
+        if t > 1:
+            _kernels.step_vjp_batch(kind, theta, M, zin, c, zo, c, hb, g, c, g, c - 1, work)
+        else:
+            _kernels.step_vjp_batch(kind, theta, M, zin, 0, zo, 0, hb, g, 0, g0, 0, work)
+    if through_pinv:  # z_0 = B^+ x_0
+        for i in range(M):
+            gi = g0[i, 0]
+            for n in range(N):
+                x = Xt[0, n]
+                acc = 0.0
+                for s in range(w):
+                    acc += gi[s] * x[s0 + s]
+                g_P[i, n] += acc
+    # ---- parameter gradients: one product over all steps and windows each
+    _kernels.param_grads_batch(kind, theta, M, zin, hb, g, g_theta)
+    if not identity:
+        n_col = T * w
+        g_B[:, :] = np.dot(gx.reshape((N, n_col)), zo.reshape((M, n_col)).T)
+
+
+@njit(cache=True, parallel=True)
+def _chunks(kind, theta, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, zin, hb, zo,
+            g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
+    """Every chunk of the batch, in parallel; shapes as in :class:`Workspace`."""
+    T1, N, S = Xt.shape
+    T = T1 - 1
+    for c in prange(G_theta.shape[0]):
+        s0 = c * CHUNK
+        w = min(CHUNK, S - s0)
+        a, b = M * T * s0, M * T * (s0 + w)
+        _chunk(
+            kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pinv,
+            zin[a:b].reshape((M, T, w)), hb[a:b].reshape((M, T, w)),
+            zo[a:b].reshape((M, T, w)), g[a:b].reshape((M, T, w)),
+            gx[N * T * s0 : N * T * (s0 + w)].reshape((N, T, w)),
+            g0[M * s0 : M * (s0 + w)].reshape((M, 1, w)),
+            work[2 * M * s0 : 2 * M * (s0 + w)].reshape((2, M, w)),
+            chk[s0 : s0 + w], sq[s0 : s0 + w],
+            G_theta[c], G_B[c], G_P[c],
+        )  # fmt: skip
+
+
+def loss_and_grad_chunks(kind, theta_k, M, identity, B, X, F, tau, alpha, through_pinv, ws):
+    """Run :func:`_chunks` on windows ``X`` (S, T+1, N) and forcing states ``F`` (S, K, M)
+    (both validated by the caller). Returns False if a state or a squared error was not
+    finite (the caller then takes the window-by-window path, which says where); the
+    results are in ``ws``."""
+    S, T1, N = X.shape
+    Xt = np.ascontiguousarray(X.transpose(1, 2, 0))
+    Ft = np.ascontiguousarray(F.transpose(1, 2, 0))
+    scale = -2.0 / (S * (T1 - 1) * N)
+    _chunks(kind, theta_k, M, identity, B, Xt, Ft, tau, alpha, scale, through_pinv, *ws.args())
+    return bool(np.all(np.isfinite(ws.chk)) and np.all(np.isfinite(ws.sq)))
+
+
+# ======================================================================================
+# The training step in one call
+@njit(cache=True)
+def _forcing_states(identity, P, Xt, every, F):
+    """``F[k] = infer_state(x_{k*every})`` for every window: ``B^+ x`` or ``[x, 0]``."""
+    N, S = Xt.shape[1], Xt.shape[2]
+    M = F.shape[1]
+    for k in range(F.shape[0]):
+        x = Xt[k * every]
+        for i in range(M):
+            f = F[k, i]
+            if identity:
+                for s in range(S):
+                    f[s] = x[i, s] if i < N else 0.0
+            else:
+                for s in range(S):
+                    acc = 0.0
+                    for n in range(N):
+                        acc += x[n, s] * P[i, n]
+                    f[s] = acc
+
+
+@njit(cache=True)
+def _pinv(B, out):
+    """``out = B^+`` as ``numpy.linalg.pinv`` computes it (SVD, singular values below
+    1e-15 * the largest discarded); False if B is rank deficient by
+    ``numpy.linalg.matrix_rank``'s rule (then the model would be rejected)."""
+    N, M = B.shape
+    u, sv, vt = np.linalg.svd(B, full_matrices=False)
+    top = sv.max()
+    tol = top * max(N, M) * np.finfo(np.float64).eps
+    for k in range(sv.shape[0]):
+        if not sv[k] > tol:
+            return False
+    for i in range(M):
+        for n in range(N):
+            acc = 0.0
+            for k in range(sv.shape[0]):
+                if sv[k] > 1e-15 * top:
+                    acc += vt[k, i] * ((1.0 / sv[k]) * u[n, k])
+            out[i, n] = acc
+    return True
+
+
+@njit(cache=True, parallel=True)
+def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau, alpha,
+                through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, Bpinv, Xt,
+                zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
+    """One training step on a batch: loss and gradient, clipping, Adam.
+
+    ``windows`` (S, T+1, N); ``F`` (K, M, S): the forcing states if ``have_forcing``, else
+    filled here. The parameter vector is ``[theta (P,) | B.ravel()]`` (B only for the
+    linear readout), as are the Adam moments ``m``, ``v`` (updated in place) and ``new``
+    (the updated parameters). ``c1``, ``c2`` are Adam's bias corrections. ``Bpinv``
+    (M, N) is scratch for :math:`B^+`, computed here from B (:func:`_pinv`), so that the
+    step is a function of the parameters alone (a resumed run repeats it exactly).
+
+    Returns ``(status, loss, norm)``: status 0 success, 1 a non-finite state, loss or
+    gradient (nothing updated), 2 invalid new parameters (non-finite, or B rank deficient).
+    """
+    S, T1, N = windows.shape
+    T = T1 - 1
+    if not identity and not _pinv(B, Bpinv):
+        return 1, 0.0, 0.0
+    for t in range(T1):
+        for n in range(N):
+            for s in range(S):
+                Xt[t, n, s] = windows[s, t, n]
+    if not have_forcing:
+        _forcing_states(identity, Bpinv, Xt, tau if tau > 0 else T1, F)
+    scale = -2.0 / (S * T * N)
+    _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, zin, hb, zo, g,
+            gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
+    total = 0.0
+    for s in range(S):
+        if not (np.isfinite(chk[s]) and np.isfinite(sq[s])):
+            return 1, 0.0, 0.0
+        total += sq[s]
+    loss = total / (S * T * N)
+    # the gradient, reduced over chunks in chunk order
+    nB = 0 if identity else N * M
+    grad = np.zeros(P + nB)
+    for c in range(G_theta.shape[0]):
+        for p in range(P):
+            grad[p] += G_theta[c, p]
+    if not identity:
+        gB = np.zeros((N, M))
+        for c in range(G_B.shape[0]):
+            gB += G_B[c]
+        if through_pinv:
+            GP = np.zeros((M, N))
+            for c in range(G_P.shape[0]):
+                GP += G_P[c]
+            extra = np.empty((N, M))
+            pinv_vjp_kernel(B, Bpinv, GP, extra)
+            gB += extra
+        for n in range(N):
+            for i in range(M):
+                grad[P + n * M + i] = gB[n, i]
+    ss = 0.0
+    for p in range(grad.shape[0]):
+        ss += grad[p] * grad[p]
+    if not np.isfinite(ss):
+        return 1, loss, 0.0
+    norm = math.sqrt(ss)
+    if clip > 0.0 and norm > clip:
+        f = clip / norm
+        for p in range(grad.shape[0]):
+            grad[p] = grad[p] * f
+    # Adam, operation for operation as refrnn.training.Adam.step
+    ok = True
+    for p in range(grad.shape[0]):
+        gp = grad[p]
+        m[p] = m[p] * beta1 + (1.0 - beta1) * gp
+        v[p] = v[p] * beta2 + (1.0 - beta2) * gp * gp
+        old = theta_k[p] if p < P else B[(p - P) // M, (p - P) % M]
+        new[p] = old - lr * (m[p] / c1) / (math.sqrt(v[p] / c2) + eps)
+        if not np.isfinite(new[p]):
+            ok = False
+    if not ok:
+        return 2, loss, norm
+    if not identity and not _pinv(new[P:].reshape((N, M)), Bpinv):  # full row rank?
+        return 2, loss, norm
+    return 0, loss, norm

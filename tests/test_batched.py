@@ -1,0 +1,174 @@
+"""Tests of refrnn._batched: batch-major STF-BPTT and the fused training step against the
+definitions (``loss_and_grad_numpy``), the window-by-window kernels and the Python step."""
+
+import warnings
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import problems
+
+import refrnn
+from refrnn import _batched, _kernels, training
+from refrnn.bptt import loss_and_grad_numpy
+
+
+def _rel_err(a, b):
+    scale = np.max(np.abs(b))
+    return np.max(np.abs(a - b)) / scale if scale > 0 else np.max(np.abs(a))
+
+
+@st.composite
+def batched_problems(draw):
+    """Problems of the batch-major kinds with up to 2.5 chunks of windows (a partial last
+    chunk included), with and without GTF."""
+    name = draw(st.sampled_from(["PLRNN", "VanillaRNN"]))
+    model, X, tau = draw(problems(model_name=name, max_M=10, max_T=12, max_S=1))
+    S = draw(st.integers(1, 2 * _batched.CHUNK + _batched.CHUNK // 2))
+    X = np.random.default_rng(S).normal(size=(S,) + X.shape[1:])
+    alpha = draw(st.one_of(st.none(), st.floats(0.0, 1.0)))
+    return model, X, tau, alpha
+
+
+@settings(max_examples=60)
+@given(problem=batched_problems(), detach=st.booleans())
+def test_batched_loss_and_grad_equals_the_definition(problem, detach):
+    model, X, tau, alpha = problem
+    assert model.kind in _kernels.BATCHED_KINDS
+    loss, grads = refrnn.loss_and_grad(model, X, tau, alpha=alpha, detach_forcing=detach)
+    loss_r, grads_r, _ = loss_and_grad_numpy(model, X, tau, alpha=alpha, detach_forcing=detach)
+    assert loss == pytest.approx(loss_r, rel=1e-12, abs=0)
+    for k in grads:
+        assert _rel_err(grads[k], grads_r[k]) < 1e-12, k
+    # and the window-by-window kernels (which serve return_state_grads)
+    loss_w, grads_w, _ = refrnn.loss_and_grad(
+        model, X, tau, alpha=alpha, detach_forcing=detach, return_state_grads=True
+    )
+    assert loss == pytest.approx(loss_w, rel=1e-12, abs=0)
+    for k in grads:
+        assert _rel_err(grads[k], grads_w[k]) < 1e-12, k
+
+
+def test_batched_path_uses_the_forcing_argument():
+    model = refrnn.PLRNN.random(6, 2, rng=3, readout="identity")
+    X = np.random.default_rng(4).normal(size=(40, 30, 2))
+    Xw, F = refrnn.bptt.warm_start(model, X, 8, 3)
+    loss, grads = refrnn.loss_and_grad(model, Xw, 3, forcing=F)
+    loss_r, grads_r, _ = loss_and_grad_numpy(model, Xw, 3, forcing=F)
+    assert loss == pytest.approx(loss_r, rel=1e-12)
+    for k in grads:
+        assert _rel_err(grads[k], grads_r[k]) < 1e-12
+
+
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
+def test_batched_results_do_not_depend_on_the_thread_count(cls):
+    """Chunks are fixed (CHUNK windows) and reduced in chunk order: bit for bit equal."""
+    model = cls.random(60, 3, rng=0)  # M >= GEMM_MIN_DIM: the BLAS path too
+    X = np.random.default_rng(1).normal(size=(3 * _batched.CHUNK + 5, 21, 3))
+    n = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = refrnn.loss_and_grad(model, X, 4)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = refrnn.loss_and_grad(model, X, 4)
+    finally:
+        numba.set_num_threads(n)
+    assert one[0] == many[0]
+    for k in one[1]:
+        np.testing.assert_array_equal(one[1][k], many[1][k])
+
+
+def test_divergence_in_the_batched_path_is_reported_like_the_window_path():
+    """A non-finite state sends loss_and_grad to the window-by-window kernels, which name
+    the window and step as before."""
+    model = refrnn.PLRNN.random(5, 2, rng=0).replace(A=np.full(5, 3.0))
+    X = np.random.default_rng(0).normal(size=(20, 2001, 2))
+    with pytest.raises(refrnn.DivergenceError, match=r"window 0 at step \d+"):
+        refrnn.loss_and_grad(model, X)
+
+
+def _train_both(model, series, **kw):
+    """``train`` with the fused step and with the Python step (the window-by-window path)."""
+    kw = {"n_epochs": 2, "batches_per_epoch": 3, "batch_size": 20, "seq_len": 15,
+          "eval_every": None, "rng": 3, **kw}  # fmt: skip
+    fused = refrnn.train(model, series, **kw)
+    kinds = _kernels.BATCHED_KINDS
+    try:
+        _kernels.BATCHED_KINDS = ()
+        plain = refrnn.train(model, series, **kw)
+    finally:
+        _kernels.BATCHED_KINDS = kinds
+    return fused, plain
+
+
+SETTINGS = [
+    {"tau": 5},
+    {"tau": None, "clip_norm": 0.5},
+    {"tau": 3, "alpha": 0.4},
+    {"tau": None, "alpha": "auto"},
+    {"tau": 4, "detach_forcing": True},
+]
+
+
+@pytest.mark.parametrize("cls", [refrnn.PLRNN, refrnn.VanillaRNN])
+@pytest.mark.parametrize("readout", ["linear", "identity"])
+@pytest.mark.parametrize("kw", SETTINGS)
+def test_fused_training_step_equals_the_python_step(cls, readout, kw):
+    """Two epochs of three Adam steps: parameters, losses and gradient norms agree to
+    rounding (the sums are reordered; the Adam update is the same expression)."""
+    series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    model = cls.random(6, 3, rng=1, readout=readout)
+    if readout == "identity":
+        kw = {**kw, "warmup": 10}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # identity readout with tau > 10
+        fused, plain = _train_both(model, series, **kw)
+    for k, p in plain.model.params.items():
+        assert _rel_err(fused.model.params[k], p) < 1e-12, k
+    for k in ("loss", "grad_norm"):
+        np.testing.assert_allclose(fused.history[k], plain.history[k], rtol=1e-12)
+    # the model the fused step builds without validation is a valid, equal model
+    rebuilt = fused.model.replace()
+    assert rebuilt == fused.model
+    if readout == "linear":
+        np.testing.assert_allclose(
+            fused.model.B_pinv, np.linalg.pinv(fused.model.B), rtol=0, atol=1e-13
+        )
+
+
+def test_fused_step_keeps_adam_state_for_checkpoints(tmp_path):
+    """The Adam moments live in the fused step's flat vectors; checkpoints and exact
+    resume see them through Adam's dicts."""
+    series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    model = refrnn.PLRNN.random(6, 3, rng=1)
+    kw = {"tau": 5, "batches_per_epoch": 2, "batch_size": 20, "seq_len": 15,
+          "eval_every": None, "rng": 3}  # fmt: skip
+    full = refrnn.train(model, series, n_epochs=4, **kw)
+    ck = tmp_path / "ck.npz"
+    refrnn.train(model, series, n_epochs=2, checkpoint=ck, checkpoint_every=1, **kw)
+    resumed = refrnn.train(model, series, n_epochs=4, checkpoint=ck, resume=True, **kw)
+    for k, p in full.model.params.items():
+        np.testing.assert_array_equal(resumed.model.params[k], p)
+
+
+def test_fused_step_diverges_like_the_python_step():
+    """A step so large that the next forward pass overflows: the same TrainingDiverged
+    (the fused step hands a non-finite batch to the window-by-window path, which says
+    where)."""
+    series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    model = refrnn.PLRNN.random(4, 3, rng=1)
+    messages = []
+    for kinds in (_kernels.BATCHED_KINDS, ()):
+        saved = _kernels.BATCHED_KINDS
+        try:
+            _kernels.BATCHED_KINDS = kinds
+            with pytest.raises(training.TrainingDiverged) as info:
+                refrnn.train(model, series, tau=5, n_epochs=1, batches_per_epoch=3,
+                             batch_size=4, seq_len=10, eval_every=None, lr=1e300,
+                             rng=0)  # fmt: skip
+        finally:
+            _kernels.BATCHED_KINDS = saved
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
