@@ -18,7 +18,9 @@ settings (automatic min_separation, n_steps, fit range, resolution and Kantz rad
 Reports the relative error (median [min, max] over the seeds) and how many of the runs
 warned that the divergence curve has no clear linear region.
 
-    python experiments/lyapunov_from_series.py [--seeds 5]
+    python experiments/lyapunov_from_series.py [--seeds 5] [--render]
+
+(``--render`` rewrites the page from the saved JSON, e.g. after editing its notes.)
 
 Writes docs/results/lyapunov_from_series.{md,json}.
 """
@@ -26,6 +28,7 @@ Writes docs/results/lyapunov_from_series.{md,json}.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -129,24 +132,55 @@ def markdown(rows, seeds, seconds):
 
 
 NOTES = [
-    "Series: Hénon map, 2-D state, 5000 iterations (λ = 0.41922 per iteration); logistic "
+    "**Series.** Hénon map, 2-D state, 5000 iterations (λ = 0.41922 per iteration); logistic "
     "map r = 4, 1-D state, 3000 iterations (λ = ln 2); Lorenz-63 sampled every 0.05 time "
     "units, 5000 samples, the 3-D state or its x coordinate delay-embedded with dim 3, "
     "lag 3 (λ = 0.9056 per unit time). Noise: Gaussian, the given fraction of each "
     "variable's standard deviation; 8-bit: 256 equal levels over each variable's range.",
+    "",
+    "**Where the methods work (target: within 15 %).** Kantz's method is within 15 % on "
+    "every series clean, with 1 % noise and at 8 bits, but for one of the five Hénon series "
+    "with 1 % noise (−16 %). Rosenstein's method is within 15 % on every clean and 8-bit "
+    "series but the 3-D Lorenz state (up to −17 %), and with 1 % noise only on the logistic "
+    "map and the embedded Lorenz series; on the Hénon and Lorenz states it is 10–21 % low. "
+    "Noise biases both estimates *down*: it sets a floor under the separations, so the "
+    "curve reaches its full slope only briefly before it saturates; Kantz's average over a "
+    "neighbourhood (Kantz 1994) suffers less than Rosenstein's single nearest neighbour. "
+    'For noisy data use `method="kantz"`, or `"both"` and look at the curves when '
+    "they disagree.",
+    "",
+    "**Where they cannot, the warning.** With 10 % noise every run warned that the "
+    "divergence curve has no clear linear region, as did every run with 5 % noise on the "
+    "logistic map and on Lorenz-63. The warning misses one case: the Hénon state with 5 % "
+    "noise, where both methods are 19–30 % low while the straight stretch of the curve "
+    "still rises by 1.5–1.7 nats, just above the 1.5-nat threshold. A 1-D state with 5 % "
+    "noise or more (logistic) is no longer a state: the estimates are meaningless (+200 % "
+    "and more) and every run warned.",
+    "",
+    "**Quantisation** costs little: at 8 bits, 9 % (Lorenz-63 state) to 100 % (logistic) "
+    "of the nearest neighbours were ties, and 0.3–2 % of the distances followed fell below "
+    "the resolution (seed 0; a warning says how many, and the tie rule is in the docstring "
+    "of `lyapunov_from_series`); the estimates moved by a few per cent against the clean "
+    "series.",
 ]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--render", action="store_true", help="rewrite the .md from the .json only")
     args = p.parse_args(argv)
-    t0 = time.time()
-    rows = run(args.seeds)
-    seconds = time.time() - t0
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_json(OUT / "lyapunov_from_series.json", {"seeds": args.seeds, "rows": rows})
-    atomic_write(OUT / "lyapunov_from_series.md", markdown(rows, args.seeds, seconds))
+    if args.render:
+        saved = json.loads((OUT / "lyapunov_from_series.json").read_text())
+        seeds, rows, seconds = saved["seeds"], saved["rows"], saved["seconds"]
+    else:
+        t0 = time.time()
+        seeds, rows = args.seeds, run(args.seeds)
+        seconds = time.time() - t0
+        OUT.mkdir(parents=True, exist_ok=True)
+        write_json(OUT / "lyapunov_from_series.json",
+                   {"seeds": seeds, "seconds": seconds, "rows": rows})  # fmt: skip
+    atomic_write(OUT / "lyapunov_from_series.md", markdown(rows, seeds, seconds))
     return 0
 
 

@@ -20,7 +20,10 @@ One Numba kernel (:func:`_lyapunov_kernel`) serves every refrnn model and every 
 :mod:`refrnn.systems`, through the integer dispatch of :mod:`refrnn._kernels`.
 
 From a measured series instead of a known map, :func:`lyapunov_from_series` estimates the
-largest exponent by the method of Rosenstein, Collins & De Luca (1993).
+largest exponent from the divergence of neighbouring stretches of the series, by the method
+of Rosenstein, Collins & De Luca (1993), of Kantz (1994), or both; its automatic choice of
+the linear region warns when there is none, and ties of quantised data follow one rule
+(:func:`series_resolution`).
 """
 
 from __future__ import annotations
@@ -1116,9 +1119,12 @@ def lyapunov_from_series(X, dt=1.0, *, method="rosenstein", n_steps=None, min_se
     among the points farther than :math:`\delta` from the reference point (a tied nearest
     neighbour is passed over for the nearest resolved one), so no pair starts at distance
     0; (2) along the way, every distance :math:`\le\delta` counts as :math:`\delta`, so
-    the average is always over the same pairs (dropping zeros per step, as before,
-    averaged over a changing set of pairs and biased the curve upwards). A warning gives
-    both fractions (``tied_fraction``, ``censored_fraction``).
+    the average is always over the same pairs (dropping the zeros of a step instead
+    would average over a changing set of pairs, leaving out exactly the closest ones,
+    and bias the curve upwards). A warning gives both fractions (``tied_fraction``,
+    ``censored_fraction``). Among equidistant candidates (the lattice of quantised
+    data), the earliest in time is taken, so the result does not depend on the k-d
+    tree's internal order.
 
     **Automatic fit range.** Among the windows ``[i0, i1)`` of at least 4 points (ends
     on a grid of at most 150 points) that end before the curve has covered 80 % of its
@@ -1133,9 +1139,27 @@ def lyapunov_from_series(X, dt=1.0, *, method="rosenstein", n_steps=None, min_se
     e along a straight line) or no window is straight (the fit then spans the whole rise).
     Always look at the curve (``result.divergence`` against ``result.times``).
 
-    Measured accuracy (``experiments/lyapunov_from_series.py``,
-    ``docs/results/lyapunov_from_series.md``): see that page for both methods on flows and
-    maps, clean, with 1 % noise and 8-bit quantisation.
+    **Measured accuracy** (``docs/results/lyapunov_from_series.md``, 5 seeds; Hénon and
+    logistic maps, Lorenz-63 state and delay-embedded x, 3000-5000 samples): Kantz's
+    method is within 15 % of the true exponent clean, with 1 % noise and at 8 bits (worst
+    run -16 %, Hénon with noise); Rosenstein's within 15 % clean and at 8 bits on the maps
+    and the embedded flow, but 10-21 % low with 1 % noise on the Hénon and Lorenz states.
+    Noise biases both down. With 10 % noise every run warned; with 5 % noise on the Hénon
+    map neither warned while both were 19-30 % low.
+
+    References: M. T. Rosenstein, J. J. Collins, C. J. De Luca, Physica D 65, 117 (1993);
+    H. Kantz, Phys. Lett. A 185, 77 (1994); H. Kantz, T. Schreiber, *Nonlinear Time Series
+    Analysis*, 2nd ed., Cambridge (2004), Sect. 5.3.
+
+    Examples
+    --------
+    A scalar measurement is embedded first; ``"both"`` reports both estimates:
+
+    >>> import refrnn
+    >>> x = refrnn.generate("lorenz63", 5000, sample_every=5, rng=0).train[:, 0]
+    >>> est = lyapunov_from_series(refrnn.delay_embed(x, 3, 3), dt=0.05, method="both")
+    >>> 0.75 < est.rosenstein.lambda_max < 1.05 and 0.75 < est.kantz.lambda_max < 1.05
+    True
     """
     X = _check_series(X)
     dt = as_real("dt", dt)
