@@ -968,21 +968,24 @@ def _fit(method, times, y, fit_range, K):
     """Fit range, slope and intercept, and whether the range is a clear linear region."""
     if fit_range is None:
         i0, i1, rise = _linear_region(times, y)
+        if not np.isfinite(rise):
+            raise ValueError(
+                f"X's {method} divergence curve has no straight stretch at all (no window of "
+                f">= 4 points whose two halves have slopes within {LINEAR_TOLERANCE:.0%} of "
+                f"each other): the separation of neighbours does not grow exponentially (not "
+                f"chaotic, or noise dominates), so there is nothing to fit. To fit a range "
+                f"anyway and see the curve, pass fit_range=(i0, i1)"
+            )
         linear = rise >= MIN_LINEAR_RISE
         if not linear:
-            why = (
-                f"its straightest stretch (slopes of the two halves within "
-                f"{LINEAR_TOLERANCE:.0%}) rises by only {rise:.2f} nats (< {MIN_LINEAR_RISE:g})"
-                if np.isfinite(rise)
-                else f"no stretch of >= 4 points has slopes of its two halves within "
-                f"{LINEAR_TOLERANCE:.0%} of each other; fitted to its whole rise"
-            )
             warnings.warn(
                 f"lyapunov_from_series ({method}): the divergence curve has no clear linear "
-                f"region: {why}. The separation of neighbours does not grow exponentially "
-                f"over a clear range (noise, too short a series, too coarse a sampling, or "
-                f"no chaos), so lambda_max is unreliable; plot result.divergence against "
-                f"result.times and pass fit_range if a linear part is visible",
+                f"region: its straightest stretch (slopes of the two halves within "
+                f"{LINEAR_TOLERANCE:.0%}) rises by only {rise:.2f} nats (< {MIN_LINEAR_RISE:g}). "
+                f"The separation of neighbours does not grow exponentially over a clear range "
+                f"(noise, too short a series, too coarse a sampling, or no chaos), so "
+                f"lambda_max is unreliable; plot result.divergence against result.times and "
+                f"pass fit_range if a linear part is visible",
                 UserWarning,
                 stacklevel=3,
             )
@@ -1072,13 +1075,16 @@ def lyapunov_from_series(X, dt=1.0, *, method="rosenstein", n_steps=None, min_se
     ------
     ValueError
         For a scalar series (embed it first), a constant one, too few samples for
-        ``n_steps`` and ``min_separation``, or out-of-range arguments.
+        ``n_steps`` and ``min_separation``, or out-of-range arguments; and, with the
+        automatic fit range, when the divergence curve has no straight stretch at all
+        (white noise, a 1-D state buried in noise, a periodic series).
 
     Warns
     -----
     UserWarning
-        * When the divergence curve has no clear linear region (criterion in Notes): the
-          estimate is then unreliable; ``result.linear`` is False.
+        * When the divergence curve has no clear linear region (its straight stretch rises
+          by less than 1.5 nats; Notes): the estimate is then unreliable;
+          ``result.linear`` is False.
         * When distances at or below the resolution occurred (quantised data, repeated
           values), with the fractions of neighbours and of distances affected.
 
@@ -1135,9 +1141,10 @@ def lyapunov_from_series(X, dt=1.0, *, method="rosenstein", n_steps=None, min_se
     exponential growth, which skips the first steps (the separation turning into the
     most unstable direction, or a jump at the noise level) and the bend into saturation.
     **No clear linear region**, with a warning and ``linear=False``, when that rise is
-    below :data:`MIN_LINEAR_RISE` (1 nat: the separation does not even grow by a factor
-    e along a straight line) or no window is straight (the fit then spans the whole rise).
-    Always look at the curve (``result.divergence`` against ``result.times``).
+    below :data:`MIN_LINEAR_RISE` (1.5 nats: the separation grows by less than a factor
+    4.5 along a straight line); a ``ValueError`` when no window is straight at all (there
+    is nothing to fit; pass ``fit_range`` to fit anyway). Always look at the curve
+    (``result.divergence`` against ``result.times``).
 
     **Measured accuracy** (``docs/results/lyapunov_from_series.md``, 5 seeds; Hénon and
     logistic maps, Lorenz-63 state and delay-embedded x, 3000-5000 samples): Kantz's

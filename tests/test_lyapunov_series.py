@@ -113,22 +113,34 @@ def test_rosenstein_lorenz63_state_with_noise_is_low_but_says_so_in_the_results(
     "system, T, kw, cond",
     [
         ("henon", 5000, {}, "10%"),
-        ("logistic", 3000, {}, "5%"),
         ("lorenz63", 5000, {"sample_every": 5}, "5%"),
+        ("lorenz63", 5000, {"sample_every": 5}, "10%"),
     ],
 )
 def test_heavy_noise_warns_that_there_is_no_clear_linear_region(system, T, kw, cond):
+    """Measured: every one of 5 seeds warned, for both methods; the straight stretches rise
+    by 0.8-1.4 nats, below the 1.5-nat threshold."""
     res, msgs = both(*series(system, T, cond, **kw))
     assert not res.rosenstein.linear and not res.kantz.linear
     for m in ("rosenstein", "kantz"):
         assert any(f"({m}): the divergence curve has no clear linear region" in s for s in msgs)
 
 
-def test_white_noise_warns():
-    X = np.random.default_rng(0).normal(size=(2000, 3))
-    with pytest.warns(UserWarning, match="no clear linear region"):
-        r = refrnn.lyapunov_from_series(X)
-    assert not r.linear
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.random.default_rng(0).normal(size=(2000, 3)),  # white noise
+        series("logistic", 3000, "5%")[0],  # a 1-D state buried in noise
+    ],
+    ids=["white noise", "noisy 1-D state"],
+)
+def test_no_straight_stretch_at_all_is_an_error_unless_fit_range_is_given(X):
+    with pytest.raises(ValueError, match="X's rosenstein divergence curve has no straight"):
+        refrnn.lyapunov_from_series(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = refrnn.lyapunov_from_series(X, fit_range=(1, 5))  # the curve, to look at
+    assert r.fit_range == (1, 5) and np.all(np.isfinite(r.divergence))
 
 
 # ======================================================================================
