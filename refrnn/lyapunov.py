@@ -1111,8 +1111,11 @@ def lyapunov_from_series(X, dt=1.0, *, method="rosenstein", n_steps=None, min_se
     with :math:`\mathcal J` the reference points with a non-empty :math:`\mathcal U_j`.
     Averaging the distances before the logarithm makes :math:`S` less sensitive to noise
     than :math:`y` (Kantz 1994; Kantz & Schreiber 2004, Sect. 5.3). :math:`\varepsilon`
-    should be small against the attractor but larger than the noise; the default, twice
-    the typical nearest-neighbour distance, gives a handful of neighbours per point.
+    should be small against the attractor but larger than the noise. With the default,
+    twice the median nearest-neighbour distance, the series of
+    ``docs/results/lyapunov_from_series.md`` had 2-4 neighbours per reference point on
+    average (10-20 for the maps at 8 bits), and 10-30 % of the reference points had none
+    and were left out (``n_pairs`` counts those kept).
 
     While the separation is small, it grows like :math:`e^{\lambda_{\max} i \Delta t}`,
     so both curves rise linearly with slope :math:`\lambda_{\max}` until they saturate at
