@@ -45,13 +45,15 @@ from .jacobians import (
     log_jacobian_product_norms_along,
 )
 from .lyapunov import (
+    DivergenceResult,
+    LyapunovEstimates,
     LyapunovSpectrum,
-    RosensteinResult,
     kaplan_yorke_dimension,
     lyapunov_from_series,
     lyapunov_spectrum,
     mean_period,
     predictability_time,
+    series_resolution,
 )
 from .metrics import (
     evaluate,
@@ -74,7 +76,8 @@ __all__ = [
     "testing",
     "Dataset",
     "Standardizer",
-    "RosensteinResult",
+    "DivergenceResult",
+    "LyapunovEstimates",
     "generate",
     "load_series",
     "delay_embed",
@@ -120,5 +123,6 @@ __all__ = [
     "jacobian",
     "simulate",
     "mean_period",
+    "series_resolution",
     "embedding",
 ]

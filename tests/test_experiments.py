@@ -117,3 +117,15 @@ def test_gtf_vs_stf_one_tiny_run(gtf_vs_stf, tmp_path, monkeypatch):
     assert (tmp_path / "shPLRNN-GTF_auto-seed0-e2.json").exists()
     # cached: a second call reads the file instead of training
     assert gtf_vs_stf.run_one("shPLRNN", "GTF auto", seed=0, epochs=2, every=1) == run
+
+
+def test_lyapunov_from_series_table_cells():
+    mod = _load("lyapunov_from_series")
+    ok = {"relative_error": [-0.1, 0.02, -0.05], "no_linear_region": 1}
+    assert mod._cell(ok, 3) == "-5 % [-10, +2], warned 1/3"
+    nan = float("nan")
+    mixed = {"relative_error": [nan, 0.1, 0.3], "no_linear_region": 2}
+    assert mod._cell(mixed, 3) == "+20 % [+10, +30], warned 1/3, refused 1/3"
+    assert mod._cell({"relative_error": [nan, nan], "no_linear_region": 2}, 2) == "refused 2/2"
+    X, dt = mod.make_series("Hénon (state)", "8-bit", 0)
+    assert len(np.unique(X[:, 0])) <= 256 and dt == 1.0

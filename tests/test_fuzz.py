@@ -429,9 +429,12 @@ def test_dataset_constructor(train, test, standardizer, info):
         optional={
             "dt": anything(st.floats(0.01, 1)),
             "n_steps": anything(st.integers(1, 20)),
-            "min_separation": anything(st.integers(1, 20)),
+            "min_separation": anything(st.integers(0, 20)),
             "fit_range": st.one_of(JUNK, st.tuples(st.integers(-2, 25), st.integers(-2, 25))),
             "max_points": anything(st.integers(10, 200)),
+            "method": anything(st.sampled_from(["rosenstein", "kantz", "both"])),
+            "radius": anything(st.floats(1e-3, 2.0)),
+            "resolution": anything(st.sampled_from(["auto", 1e-6, 0.1])),
             "rng": anything(st.integers(0, 3)),
         },
     ),

@@ -539,7 +539,8 @@ def test_predictability_time():
 
 
 # ======================================================================================
-# largest exponent from a series (Rosenstein et al. 1993)
+# largest exponent from a series (Rosenstein et al. 1993); Kantz's method, ties, the
+# automatic fit range and the argument checks are tested in test_lyapunov_series.py
 def test_mean_period_of_a_pure_tone():
     # 40 full cycles of period 25 samples: all power in rFFT bin k = 40, f = 40/1000 = 1/25.
     t = np.arange(1000)
@@ -576,7 +577,8 @@ def test_rosenstein_henon():
 def test_rosenstein_neighbours_respect_min_separation():
     rng = np.random.default_rng(0)
     Y = np.cumsum(rng.normal(size=(500, 2)), axis=0)  # a random walk: nearest = neighbour in time
-    nbr = refrnn.lyapunov._nearest_distant_neighbours(Y, 30)
+    nbr, tied = refrnn.lyapunov._nearest_distant_neighbours(Y, 30)
+    assert not tied.any()
     assert np.all(np.abs(nbr - np.arange(500)) > 30)
     # ... and it is the nearest among the admissible points (brute force)
     D = np.linalg.norm(Y[:, None] - Y[None], axis=2)
@@ -597,7 +599,8 @@ def test_rosenstein_validation():
 def test_rosenstein_result_repr_is_short():
     X = refrnn.generate("lorenz63", 2000, rng=0, test_fraction=0.0).train
     r = refrnn.lyapunov_from_series(X, dt=0.01)
-    assert repr(r).startswith("RosensteinResult(lambda_max=") and len(repr(r)) < 150
+    assert repr(r).startswith("DivergenceResult(method='rosenstein', lambda_max=")
+    assert len(repr(r)) < 150
 
 
 def test_rosenstein_bad_arguments_found_by_the_fuzz_tests():

@@ -1,0 +1,204 @@
+"""Accuracy of ``refrnn.lyapunov_from_series`` (Rosenstein and Kantz) on series with known
+largest Lyapunov exponents: clean, with observation noise, and quantised to 8 bits.
+
+Series (``refrnn.generate``, a random initial state per seed, 10 000 transient steps):
+
+* Hénon map (a = 1.4, b = 0.3), the 2-D state, 5000 iterations; lambda_max = 0.41922 per
+  iteration;
+* logistic map (r = 4), the 1-D state, 3000 iterations; lambda_max = ln 2;
+* Lorenz-63, the 3-D state sampled every 0.05 time units, 5000 samples (250 time units);
+  lambda_max = 0.9056 per unit time;
+* Lorenz-63, its x coordinate alone (same sampling), delay-embedded with dim 3, lag 3
+  (0.15 time units).
+
+Conditions: clean; observation noise of 1 %, 5 % and 10 % of each variable's standard
+deviation (``generate(noise=...)``); 8-bit quantisation (256 equal levels over each
+variable's range). Every series is estimated with ``method="both"`` and the default
+settings (automatic min_separation, n_steps, fit range, resolution and Kantz radius).
+Reports the relative error (median [min, max] over the seeds) and how many of the runs
+warned that the divergence curve has no clear linear region.
+
+    python experiments/lyapunov_from_series.py [--seeds 5] [--render]
+
+(``--render`` rewrites the page from the saved JSON, e.g. after editing its notes.)
+
+Writes docs/results/lyapunov_from_series.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import refrnn
+from refrnn.io import atomic_write, write_json
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "results"
+
+#: name -> (system, samples, generate() keywords, delay embedding (dim, lag) or None,
+#: true lambda_max per unit time)
+SERIES = {
+    "Hénon (state)": ("henon", 5000, {}, None, 0.41922),
+    "logistic r = 4 (state)": ("logistic", 3000, {}, None, math.log(2.0)),
+    "Lorenz-63 (state)": ("lorenz63", 5000, {"sample_every": 5}, None, 0.9056),
+    "Lorenz-63 (x, embedded 3 x 3)": ("lorenz63", 5000, {"sample_every": 5}, (3, 3), 0.9056),
+}
+CONDITIONS = ("clean", "noise 1%", "8-bit", "noise 5%", "noise 10%")
+METHODS = ("rosenstein", "kantz")
+
+
+def quantise(X, bits=8):
+    """Round each column of X, shape (T, N), to 2**bits equal levels over its range."""
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    q = (hi - lo) / (2**bits - 1)
+    return np.round((X - lo) / q) * q + lo
+
+
+def make_series(label, condition, seed):
+    """The series of ``SERIES[label]`` under ``condition``; returns (X, dt)."""
+    system, T, kw, embed, _ = SERIES[label]
+    noise = float(condition.split()[1].rstrip("%")) / 100 if condition.startswith("noise") else 0
+    ds = refrnn.generate(system, T, rng=seed, test_fraction=0.0, noise=noise, **kw)
+    X = ds.train
+    if condition == "8-bit":
+        X = quantise(X)
+    if embed is not None:
+        X = refrnn.delay_embed(X[:, 0], *embed)
+    return X, ds.dt
+
+
+def estimate(label, condition, seed):
+    """Relative errors and clear-linear-region flags of both methods on one series."""
+    X, dt = make_series(label, condition, seed)
+    true = SERIES[label][4]
+    out = {}
+    for m in METHODS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # recorded in the result's ``linear`` flag
+            try:
+                r = refrnn.lyapunov_from_series(X, dt=dt, method=m)
+            except ValueError:  # no straight stretch at all: refused
+                out[m] = (float("nan"), False)
+                continue
+        out[m] = (r.lambda_max / true - 1, r.linear)
+    return out
+
+
+def run(seeds):
+    rows = []
+    for label in SERIES:
+        for condition in CONDITIONS:
+            runs = [estimate(label, condition, s) for s in range(seeds)]
+            row = {"series": label, "condition": condition}
+            for m in METHODS:
+                err = np.array([r[m][0] for r in runs])
+                row[m] = {
+                    "relative_error": err.tolist(),
+                    "no_linear_region": int(sum(not r[m][1] for r in runs)),
+                }
+            rows.append(row)
+            print(f"{label:30s} {condition:9s} " + "  ".join(
+                f"{m} {_cell(row[m], seeds)}" for m in METHODS), flush=True)  # fmt: skip
+    return rows
+
+
+def _cell(entry, seeds):
+    e = np.array(entry["relative_error"], dtype=float) * 100
+    refused = int(np.sum(np.isnan(e)))
+    if refused == seeds:
+        return f"refused {seeds}/{seeds}"
+    e = e[~np.isnan(e)]
+    warn = entry["no_linear_region"] - refused
+    return (
+        f"{np.median(e):+.0f} % [{e.min():+.0f}, {e.max():+.0f}]"
+        + (f", warned {warn}/{seeds}" if warn else "")
+        + (f", refused {refused}/{seeds}" if refused else "")
+    )
+
+
+def markdown(rows, seeds, seconds):
+    lines = [
+        "# λ_max from a measured series: Rosenstein and Kantz",
+        "",
+        '`refrnn.lyapunov_from_series(X, dt, method="both")` with its defaults, on series '
+        "whose largest Lyapunov exponent is known. Relative error of the estimate, median "
+        f'[min, max] over {seeds} seeds (random initial states); "warned k/n": k runs '
+        "warned that the divergence curve has no clear linear region (`result.linear` is "
+        'False); "refused": the curve had no straight stretch at all and the call raised '
+        "`ValueError` (only `fit_range` makes it fit). Produced by "
+        "`python experiments/lyapunov_from_series.py` in "
+        f"{seconds / 60:.1f} min.",
+        "",
+        "| series | condition | Rosenstein | Kantz |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        cells = [_cell(r[m], seeds) for m in METHODS]
+        lines.append(f"| {r['series']} | {r['condition']} | {cells[0]} | {cells[1]} |")
+    lines += ["", *NOTES]
+    return "\n".join(lines) + "\n"
+
+
+NOTES = [
+    "**Series.** Hénon map, 2-D state, 5000 iterations (λ = 0.41922 per iteration); logistic "
+    "map r = 4, 1-D state, 3000 iterations (λ = ln 2); Lorenz-63 sampled every 0.05 time "
+    "units, 5000 samples, the 3-D state or its x coordinate delay-embedded with dim 3, "
+    "lag 3 (λ = 0.9056 per unit time). Noise: Gaussian, the given fraction of each "
+    "variable's standard deviation; 8-bit: 256 equal levels over each variable's range.",
+    "",
+    "**Where the methods work (target: within 15 %).** Kantz's method is within 15 % on "
+    "every series clean, with 1 % noise and at 8 bits, but for one of the five Hénon series "
+    "with 1 % noise (−16 %). Rosenstein's method is within 15 % on every clean and 8-bit "
+    "series but the 3-D Lorenz state (up to −17 %), and with 1 % noise only on the logistic "
+    "map and the embedded Lorenz series; on the Hénon and Lorenz states it is 10–21 % low. "
+    "Noise biases both estimates *down*: it sets a floor under the separations, so the "
+    "curve reaches its full slope only briefly before it saturates; Kantz's average over a "
+    "neighbourhood (Kantz 1994) suffers less than Rosenstein's single nearest neighbour. "
+    'For noisy data use `method="kantz"`, or `"both"` and look at the curves when '
+    "they disagree.",
+    "",
+    "**Where they cannot, the warning.** With 10 % noise every run warned that the "
+    "divergence curve has no clear linear region (or refused, below), as did every run "
+    "with 5 % noise on "
+    "Lorenz-63 (state and embedded x). The warning misses one case: the Hénon state with 5 % "
+    "noise, where both methods are 19–30 % low while the straight stretch of the curve "
+    "still rises by 1.5–1.7 nats, just above the 1.5-nat threshold. A 1-D state with 5 % "
+    "noise or more (logistic) is no longer a state: its curve has no straight stretch at "
+    "all, and every call raised `ValueError` rather than return a number.",
+    "",
+    "**Quantisation** costs little: at 8 bits, 9 % (Lorenz-63 state) to 100 % (logistic) "
+    "of the nearest neighbours were ties, and 0.3–2 % of the distances followed fell below "
+    "the resolution (seed 0; a warning says how many, and the tie rule is in the docstring "
+    "of `lyapunov_from_series`); against the clean series the medians moved by at most 9 "
+    "percentage points (Rosenstein) and 6 (Kantz).",
+]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--render", action="store_true", help="rewrite the .md from the .json only")
+    args = p.parse_args(argv)
+    if args.render:
+        saved = json.loads((OUT / "lyapunov_from_series.json").read_text())
+        seeds, rows, seconds = saved["seeds"], saved["rows"], saved["seconds"]
+    else:
+        t0 = time.time()
+        seeds, rows = args.seeds, run(args.seeds)
+        seconds = time.time() - t0
+        OUT.mkdir(parents=True, exist_ok=True)
+        write_json(OUT / "lyapunov_from_series.json",
+                   {"seeds": seeds, "seconds": seconds, "rows": rows})  # fmt: skip
+    atomic_write(OUT / "lyapunov_from_series.md", markdown(rows, seeds, seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
