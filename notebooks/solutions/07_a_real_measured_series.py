@@ -59,7 +59,12 @@ def dominant_period(v):
 
 
 def free_period(model, data):
-    run = refrnn.generate_free_run(model, data.train, N_FREE, transient=1000, start=0)
+    """Dominant period of a long free run; NaN (and a note) if the run diverges."""
+    try:
+        run = refrnn.generate_free_run(model, data.train, N_FREE, transient=1000, start=0)
+    except refrnn.DivergenceError as exc:  # reported, not hidden
+        print("  a free run diverged:", str(exc)[:100])
+        return np.nan
     return dominant_period(run[:, 0])
 
 
@@ -82,12 +87,7 @@ pe5 = {tau: [refrnn.prediction_error(m, sqrt_data.test, 5) for m in ms]
        for tau, ms in models.items()}
 periods = {}
 for tau, ms in models.items():
-    periods[tau] = []
-    for m in ms:
-        try:
-            periods[tau].append(free_period(m, sqrt_data))
-        except refrnn.DivergenceError:  # reported, not hidden
-            periods[tau].append(np.nan)
+    periods[tau] = [free_period(m, sqrt_data) for m in ms]
     print(f"tau = {tau}: PE(5) {median_range(pe5[tau])}, free-run periods "
           f"{np.round(periods[tau], 2)} years")
 
@@ -169,7 +169,7 @@ for n in (1, 3, 5):
                [rmse_sunspots(m, raw_data, raw, n) for m in raw_models])
     print(f"n = {n}: RMSE (sunspot numbers) sqrt {median_range(rows[n][0])}, raw "
           f"{median_range(rows[n][1])}")
-print("raw free-run periods:", [round(free_period(m, raw_data), 2) for m in raw_models])
+print("raw free-run periods:", np.round([free_period(m, raw_data) for m in raw_models], 2))
 
 # %% [markdown]
 # In the full setting the models trained on the square root predict better in the
