@@ -279,6 +279,22 @@ fig = plot_training({k: r.history for k, r in results.items()},
 plt.show()
 
 # %% [markdown]
+# A caveat the right-hand panel shows (full setting): the selection score stays between
+# 4.5 and 4.8 in every run and at every evaluation. With 241 training vectors spread over
+# $30^3 = 27\,000$ histogram bins, $D_{\rm stsp}$ is dominated by its smoothing constant
+# and hardly tells the models apart, so on a series this short the selected epoch is
+# close to arbitrary — what the long free runs did achieve is that no diverging model
+# was selected. The scores that follow do not depend on that choice being good.
+
+# %%
+# "Between 4.5 and 4.8 in every run" (rounded to 0.1: +-0.05), full setting.
+scores = np.concatenate([r.history["d_stsp"] for r in results.values()])
+scores = scores[np.isfinite(scores)]
+print(f"selection scores: {scores.min():.3f} .. {scores.max():.3f}")
+if not QUICK:
+    assert 4.45 <= scores.min() and scores.max() <= 4.85
+
+# %% [markdown]
 # ## 5. Evaluation on the held-out years
 #
 # The test part has only 56 vectors, too few for an occupation histogram (the

@@ -92,23 +92,28 @@ for tau, ms in models.items():
           f"{np.round(periods[tau], 2)} years")
 
 # %% [markdown]
-# What the full setting shows: $\tau = 1$ trains on one-step-ahead predictions only. Its
-# models predict the next year well enough, but five years ahead their error is the
-# largest of the three, and their free runs do not keep the 11-year rhythm: they settle
-# on a fixed point (the dominant "period" is then the length of the run) or oscillate
-# at another period. $\tau = 3$ and $\tau = 6$ both learn the cycle. The notebook's
-# choice is not critical within a factor of two — consistent with the broad optimum of
-# notebook 04 — while forcing at every step is clearly worse.
+# What the full setting shows: $\tau = 1$ trains on one-step-ahead predictions only, and
+# it shows five years ahead: its median $PE(5)$ is about three times that of $\tau = 3$
+# and $\tau = 6$, and it varies most between seeds (from about 1 to 5). One of its three
+# free runs oscillates at the wrong period (5 years). $\tau = 3$ and $\tau = 6$ are about
+# equally good and both learn the cycle, with free-run periods of 10–13 years. The
+# notebook's choice is not critical within a factor of two — consistent with the broad
+# optimum of notebook 04 — while forcing at every step is clearly worse.
 
 # %%
-# Checked in the full setting: tau = 1 has the largest median PE(5); tau = 3 and 6 have
-# free-run periods of 9-13 years in their median (the data: 11.0; the run's periodogram
-# resolves about +-0.5 years near 11, and the notebook found 10-13 over seeds).
+# Checked in the full setting: "about three times" read as 2-4 times the larger median
+# PE(5) of tau = 3 and 6, whose medians are "about equally good" (within 10 %); the seeds
+# of tau = 1 range over a factor > 4 ("from about 1 to 5"); one tau = 1 period outside
+# 9-13 years; every tau = 3 and 6 period within 10-13 (the data: 11.0).
 if not QUICK:
     med5 = {tau: np.median(v) for tau, v in pe5.items()}
-    assert max(med5, key=med5.get) == 1, med5
+    assert 2 <= med5[1] / max(med5[3], med5[6]) <= 4, med5
+    assert abs(med5[3] / med5[6] - 1) <= 0.1, med5
+    assert max(pe5[1]) / min(pe5[1]) > 4, pe5[1]
+    p1 = np.array(periods[1])
+    assert np.sum(~((p1 >= 9) & (p1 <= 13))) == 1, p1
     for tau in (3, 6):
-        assert 9 <= np.nanmedian(periods[tau]) <= 13, periods
+        assert np.all((np.array(periods[tau]) >= 10) & (np.array(periods[tau]) <= 13)), periods
 
 # %% [markdown]
 # ## Exercise 2: without the square root
@@ -169,22 +174,29 @@ for n in (1, 3, 5):
                [rmse_sunspots(m, raw_data, raw, n) for m in raw_models])
     print(f"n = {n}: RMSE (sunspot numbers) sqrt {median_range(rows[n][0])}, raw "
           f"{median_range(rows[n][1])}")
-print("raw free-run periods:", np.round([free_period(m, raw_data) for m in raw_models], 2))
+raw_periods = np.array([free_period(m, raw_data) for m in raw_models])
+print("raw free-run periods:", np.round(raw_periods, 2))
 
 # %% [markdown]
-# In the full setting the models trained on the square root predict better in the
-# sunspot numbers' own units at every horizon tested, by a margin comparable to the
-# spread over seeds: the square root's smaller range of variation makes the cycle's
-# shape easier to fit, and the squaring back stretches large values as the data do.
-# The raw series works too — the transform is a help, not a necessity — and this is
-# one data set; state the transform you chose and why.
+# In the full setting neither is clearly better. The square-root models predict better
+# one and three years ahead (their median error is 12 % and 5 % smaller), the raw models
+# five years ahead (12 % smaller); at three years the ranges over seeds overlap. One of the
+# three raw models diverges in its long free run, none of the square-root models does —
+# a hint about stability, no more, with three seeds. The transform is a reasonable
+# choice, not what makes or breaks the model here; state the one you use and why.
 
 # %%
-# Checked in the full setting: the median RMSE of the square-root models is below the raw
-# models' at n = 3 and n = 5 (one-year predictions are close for both).
+# Checked in the full setting: the median errors' differences as quoted (rounded to 1 %,
+# so +-0.5 %): 1 - sqrt/raw at n = 1 and 3 (the raw error is the larger, so the
+# sqrt's is "12 % and 5 % smaller"), 1 - raw/sqrt at n = 5; the seeds' ranges overlap
+# at n = 3; one raw free run diverged, no square-root one.
 if not QUICK:
-    for n in (3, 5):
-        assert np.median(rows[n][0]) < np.median(rows[n][1]), rows[n]
+    ratio = {n: np.median(rows[n][0]) / np.median(rows[n][1]) for n in rows}  # sqrt / raw
+    print({n: round(r, 3) for n, r in ratio.items()})
+    assert abs((1 - ratio[1]) - 0.12) <= 0.005 and abs((1 - ratio[3]) - 0.05) <= 0.005, ratio
+    assert abs((1 - 1 / ratio[5]) - 0.12) <= 0.005, ratio
+    assert min(rows[3][1]) <= max(rows[3][0]), rows[3]
+    assert np.isnan(raw_periods).sum() == 1 and not np.isnan(periods[3]).any()
 
 # %% [markdown]
 # ## Exercise 3: how far to trust Rosenstein on 300 samples
@@ -234,7 +246,9 @@ for name, c in cases.items():
 # range from about half to about twice the true $\lambda_{\max}$, with or without noise.
 # For the Hénon map, which doubles distances in less than two steps, the divergence curve
 # of about half the series saturates before two points can be fitted and the method
-# gives no estimate at all; the others land near the true value. So a single estimate
+# gives no estimate at all; the others land near the true value. (`choose_dim` warns for
+# most of the noisy series: on 300 samples the false-neighbour fraction does not get
+# below 10 %, and it uses the dimension with the lowest fraction.) So a single estimate
 # from 300 sunspot years is an order of magnitude at best — which is how the notebook
 # used it — before any doubt about whether the system is chaotic at all.
 
