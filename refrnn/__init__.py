@@ -34,6 +34,7 @@ from .data import (
     Standardizer,
     generate,
     load_series,
+    load_sunspots,
     sample_windows,
 )
 from .dynamics import jacobian, simulate, step
@@ -80,6 +81,7 @@ __all__ = [
     "LyapunovEstimates",
     "generate",
     "load_series",
+    "load_sunspots",
     "delay_embed",
     "sample_windows",
     "lyapunov_from_series",

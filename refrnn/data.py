@@ -11,6 +11,8 @@ observations of N variables, float64, one row per time step.
 * :func:`load_series` reads a user's (T, N) array from ``.npy``, ``.npz`` or ``.csv``
   with validation; :func:`refrnn.embedding.delay_embed` builds delay coordinates from it;
   :meth:`Dataset.from_series` wraps it like a benchmark series.
+* :func:`load_sunspots` gives a real measured series to try all of this on: the yearly
+  sunspot numbers 1700--2008 (from statsmodels, an optional extra).
 * :func:`sample_windows` draws the (S, T+1, N) training windows consumed by
   :func:`refrnn.loss_and_grad`.
 * :func:`lyapunov_from_series` estimates :math:`\lambda_{max}` from data alone (Rosenstein,
@@ -49,6 +51,7 @@ __all__ = [
     "Dataset",
     "generate",
     "load_series",
+    "load_sunspots",
     "sample_windows",
 ]
 
@@ -56,7 +59,6 @@ __all__ = [
 _FORMAT_VERSION = 1
 
 
-#: Benchmark names accepted by :func:`generate` (lower case, accents and separators removed).
 def _as_fraction(name, value, *, low_open=False):
     value = as_real(name, value)
     if not (np.isfinite(value) and (0.0 < value if low_open else 0.0 <= value) and value < 1.0):
@@ -540,6 +542,68 @@ def load_series(path, *, key=None, min_samples=100):
             f"{path}: too short, {arr.shape[0]} time steps < min_samples={min_samples}{hint}"
         )
     return arr
+
+
+def load_sunspots():
+    r"""Yearly mean sunspot numbers 1700--2008: a real measured series (needs statsmodels).
+
+    The yearly mean sunspot number in version 1 of the International Sunspot
+    Number series -- Wolf's relative number :math:`R = k\,(10\,g + s)` (g sunspot groups,
+    s individual spots, k an observer's calibration factor), observed at Zürich until
+    1980 and by the Sunspot Index Data Center since, now SILSO, Royal Observatory of
+    Belgium, Brussels -- as distributed by NOAA's National Geophysical Data Center and
+    bundled with statsmodels (``statsmodels.datasets.sunspots``, public domain).
+    Version 1 is the series before SILSO's 2015 recalibration (Clette, Svalgaard,
+    Vaquero & Cliver 2014): version 2 drops the Zürich scale factor 0.6 (its values are
+    about 1/0.6 times larger) and corrects the calibration of some periods, so do not
+    mix the two.
+
+    A classic test series of nonlinear time-series analysis (e.g. Tong & Lim 1980;
+    Weigend, Huberman & Rumelhart 1990): an irregular cycle of about 11 years whose
+    amplitude varies from cycle to cycle, sharp maxima and flat minima. Before 1750 the
+    yearly values rest on sparse observations and are the least reliable.
+
+    Returns
+    -------
+    years : ndarray, shape (309,)
+        Calendar years 1700, 1701, ..., 2008 (float64).
+    sunspots : ndarray, shape (309,)
+        Yearly mean sunspot number (dimensionless, >= 0; float64), one per year. A
+        scalar series: embed it (:meth:`Dataset.from_series` with ``embed=``) before
+        training.
+
+    Raises
+    ------
+    ImportError
+        If statsmodels is not installed: ``pip install 'refrnn[real]'``.
+
+    Notes
+    -----
+    Cite the data as: SILSO World Data Center, *The International Sunspot Number*,
+    International Sunspot Number Monthly Bulletin and online catalogue, Royal
+    Observatory of Belgium (https://www.sidc.be/SILSO/), version 1; and statsmodels
+    (Seabold & Perktold 2010), which ships the file. statsmodels also carries monthly
+    values (1749--2009) as a raw file without a loader; they add month-to-month noise
+    but no further solar cycles, and are not offered here.
+    """
+    try:
+        from statsmodels.datasets import sunspots
+    except ImportError as exc:
+        raise ImportError(
+            "load_sunspots needs statsmodels, which refrnn installs only as an optional "
+            "extra: pip install 'refrnn[real]' (or pip install statsmodels)"
+        ) from exc
+    table = sunspots.load_pandas().data
+    years = np.asarray(table["YEAR"], dtype=np.float64)
+    values = np.asarray(table["SUNACTIVITY"], dtype=np.float64)
+    # a check, not a cleaning step: a changed file in a future statsmodels should fail
+    # loudly here rather than feed NaN or a gap in time into an embedding
+    if not (np.all(np.isfinite(values)) and np.all(values >= 0) and np.all(np.diff(years) == 1)):
+        raise ValueError(
+            "statsmodels' sunspot table is not the expected gap-free yearly series of "
+            "finite, non-negative numbers; please report this with your statsmodels version"
+        )
+    return years, values
 
 
 def _read_numpy(path, suffix, key):

@@ -27,6 +27,7 @@ __all__ = [
     "plot_log_growth",
     "plot_convergence",
     "plot_unrolled_graph",
+    "plot_embedding",
 ]
 
 #: The matplotlib rc settings shared by refrnn's figures and notebooks.
@@ -568,6 +569,83 @@ def plot_tau_curve(summary, *, tau_pred=None, title=None):
             ax.set_xlabel(r"forcing interval $\tau$ (steps)")
             ax.set_ylabel(name)
         axes[0].legend(fontsize=8)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def plot_embedding(*choices, threshold=0.1, title=None):
+    r"""The curves behind a delay embedding's lag and dimension, with the choices marked.
+
+    One panel per choice, in the order given: for a lag choice
+    (:func:`refrnn.embedding.choose_lag`) the average mutual information or the
+    autocorrelation against the lag, for a dimension choice
+    (:func:`refrnn.embedding.choose_dim`) the fraction of false nearest neighbours
+    against the embedding dimension. The chosen value is a dotted vertical line and a
+    ring on the curve, so that a reader can check it against the rule it came from
+    (first minimum of the AMI, first zero of the autocorrelation, first dimension below
+    ``threshold``).
+
+    Parameters
+    ----------
+    *choices : refrnn.embedding.LagChoice or refrnn.embedding.DimChoice
+        At least one, e.g. ``plot_embedding(choose_lag(x), choose_dim(x, lag))``, or
+        two lag choices (AMI and autocorrelation) side by side.
+    threshold : float or None
+        The false-neighbour fraction the dimension was chosen against, drawn as a dashed
+        horizontal line on the dimension panels (default 0.1, the default of
+        :func:`refrnn.embedding.choose_dim`); None draws none.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from .embedding import DimChoice, LagChoice
+
+    if not choices:
+        raise TypeError("plot_embedding needs at least one LagChoice or DimChoice")
+    for i, c in enumerate(choices):
+        if not isinstance(c, (LagChoice, DimChoice)):
+            raise TypeError(
+                f"choices[{i}] must be a LagChoice (choose_lag) or a DimChoice (choose_dim), "
+                f"got {type(c).__name__}"
+            )
+    with style():
+        fig, axes = plt.subplots(1, len(choices), figsize=(4.6 * len(choices), 3.5),
+                                 squeeze=False)  # fmt: skip
+        for ax, c in zip(axes[0], choices, strict=True):
+            if isinstance(c, LagChoice):
+                x, y, chosen = np.arange(len(c.curve)), np.asarray(c.curve), c.lag
+                ami = c.method == "ami"
+                ax.plot(x, y, "o-", ms=3, color="C0")
+                if not ami:
+                    ax.axhline(0.0, color="k", lw=0.6)
+                rule = "first minimum" if ami else "first zero"
+                ax.set_xlabel(r"lag $\ell$ (samples)")
+                ax.set_ylabel("average mutual information (nats)" if ami else "autocorrelation")
+                ax.set_title(f"{'AMI' if ami else 'autocorrelation'}: lag {chosen} ({rule})")
+                label = f"chosen lag {chosen}"
+            else:
+                x, y, chosen = np.asarray(c.dims), np.asarray(c.fraction), c.dim
+                ax.plot(x, y, "o-", ms=3, color="C0")
+                if threshold is not None:
+                    ax.axhline(threshold, color="0.4", ls="--", lw=0.9,
+                               label=f"threshold {threshold:g}")  # fmt: skip
+                ax.set_xticks(x)  # dimensions are integers
+                ax.set_ylim(bottom=0.0)
+                ax.set_xlabel("embedding dimension d")
+                ax.set_ylabel("fraction of false nearest neighbours")
+                ax.set_title(f"false nearest neighbours: dimension {chosen}")
+                label = f"chosen dimension {chosen}"
+            ax.axvline(chosen, color="C1", ls=":", lw=1.2, label=label)
+            k = np.flatnonzero(x == chosen)
+            if k.size and np.isfinite(y[k[0]]):
+                ax.plot(chosen, y[k[0]], "o", mfc="none", mec="C1", ms=9, mew=1.5)
+            ax.legend(fontsize=8)
         if title:
             fig.suptitle(title)
         fig.tight_layout()

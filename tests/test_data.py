@@ -2,10 +2,12 @@
 
 import dataclasses
 import os
+import sys
 
 import numpy as np
 import pytest
 
+import refrnn
 from refrnn import data, systems
 
 EPS = np.finfo(float).eps
@@ -290,3 +292,25 @@ def test_load_series_of_a_dataset_file_names_its_parts(tmp_path):
     with pytest.raises(ValueError, match=r"a refrnn Dataset file .*key='test'.*--key test"):
         data.load_series(tmp_path / "d.npz")
     np.testing.assert_array_equal(data.load_series(tmp_path / "d.npz", key="test"), ds.test)
+
+
+# ---- load_sunspots ---------------------------------------------------------------------
+def test_load_sunspots_is_the_yearly_series_1700_to_2008():
+    pytest.importorskip("statsmodels")
+    years, x = refrnn.load_sunspots()
+    assert years.shape == x.shape == (309,)
+    assert years.dtype == x.dtype == np.float64
+    np.testing.assert_array_equal(years, np.arange(1700.0, 2009.0))
+    assert np.all(np.isfinite(x)) and np.all(x >= 0)
+    # landmarks of version 1 of the International Sunspot Number (SILSO): the first year,
+    # and the largest yearly mean of the record, 190.2 in 1957 (exact: the file's values)
+    assert x[0] == 5.0
+    assert years[np.argmax(x)] == 1957.0 and x.max() == 190.2
+
+
+def test_load_sunspots_names_the_extra_when_statsmodels_is_missing(monkeypatch):
+    # None in sys.modules makes every import of these names fail, as if not installed
+    for name in ("statsmodels", "statsmodels.datasets", "statsmodels.datasets.sunspots"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"pip install 'refrnn\[real\]'"):
+        refrnn.load_sunspots()

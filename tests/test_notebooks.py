@@ -40,7 +40,7 @@ def _code(path):
 
 
 def test_notebooks_exist():
-    assert len(TUTORIALS) == 6, [p.name for p in TUTORIALS]
+    assert len(TUTORIALS) == 7, [p.name for p in TUTORIALS]
     assert SOURCES and IPYNBS
 
 

@@ -203,3 +203,43 @@ def test_training_figure_has_an_alpha_panel_for_gtf_runs():
     assert len(fig.axes) == 4 and "alpha" in fig.axes[3].get_title()
     np.testing.assert_array_equal(fig.axes[3].lines[0].get_ydata(), h["alpha"])
     assert len(plotting.plot_training({"STF, seed 0": stf}).axes) == 3
+
+
+def test_embedding_figure_marks_the_chosen_lag_and_dimension():
+    # a noisy sine of period 40 samples: AMI and autocorrelation pick about a quarter period
+    t = np.arange(4000)
+    x = np.sin(2 * np.pi * t / 40) + 0.05 * np.random.default_rng(0).normal(size=t.size)
+    ami = refrnn.embedding.choose_lag(x, 30)
+    acf = refrnn.embedding.choose_lag(x, 30, method="acf")
+    dim = refrnn.embedding.choose_dim(x, ami.lag, 5)
+    fig = plotting.plot_embedding(ami, acf, dim, threshold=0.1, title="noisy sine")
+    assert len(fig.axes) == 3 and fig.texts[0].get_text() == "noisy sine"
+    for ax, choice, chosen in zip(fig.axes, (ami, acf, dim), (ami.lag, acf.lag, dim.dim),
+                                  strict=True):  # fmt: skip
+        curve, *marks = ax.lines
+        if choice is dim:
+            np.testing.assert_array_equal(curve.get_xdata(), dim.dims)
+            np.testing.assert_array_equal(curve.get_ydata(), dim.fraction)
+        else:
+            np.testing.assert_array_equal(curve.get_ydata(), choice.curve)
+        # the chosen value: a dotted vertical line and a ring on the curve at that value
+        vline = [l for l in marks if l.get_linestyle() == ":"]
+        assert [l.get_xdata()[0] for l in vline] == [chosen]
+        (ring,) = [l for l in marks if l.get_marker() == "o"]
+        assert ring.get_xdata()[0] == chosen
+        k = list(curve.get_xdata()).index(chosen)
+        assert ring.get_ydata()[0] == curve.get_ydata()[k]
+        assert ax.get_xlabel() and ax.get_ylabel() and str(chosen) in ax.get_title()
+    assert "mutual information" in fig.axes[0].get_ylabel()
+    assert fig.axes[1].get_ylabel() == "autocorrelation"
+    # the threshold the dimension was chosen against, dashed
+    assert [l.get_ydata()[0] for l in fig.axes[2].lines if l.get_linestyle() == "--"] == [0.1]
+    fig = plotting.plot_embedding(dim, threshold=None)
+    assert len(fig.axes) == 1 and not [l for l in fig.axes[0].lines if l.get_linestyle() == "--"]
+
+
+def test_embedding_figure_refuses_what_is_not_a_choice():
+    with pytest.raises(TypeError, match="at least one"):
+        plotting.plot_embedding()
+    with pytest.raises(TypeError, match=r"choices\[1\] must be a LagChoice"):
+        plotting.plot_embedding(refrnn.embedding.choose_lag(np.sin(np.arange(500) / 5)), 3)
