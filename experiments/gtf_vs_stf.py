@@ -276,8 +276,8 @@ def report(runs, epochs, every, out_dir, name="gtf_vs_stf"):
         "otherwise relaxes towards it with γ = `refrnn.training.gtf_decay` of the run's "
         f"number of estimates ({epochs} × 10 / 5 = {epochs * 2} estimates: γ = "
         f"{1 - 1 / max(1.0, 0.02 * epochs * 2):.4g}), the released code's time constant of "
-        "2 % of the run. (refrnn 0.3.0 used γ = 0.999 once per epoch, which at this budget "
-        "left α ≥ 0.67 throughout: test D_stsp 3.96 [3.45, ∞] for the shPLRNN.)",
+        "2 % of the run. (refrnn 0.3.0 used γ = 0.999 once per epoch, which in the 400-epoch "
+        "runs left α ≥ 0.67 throughout: test D_stsp 3.96 [3.45, ∞] for the shPLRNN.)",
     ]
     for m in MODELS:
         last = [r["alpha"][-1] for r in runs if r["model"] == m and r["scheme"] == "GTF auto"]
