@@ -23,7 +23,8 @@ TUTORIALS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 
 # What a notebook may import: refrnn's public API plus the scientific stack (torch is
 # optional and guarded by try/except in the notebook that uses it).
-ALLOWED_IMPORTS = {"os", "math", "time", "numpy", "scipy", "matplotlib", "refrnn", "torch"}
+# warnings: a notebook may silence a warning it has just shown and explained
+ALLOWED_IMPORTS = {"os", "math", "time", "warnings", "numpy", "scipy", "matplotlib", "refrnn", "torch"}
 
 
 def _ids(paths):
