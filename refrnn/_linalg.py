@@ -212,3 +212,37 @@ def qr_positive(Y, Q, R, tau, w):
             for i in range(n):
                 Q[i, j] = -Q[i, j]
     return True
+
+
+@njit(cache=True, fastmath={"contract"})  # as the batch VJP kernels that call it
+def transposed_row_times_chunk(W, M, j, G, v, w, out):
+    r"""Row ``j`` of :math:`W^\top G` over a chunk of windows,
+    :math:`\text{out}_s = \sum_i W_{ij}\, G_{i,v,s}` for :math:`s < w`.
+
+    Parameters
+    ----------
+    W : ndarray, shape (M*M,)
+        W flattened row-major (``W[i * M + j]`` is :math:`W_{ij}`).
+    M : int
+    j : int
+    G : ndarray, shape (M, n, >= w)
+        Adjoint states, windows last; ``G[i, v]`` is state i at step v of the chunk.
+    v : int
+    w : int
+        Windows in the chunk.
+    out : ndarray, shape (>= w,)
+        Overwritten.
+    """
+    for s in range(w):
+        out[s] = 0.0
+    # two rows per pass: half the passes over out
+    i = 0
+    while i + 1 < M:
+        w0, w1, g0, g1 = W[i * M + j], W[(i + 1) * M + j], G[i, v], G[i + 1, v]
+        for s in range(w):
+            out[s] += w0 * g0[s] + w1 * g1[s]
+        i += 2
+    if i < M:
+        w0, g0 = W[i * M + j], G[i, v]
+        for s in range(w):
+            out[s] += w0 * g0[s]

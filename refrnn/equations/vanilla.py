@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._linalg import GEMM_MIN_DIM, row_view
+from .._linalg import GEMM_MIN_DIM, row_view, transposed_row_times_chunk
 
 KIND = 1
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
@@ -295,18 +295,7 @@ def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
         return
     for j in range(M):
         out = Gin[j, p]
-        for s in range(w):
-            out[s] = 0.0
-        i = 0
-        while i + 1 < M:
-            w0, w1, g0, g1 = W[i * M + j], W[(i + 1) * M + j], G[i, v], G[i + 1, v]
-            for s in range(w):
-                out[s] += w0 * g0[s] + w1 * g1[s]
-            i += 2
-        if i < M:
-            w0, g0 = W[i * M + j], G[i, v]
-            for s in range(w):
-                out[s] += w0 * g0[s]
+        transposed_row_times_chunk(W, M, j, G, v, w, out)
 
 
 @njit(cache=True, fastmath={"contract", "reassoc"})
