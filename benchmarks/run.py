@@ -72,7 +72,9 @@ def bptt_case(kind, M, S, T, tau, *, repeats, budget, impls=IMPLS, check=True):
     model = make_model(kind, M)
     X = lorenz_windows(S, T)
     Bpinv = np.linalg.pinv(model.B)  # what model.infer_state uses
-    fns = {"refrnn": lambda: refrnn.loss_and_grad(model, X, tau)}
+    # The JAX, PyTorch and NumPy versions treat B^+ x as data: refrnn computes the same
+    # (detach_forcing=True); the cost of the gradient through B^+ is forcing_gradient_ab.py's
+    fns = {"refrnn": lambda: refrnn.loss_and_grad(model, X, tau, detach_forcing=True)}
     if jxi is not None and "jax" in impls:
         jax_lg = jxi.make_loss_and_grad(kind, tau)
         pj, Xj, Bj = jxi.params_of(model), jxi.jnp.asarray(X), jxi.jnp.asarray(Bpinv)
@@ -85,7 +87,7 @@ def bptt_case(kind, M, S, T, tau, *, repeats, budget, impls=IMPLS, check=True):
         fns["numpy"] = lambda: npi.loss_and_grad(kind, p_np, X, Bpinv, tau)
     errors = {}
     if check:
-        loss, grads = refrnn.loss_and_grad(model, X, tau)
+        loss, grads = refrnn.loss_and_grad(model, X, tau, detach_forcing=True)
         for name, fn in fns.items():
             if name == "refrnn":
                 continue
@@ -119,9 +121,11 @@ def lyapunov_setup(M):
 def lyapunov_fns(model, x0, Q0, n_steps, impls=IMPLS):
     M = model.M
     fns = {
-        "refrnn": lambda: refrnn.lyapunov_spectrum(
-            model, x0, n_steps, transient=0, tangent_transient=0, n_blocks=1, initial_frame=Q0
-        ).exponents
+        "refrnn": lambda: (
+            refrnn.lyapunov_spectrum(
+                model, x0, n_steps, transient=0, tangent_transient=0, n_blocks=1, initial_frame=Q0
+            ).exponents
+        )
     }
     if jxi is not None and "jax" in impls:
         jax_ly = jxi.make_lyapunov(n_steps)
@@ -167,6 +171,7 @@ def train_case(*, repeats, budget, M=20, n_batches=10, batch_size=32, seq_len=10
         res = refrnn.train(
             model, series, tau=tau, n_epochs=1, batches_per_epoch=n_batches,
             batch_size=batch_size, seq_len=seq_len, eval_every=None, rng=seed,
+            detach_forcing=True,
         )  # fmt: skip
         return res.model.params
 
@@ -191,6 +196,21 @@ def train_case(*, repeats, budget, M=20, n_batches=10, batch_size=32, seq_len=10
         if name != "refrnn"
     }
     return measure(fns, repeats=repeats, budget=budget), errors
+
+
+def _train_epoch_with_threads(n, M=20, tau=10):
+    """One training epoch of :func:`train_case` with ``n`` Numba threads."""
+    series, model = lorenz_series(), make_model("plrnn", M)
+
+    def f():
+        numba.set_num_threads(n)
+        try:
+            refrnn.train(model, series, tau=tau, n_epochs=1, eval_every=None, rng=7,
+                         detach_forcing=True)  # fmt: skip
+        finally:
+            numba.set_num_threads(1)
+
+    return f
 
 
 # ======================================================================================
@@ -229,7 +249,7 @@ def main(argv=None):
         def f():
             numba.set_num_threads(n)
             try:
-                refrnn.loss_and_grad(model, X, tau)
+                refrnn.loss_and_grad(model, X, tau, detach_forcing=True)
             finally:
                 numba.set_num_threads(1)
 
@@ -251,6 +271,13 @@ def main(argv=None):
     times, err = train_case(repeats=max(3, rep // 3), budget=budget)
     main_rows["train-epoch"], errors["train-epoch"] = times, err
     log(f"    {_summary(times)}")
+
+    log("[4b] threads: one training epoch, 2 threads vs 1")
+    thr = measure({"1 thread": _train_epoch_with_threads(1),
+                   "2 threads": _train_epoch_with_threads(2)},
+                  repeats=max(3, rep // 3) * 2, budget=budget)  # fmt: skip
+    out["threads_epoch"] = thr
+    log(f"    speed-up {thr['1 thread']['median'] / thr['2 threads']['median']:.2f}x")
 
     log("[3] scaling")
     Ms = [3, 10, 30] if quick else [3, 10, 30, 100, 300]

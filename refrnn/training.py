@@ -65,6 +65,9 @@ __all__ = ["train", "TrainResult", "Adam", "resolve_tau", "TrainingDiverged"]
 # (docs/results/identity_readout.md); train() warns above it.
 IDENTITY_MAX_TAU = 10
 
+# train(window_sampling=...): independent draws per batch, or distinct starts per epoch
+WINDOW_SAMPLINGS = ("with_replacement", "without_replacement")
+
 
 class TrainingDiverged(DivergenceError):
     """The loss or gradient became non-finite during training."""
@@ -539,10 +542,26 @@ class _FusedBatchStep:
         return model._replace_trusted(theta, B_new), float(loss), float(norm)
 
 
-def _draw_windows(X, S, T, rng):
-    """:func:`refrnn.data.sample_windows` (the same draws from ``rng``) without validating
-    the series again for every batch: :func:`train` has validated it once."""
-    starts = rng.integers(0, X.shape[0] - T, size=S)
+def _epoch_starts(s, rng):
+    """The window starts of a whole epoch, shape (batches_per_epoch, batch_size), for
+    ``window_sampling="without_replacement"`` (distinct starts, a prefix of a random
+    permutation of all ``T - (seq_len + warmup)`` possible ones); None otherwise (each
+    batch then draws its own starts in :func:`_draw_windows`)."""
+    if s.window_sampling != "without_replacement":
+        return None
+    n_starts = s.X.shape[0] - (s.seq_len + s.warmup)
+    chosen = rng.permutation(n_starts)[: s.batches_per_epoch * s.batch_size]
+    return chosen.reshape(s.batches_per_epoch, s.batch_size)
+
+
+def _draw_windows(X, S, T, rng, epoch_starts=None, batch=0):
+    """Windows of ``T`` steps, shape (S, T+1, N): batch ``batch`` of ``epoch_starts`` if it
+    is given, else :func:`refrnn.data.sample_windows` (the same draws from ``rng``) without
+    validating the series again for every batch (:func:`train` has validated it once)."""
+    if epoch_starts is None:
+        starts = rng.integers(0, X.shape[0] - T, size=S)
+    else:
+        starts = epoch_starts[batch]
     return X[starts[:, None] + np.arange(T + 1)]
 
 
@@ -604,6 +623,7 @@ def _check_train_args(
     lr_decay,
     clip_norm,
     detach_forcing,
+    window_sampling,
     warmup,
     lambda_max,
     tau_fraction,
@@ -658,6 +678,10 @@ def _check_train_args(
         raise ValueError(f"eval_starts must be <= len(eval_data)={len(X_eval)}, got {eval_starts}")
     checkpoint_every = as_positive_int("checkpoint_every", checkpoint_every)
     detach_forcing = as_bool("detach_forcing", detach_forcing)
+    if window_sampling not in WINDOW_SAMPLINGS:
+        raise ValueError(
+            f"window_sampling must be one of {WINDOW_SAMPLINGS}, got {window_sampling!r}"
+        )
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
     identity = model.readout == "identity"
@@ -671,6 +695,13 @@ def _check_train_args(
     if X.shape[0] < seq_len + warmup + 1:
         raise ValueError(
             f"X has {X.shape[0]} samples, fewer than warmup + seq_len + 1 = {warmup + seq_len + 1}"
+        )
+    n_starts = X.shape[0] - (seq_len + warmup)
+    if window_sampling == "without_replacement" and n_starts < batches_per_epoch * batch_size:
+        raise ValueError(
+            f"window_sampling='without_replacement' needs batches_per_epoch * batch_size = "
+            f"{batches_per_epoch * batch_size} distinct window starts per epoch, but X "
+            f"({X.shape[0]} samples, windows of {seq_len + warmup + 1}) offers {n_starts}"
         )
     if isinstance(lr_decay, bool) or not isinstance(lr_decay, numbers.Real):
         raise TypeError(f"lr_decay must be a real number, got {type(lr_decay).__name__}")
@@ -716,6 +747,7 @@ def _check_train_args(
         "lr_decay": float(lr_decay),
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "detach_forcing": detach_forcing,
+        "window_sampling": window_sampling,
         "warmup": warmup,
         "eval_every": eval_every,
         "eval_starts": eval_starts,
@@ -746,6 +778,7 @@ def _check_train_args(
         alpha_value=alpha_value,
         gamma=gamma,
         detach_forcing=detach_forcing,
+        window_sampling=window_sampling,
         clip_norm=clip_norm,
         eval_every=eval_every,
         checkpoint=checkpoint,
@@ -771,6 +804,7 @@ def train(
     lr_decay=1.0,
     clip_norm=None,
     detach_forcing=False,
+    window_sampling="with_replacement",
     warmup=None,
     lambda_max=None,
     tau_fraction=TAU_FRACTION,
@@ -832,6 +866,13 @@ def train(
         Linear readout: False (default, as the authors' released code) differentiates
         through the forcing states :math:`B^+ x`, True treats them as constant data; see
         :func:`refrnn.loss_and_grad`. No effect with the identity readout.
+    window_sampling : {"with_replacement", "without_replacement"}
+        How window start points are drawn. ``"with_replacement"`` (default): every batch
+        draws ``batch_size`` starts uniformly and independently, so a window can recur
+        within an epoch. ``"without_replacement"``: each epoch draws its
+        ``batches_per_epoch * batch_size`` starts as distinct points (a random
+        permutation of all possible starts, as the authors' released code does, Mikhaeil
+        et al. 2022); the series must then offer at least that many starts.
     warmup : int, optional
         Identity readout only: each window is preceded by this many observations over
         which the model runs (forced every ``tau`` steps, no gradient) to infer the
@@ -922,8 +963,9 @@ def train(
     for epoch in range(start_epoch, s.n_epochs):
         opt.lr = float(s.lr) * float(s.lr_decay) ** epoch  # a function of the epoch: resumable
         losses, norms = [], []
+        epoch_starts = _epoch_starts(s, rng)
         for b in range(s.batches_per_epoch):
-            windows = _draw_windows(s.X, s.batch_size, s.seq_len + s.warmup, rng)
+            windows = _draw_windows(s.X, s.batch_size, s.seq_len + s.warmup, rng, epoch_starts, b)
             forcing = None
             try:
                 if s.warmup:

@@ -24,7 +24,9 @@ TUTORIALS = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 # What a notebook may import: refrnn's public API plus the scientific stack (torch is
 # optional and guarded by try/except in the notebook that uses it).
 # warnings: a notebook may silence a warning it has just shown and explained
-ALLOWED_IMPORTS = {"os", "math", "time", "warnings", "numpy", "scipy", "matplotlib", "refrnn", "torch"}
+ALLOWED_IMPORTS = {
+    "os", "math", "time", "warnings", "numpy", "scipy", "matplotlib", "refrnn", "torch",
+}  # fmt: skip
 
 
 def _ids(paths):

@@ -109,6 +109,52 @@ def test_resume_gives_identical_parameters(series, tmp_path):
     np.testing.assert_array_equal(resumed.history["loss"], full.history["loss"])
 
 
+def test_window_sampling_without_replacement_draws_distinct_starts_per_epoch(series, monkeypatch):
+    """Each epoch's batches together hold distinct, valid window starts (the released
+    code's sampling); with the default every batch draws its own starts."""
+    seen = []
+    real = tr._draw_windows
+
+    def spy(X, S, T, rng, epoch_starts=None, batch=0):
+        seen.append(None if epoch_starts is None else epoch_starts[batch].copy())
+        return real(X, S, T, rng, epoch_starts, batch)
+
+    monkeypatch.setattr(tr, "_draw_windows", spy)
+    _small_run(series, n_epochs=3, batches_per_epoch=5, batch_size=8, eval_every=None,
+               window_sampling="without_replacement")  # fmt: skip
+    assert len(seen) == 15
+    n_starts = len(series) - 20
+    epochs = [np.concatenate(seen[e * 5 : (e + 1) * 5]) for e in range(3)]
+    for starts in epochs:
+        assert len(np.unique(starts)) == 40
+        assert starts.min() >= 0 and starts.max() < n_starts
+    assert not np.array_equal(epochs[0], epochs[1])
+    seen.clear()
+    _small_run(series, n_epochs=1, eval_every=None)
+    assert seen == [None, None]
+
+
+def test_window_sampling_without_replacement_resumes_exactly(series, tmp_path):
+    kw = dict(window_sampling="without_replacement")
+    full = _small_run(series, n_epochs=6, **kw)
+    ck = tmp_path / "ck.npz"
+    _small_run(series, n_epochs=3, checkpoint=ck, checkpoint_every=1, **kw)
+    resumed = _small_run(series, n_epochs=6, checkpoint=ck, resume=True, **kw)
+    np.testing.assert_array_equal(resumed.history["loss"], full.history["loss"])
+    assert full.config["window_sampling"] == "without_replacement"
+    with pytest.raises(ValueError, match="window_sampling"):  # the setting is part of the run
+        _small_run(series, n_epochs=6, checkpoint=ck, resume=True)
+
+
+def test_window_sampling_bad_values(series):
+    with pytest.raises(ValueError, match="window_sampling must be one of"):
+        _small_run(series, window_sampling="shuffle")
+    # 3000 - 20 = 2980 possible starts cannot give 100 x 32 distinct ones
+    with pytest.raises(ValueError, match="needs batches_per_epoch \\* batch_size = 3200"):
+        _small_run(series, batches_per_epoch=100, batch_size=32,
+                   window_sampling="without_replacement")  # fmt: skip
+
+
 def test_detach_forcing_reaches_the_gradient(series):
     """One Adam step from the same start: the settings differ only in B."""
     init = refrnn.PLRNN.random(6, 3, rng=0)
