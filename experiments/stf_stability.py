@@ -42,6 +42,13 @@ SETTINGS = {
     "detached": dict(detach_forcing=True),
     "through_pinv+lr_decay": dict(detach_forcing=False, lr_final_factor=0.1),
     "through_pinv+lr_decay_0.01": dict(detach_forcing=False, lr_final_factor=0.01),
+    # windows drawn as the released code draws them: distinct starts within an epoch
+    "through_pinv+no_replacement": dict(
+        detach_forcing=False, window_sampling="without_replacement"
+    ),
+    "through_pinv+lr_decay_0.01+no_replacement": dict(
+        detach_forcing=False, lr_final_factor=0.01, window_sampling="without_replacement"
+    ),
 }
 CONVERGED, RELAPSE = 0.5, 1.0
 
