@@ -101,6 +101,16 @@ def test_both_methods_lorenz63_x_embedded_within_15_percent(lorenz_runs, cond):
         assert r.linear
 
 
+def test_the_noise_floor_rule_spares_clean_quantised_and_lightly_noisy_maps():
+    """The first-step jump is about lambda*dt clean and at 8 bits; with 1 % noise it is
+    1.1-3.7 nats (a noise floor) but the stretch behind it rises 2.5-3.2 nats: no warning."""
+    for system, T in (("henon", 5000), ("logistic", 3000)):
+        for cond in ("clean", "8-bit", "1%"):
+            res, msgs = both(*series(system, T, cond))
+            assert res.rosenstein.linear and res.kantz.linear, (system, cond)
+            assert not any("noise floor" in s for s in msgs), (system, cond, msgs)
+
+
 def test_rosenstein_lorenz63_state_with_noise_is_low_but_says_so_in_the_results():
     """Not an accuracy claim: with 1 % noise Rosenstein's estimate on the sparse 3-D state
     is 10-19 % low (5 seeds), beyond the target; the comparison with Kantz shows it."""
@@ -113,13 +123,16 @@ def test_rosenstein_lorenz63_state_with_noise_is_low_but_says_so_in_the_results(
     "system, T, kw, cond",
     [
         ("henon", 5000, {}, "10%"),
+        ("henon", 5000, {}, "5%"),
         ("lorenz63", 5000, {"sample_every": 5}, "5%"),
         ("lorenz63", 5000, {"sample_every": 5}, "10%"),
     ],
 )
 def test_heavy_noise_warns_that_there_is_no_clear_linear_region(system, T, kw, cond):
     """Measured: every one of 5 seeds warned, for both methods; the straight stretches rise
-    by 0.8-1.4 nats, below the 1.5-nat threshold."""
+    by 0.8-1.4 nats, below the 1.5-nat threshold -- or, on the Hénon map with 5 % noise,
+    by 1.5-1.7 nats behind a first-step jump of about 2 nats (a noise floor), below the
+    2 nats required there."""
     res, msgs = both(*series(system, T, cond, **kw))
     assert not res.rosenstein.linear and not res.kantz.linear
     for m in ("rosenstein", "kantz"):
