@@ -51,6 +51,9 @@ SETTINGS = {
     ),
 }
 CONVERGED, RELAPSE = 0.5, 1.0
+# What the table shows, written after looking at it (kept with the script so that a rerun
+# keeps the reading next to the numbers; revise it when they change).
+NOTES: list[str] = []
 
 
 def _data(seed):
@@ -86,6 +89,7 @@ def run_one(setting, seed, epochs, every):
         "loss": h["loss"].tolist(),
         "B_norm": float(np.linalg.norm(res.model.params["B"], 2)),
         "wall_seconds": float(h["wall_time"][-1]),
+        "refrnn_version": refrnn.__version__,
     }
     RUNS.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -121,7 +125,8 @@ def report(runs, epochs):
     import matplotlib.pyplot as plt
 
     by = {}
-    for r in runs:
+    order = {name: i for i, name in enumerate(SETTINGS)}
+    for r in sorted(runs, key=lambda r: (order.get(r["setting"], len(order)), r["seed"])):
         by.setdefault(r["setting"], []).append(r)
     lines = [
         "# Do STF-trained PLRNNs stay good after they converge?",
@@ -141,17 +146,29 @@ def report(runs, epochs):
     ]
     for name, rs in by.items():
         s = [summarise(r) for r in rs]
+        earlier = "" if all("refrnn_version" in r for r in rs) else " *"
         lines.append(
-            f"| {name} | {len(rs)} | {_stat([x['best'] for x in s])} "
+            f"| {name}{earlier} | {len(rs)} | {_stat([x['best'] for x in s])} "
             f"| {_stat([x['final'] for x in s])} "
             f"| {sum(x['final'] <= 0.3 for x in s)} of {len(rs)} "
             f"| {_stat([x['relapse_fraction'] for x in s])} "
             f"| {_stat([r['B_norm'] for r in rs])} | {_stat([r['wall_seconds'] for r in rs])} |"
         )
+    versions = sorted({r["refrnn_version"] for r in runs if "refrnn_version" in r})
+    if any("refrnn_version" not in r for r in runs):
+        lines += [
+            "",
+            "Settings marked * are kept from an earlier run of this script (an earlier "
+            "refrnn version, same algorithm; `--keep-previous`)"
+            + (f"; the others ran with refrnn {', '.join(versions)}." if versions else "."),
+        ]
+    if NOTES:
+        lines += ["", *NOTES]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "stf_stability.md").write_text("\n".join(lines) + "\n")
     # every run's D_stsp curve; the loss thinned to every 10th epoch to keep the file small
-    slim = [{**r, "loss": r["loss"][::10]} for r in runs]
+    slim = [r if "loss_every" in r else {**r, "loss": r["loss"][::10], "loss_every": 10}
+            for r in runs]  # fmt: skip
     (OUT / "stf_stability.json").write_text(json.dumps(slim))
     fig, axes = plt.subplots(1, len(by), figsize=(5 * len(by), 3.5), sharey=True, squeeze=False)
     for ax, (name, rs) in zip(axes[0], by.items(), strict=True):
@@ -177,16 +194,22 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3000)
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--keep-previous", action="store_true",
+                   help="also tabulate the runs of other settings in the committed "
+                        "docs/results/stf_stability.json")  # fmt: skip
     args = p.parse_args(argv)
     seeds = args.seed_list if args.seed_list is not None else range(args.seeds)
     jobs = [(s, seed) for seed in seeds for s in args.settings]
     if args.report_only:
         done = [RUNS / f"{s}-seed{seed}-e{args.epochs}.json" for s, seed in jobs]
-        report([json.loads(p.read_text()) for p in done if p.exists()], args.epochs)
-        return
-    with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(run_one, s, seed, args.epochs, args.every) for s, seed in jobs]
-        runs = [f.result() for f in futures]
+        runs = [json.loads(p.read_text()) for p in done if p.exists()]
+    else:
+        with ProcessPoolExecutor(args.workers) as pool:
+            futures = [pool.submit(run_one, s, seed, args.epochs, args.every) for s, seed in jobs]
+            runs = [f.result() for f in futures]
+    if args.keep_previous and (OUT / "stf_stability.json").exists():
+        previous = json.loads((OUT / "stf_stability.json").read_text())
+        runs += [r for r in previous if r["setting"] not in args.settings]
     report(runs, args.epochs)
 
 
