@@ -24,7 +24,12 @@ from numba import njit  # noqa: E402
 import refrnn  # noqa: E402
 from refrnn import _kernels, bptt  # noqa: E402
 from refrnn._kernels import advance  # noqa: E402
-from refrnn._linalg import matmul_into, qr_positive  # noqa: E402
+from refrnn._linalg import (  # noqa: E402
+    lapack_qr_work_size,
+    matmul_into,
+    qr_positive,
+    qr_positive_lapack,
+)
 
 
 @njit
@@ -90,20 +95,28 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
 
 
 @njit
-def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part):
+def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part, lapack,
+                 lapack_work, lapack_int):  # fmt: skip
     """One piece of the Lyapunov step, repeated along a stored orbit X (n_steps, M).
 
     The QR factorises the same frame ``Yin = J Q`` every time (copied in first; the copy
-    alone is timed as its own piece).
+    alone is timed as its own piece). With ``lapack`` the frames are transposed, as in
+    the kernel's large-dim path.
     """
     for t in range(X.shape[0]):
         if part == 0:
             _kernels.map_jacobian(kind, theta, M, X[t], J, work)
         elif part == 1:
-            matmul_into(J, Q, Y)
+            if lapack:
+                np.dot(Q, J.T, Y)
+            else:
+                matmul_into(J, Q, Y)
         elif part == 2:
             Y[:, :] = Yin
-            qr_positive(Y, Q, R, tau, w)
+            if lapack:
+                qr_positive_lapack(Y, Q, R, tau, lapack_work, lapack_int)
+            else:
+                qr_positive(Y, Q, R, tau, w)
         elif part == 3:
             Y[:, :] = Yin
         else:
@@ -120,17 +133,23 @@ def lyapunov_profile(M=20, n=2000):
     J, Y, R = model.jacobian(x0), np.empty((M, M)), np.empty((M, M))
     Yin = J @ Q0
     tau, w, x, xn, work = np.empty(M), np.empty(M), np.empty(M), np.empty(M), np.empty(0)
+    lapack = M >= refrnn.lyapunov._LAPACK_MIN_DIM  # the kernel's path at this size
+    Qk, Yin = (Q0.T.copy(), Yin.T.copy()) if lapack else (Q0, Yin)
+    lapack_work, lapack_int = np.empty(lapack_qr_work_size(M, M)), np.zeros(6, np.int32)
 
     def piece(p):
-        return lambda: _lyap_pieces(k, th, M, X, Yin, Q0.copy(), J, Y, R, tau, w, x, xn, work, p)
+        return lambda: _lyap_pieces(k, th, M, X, Yin, Qk.copy(), J, Y, R, tau, w, x, xn, work,
+                                    p, lapack, lapack_work, lapack_int)  # fmt: skip
 
     fns = {
         "lyapunov_spectrum (total)": lambda: refrnn.lyapunov_spectrum(
             model, x0, n, transient=0, tangent_transient=0, n_blocks=1, initial_frame=Q0
         ),
         "  jacobian": piece(0),
-        "  J @ Q (matmul_into)": piece(1),
-        "  qr_positive (+ copy of the frame)": piece(2),
+        "  J @ Q (BLAS dgemm)" if lapack else "  J @ Q (matmul_into)": piece(1),
+        "  qr_positive_lapack (+ copy of the frame)"
+        if lapack
+        else "  qr_positive (+ copy of the frame)": piece(2),
         "  copy of the frame": piece(3),
         "  step of the map (advance)": piece(4),
     }

@@ -4,6 +4,10 @@
 * :func:`qr_positive` -- Householder QR with a positive diagonal of R (so that Q and R are
   unique and the logarithms of R's diagonal are the local stretching rates of
   :func:`refrnn.lyapunov_spectrum`).
+* :func:`qr_positive_lapack` -- the same factorisation by LAPACK (``dgeqrf`` + ``dorgqr``)
+  for large frames, called from Numba without allocation; :func:`lapack_qr_work_size`
+  sizes its workspace.
+* :func:`one_blas_thread` -- BLAS/LAPACK on one thread while a kernel calls them.
 * :func:`all_finite`, :func:`row_view` -- helpers of the kernels.
 
 Nothing here knows about models or systems; the module sits at the bottom of the package
@@ -15,15 +19,46 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import binding as _llvm
+from numba import njit, types
+from numba.extending import get_cython_function_address
+from threadpoolctl import ThreadpoolController
 
-__all__ = ["matmul_into", "qr_positive", "all_finite", "row_view"]
+__all__ = [
+    "matmul_into",
+    "qr_positive",
+    "qr_positive_lapack",
+    "lapack_qr_work_size",
+    "one_blas_thread",
+    "all_finite",
+    "row_view",
+]
 
 #: From this dimension on, the batch-major kernels hand a step's (M, M) x (M, windows)
 #: product to BLAS (``np.dot``) instead of their own loops: at M = 300 BLAS ran ~4x
 #: faster, at M = 20 the copies in and out eat most of its gain (measured, see
 #: ``benchmarks/README.md``).
 GEMM_MIN_DIM = 48
+
+# LAPACK from SciPy's Cython wrappers (the library Numba's own np.dot and np.linalg use).
+# Registered as named symbols rather than ctypes function pointers: a kernel calling a
+# ctypes pointer bakes its address into the code and cannot be cached (cache=True); a
+# named external symbol is resolved when the cached kernel is loaded. Fortran calling
+# convention: every argument by pointer, 32-bit integers.
+for _name in ("dgeqrf", "dorgqr"):
+    _llvm.add_symbol(
+        "refrnn_" + _name, get_cython_function_address("scipy.linalg.cython_lapack", _name)
+    )
+_int_p, _dbl_p = types.CPointer(types.int32), types.CPointer(types.float64)
+#: dgeqrf(M, N, A, LDA, TAU, WORK, LWORK, INFO)
+_dgeqrf = types.ExternalFunction(
+    "refrnn_dgeqrf", types.void(_int_p, _int_p, _dbl_p, _int_p, _dbl_p, _dbl_p, _int_p, _int_p)
+)
+#: dorgqr(M, N, K, A, LDA, TAU, WORK, LWORK, INFO)
+_dorgqr = types.ExternalFunction(
+    "refrnn_dorgqr",
+    types.void(_int_p, _int_p, _int_p, _dbl_p, _int_p, _dbl_p, _dbl_p, _int_p, _int_p),
+)
 
 
 @njit(cache=True)
@@ -211,6 +246,131 @@ def qr_positive(Y, Q, R, tau, w):
                 R[j, c] = -R[j, c]
             for i in range(n):
                 Q[i, j] = -Q[i, j]
+    return True
+
+
+_blas_libraries = None  # a ThreadpoolController, made on first use (it scans ~3 ms)
+
+
+def one_blas_thread():
+    """Context manager: the loaded BLAS/LAPACK libraries run on one thread inside it.
+
+    For kernels that call BLAS or LAPACK (SciPy's OpenBLAS, through Numba) once per time
+    step. OpenBLAS's threads wait for each other by spinning, so when the cores are
+    busy with other jobs each call can wait for a time slice: with its default two
+    threads on this project's 2-core machine at load 5, one ``dgeqrf`` + ``dorgqr`` of a
+    300 x 300 frame took ~950 ms instead of 2.3 ms, and a Lyapunov step at dim 100 took
+    90--160 ms instead of 0.23 ms (measured). One thread is also what the hand-written
+    loops these calls replace use. The previous limits are restored on exit.
+    """
+    global _blas_libraries
+    if _blas_libraries is None:
+        _blas_libraries = ThreadpoolController()
+    return _blas_libraries.limit(limits=1, user_api="blas")
+
+
+@njit(cache=True)
+def _lapack_qr(Yt, tau, work, iw):
+    """``dgeqrf`` on the Fortran (n, k) matrix whose memory is ``Yt``; returns LAPACK's INFO.
+
+    ``iw`` (int32, >= 6) holds the integer arguments, which Fortran takes by pointer:
+    ``[M, N, K, LDA, LWORK, INFO]``; the ``.ctypes`` of a slice points at its first
+    entry (a view: no allocation).
+    """
+    k, n = Yt.shape
+    iw[0], iw[1], iw[2], iw[3], iw[4] = n, k, k, n, work.shape[0]
+    _dgeqrf(iw[0:].ctypes, iw[1:].ctypes, Yt.ctypes, iw[3:].ctypes, tau.ctypes, work.ctypes,
+            iw[4:].ctypes, iw[5:].ctypes)  # fmt: skip
+    return iw[5]
+
+
+@njit(cache=True)
+def _lapack_form_q(Yt, tau, work, iw):
+    r"""``dorgqr``: overwrite the reflectors in ``Yt`` by :math:`Q^\top`; returns INFO."""
+    k, n = Yt.shape
+    iw[0], iw[1], iw[2], iw[3], iw[4] = n, k, k, n, work.shape[0]
+    _dorgqr(iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes, Yt.ctypes, iw[3:].ctypes, tau.ctypes,
+            work.ctypes, iw[4:].ctypes, iw[5:].ctypes)  # fmt: skip
+    return iw[5]
+
+
+@njit(cache=True)
+def lapack_qr_work_size(n, k):
+    """Length of the ``work`` array that :func:`qr_positive_lapack` needs for an (n, k) frame.
+
+    LAPACK's workspace query (``LWORK = -1``) of ``dgeqrf`` and ``dorgqr``; allocates, so
+    call it once, outside any time loop.
+    """
+    Yt, tau, query, iw = np.zeros((k, n)), np.zeros(k), np.zeros(1), np.zeros(6, np.int32)
+    iw[0], iw[1], iw[2], iw[3], iw[4] = n, k, k, n, -1
+    _dgeqrf(iw[0:].ctypes, iw[1:].ctypes, Yt.ctypes, iw[3:].ctypes, tau.ctypes, query.ctypes,
+            iw[4:].ctypes, iw[5:].ctypes)  # fmt: skip
+    size = query[0]
+    iw[4] = -1
+    _dorgqr(iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes, Yt.ctypes, iw[3:].ctypes, tau.ctypes,
+            query.ctypes, iw[4:].ctypes, iw[5:].ctypes)  # fmt: skip
+    return max(int(size), int(query[0]), 1)
+
+
+@njit(cache=True)
+def qr_positive_lapack(Yt, Qt, R, tau, work, iw):
+    r""":func:`qr_positive` of :math:`Y = Y_t^\top` by LAPACK, for frames stored transposed.
+
+    Parameters
+    ----------
+    Yt : ndarray, shape (k, n), C order, k <= n
+        :math:`Y^\top`: its memory is the (n, k) matrix :math:`Y` in Fortran (column-major)
+        order, as LAPACK takes it, so no transpose is copied. **Overwritten.**
+    Qt : ndarray, shape (k, n)
+        Output: :math:`Q^\top` (rows orthonormal).
+    R : ndarray, shape (k, k)
+        Output: upper triangular with non-negative diagonal.
+    tau : ndarray, shape (k,)
+        Scratch: the reflectors' coefficients.
+    work : ndarray, shape (>= ``lapack_qr_work_size(n, k)``,)
+        Scratch: LAPACK's workspace (its blocked algorithm needs ``n`` times the block size).
+    iw : ndarray of int32, shape (>= 6,)
+        Scratch: LAPACK's integer arguments.
+
+    Returns
+    -------
+    ok : bool
+        False if ``Yt`` held a non-finite entry (then ``Qt`` and ``R`` are meaningless),
+        as :func:`qr_positive` reports for its pivot columns.
+
+    Notes
+    -----
+    ``dgeqrf`` uses the reflectors of :func:`qr_positive` (``dlarfg``, :math:`\alpha_j =
+    -\mathrm{sign}(y_{jj})\|y_{j:,j}\|`), blocked so that most of the work is matrix-matrix
+    products that stay in cache; ``dorgqr`` forms :math:`Q` from them. A zero pivot column
+    gives :math:`\tau_j = 0` and :math:`R_{jj} = 0` exactly, as in :func:`qr_positive`.
+    The signs are then made positive the same way, so the two agree to round-off.
+    """
+    k, n = Yt.shape
+    # LAPACK's norms would turn inf/NaN into NaN factors without telling: check first
+    # (k n reads, against ~4 n k^2 flops of the factorisation).
+    for j in range(k):
+        for i in range(n):
+            if not np.isfinite(Yt[j, i]):
+                return False
+    if _lapack_qr(Yt, tau, work, iw) != 0:
+        raise ValueError("dgeqrf: illegal argument")
+    # R is the upper triangle of the Fortran (n, k) array, i.e. R[i, c] = Yt[c, i].
+    for i in range(k):
+        for c in range(i):
+            R[i, c] = 0.0
+        for c in range(i, k):
+            R[i, c] = Yt[c, i]
+    if _lapack_form_q(Yt, tau, work, iw) != 0:
+        raise ValueError("dorgqr: illegal argument")
+    # Positive diagonal: Y = (Q S)(S R) with S = diag(+-1); column j of Q is row j of Qt.
+    for j in range(k):
+        s = -1.0 if R[j, j] < 0.0 else 1.0
+        if s < 0.0:
+            for c in range(j, k):
+                R[j, c] = -R[j, c]
+        for i in range(n):
+            Qt[j, i] = s * Yt[j, i]
     return True
 
 

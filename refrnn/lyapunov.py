@@ -28,6 +28,7 @@ the linear region warns when there is none, and ties of quantised data follow on
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -40,7 +41,14 @@ from tqdm.auto import tqdm
 
 from . import _kernels
 from ._kernels import advance
-from ._linalg import matmul_into, qr_positive
+from ._linalg import (
+    GEMM_MIN_DIM,
+    lapack_qr_work_size,
+    matmul_into,
+    one_blas_thread,
+    qr_positive,
+    qr_positive_lapack,
+)
 from ._validation import (
     DivergenceError,
     as_bool,
@@ -68,8 +76,15 @@ __all__ = [
 
 @njit(cache=True)
 def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reortho_every,
-                     block_end, block_logs, J, Y, Ytmp, R, tau, w, xn, work):  # fmt: skip
+                     block_end, block_logs, J, Y, Ytmp, R, tau, w, xn, work, lapack,
+                     lapack_work, lapack_int):  # fmt: skip
     r"""The QR iteration. Everything is preallocated by the caller.
+
+    Two paths with the same arithmetic up to round-off: hand loops
+    (:func:`refrnn._linalg.matmul_into`, :func:`refrnn._linalg.qr_positive`) for small
+    ``dim``, and for large ``dim`` (``lapack``) BLAS ``dgemm`` for the products and LAPACK
+    for the QR (:func:`refrnn._linalg.qr_positive_lapack`), on frames stored transposed:
+    (k, dim) in C order is the (dim, k) frame in the Fortran order LAPACK works in.
 
     Parameters
     ----------
@@ -77,8 +92,9 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         The map, as in :mod:`refrnn._kernels`.
     x : ndarray, shape (dim,)
         Initial state (overwritten: ends as the final state).
-    Q : ndarray, shape (dim, k)
-        Initial orthonormal frame (overwritten: ends as the final frame).
+    Q : ndarray, shape (dim, k), or (k, dim) if ``lapack``
+        Initial orthonormal frame (overwritten: ends as the final frame), transposed if
+        ``lapack``.
     n_transient, n_frame, n_steps : int
         Steps of the state transient (no tangents), of the frame transient (tangents
         evolved, logs discarded) and measured steps.
@@ -91,7 +107,12 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         Output, zero on entry: per block, :math:`\sum \log R_{ii}`.
     J, Y, Ytmp, R, tau, w, xn, work : ndarray
         Scratch of shapes (dim, dim), (dim, k), (dim, k), (k, k), (k,), (k,), (dim,) and
-        (``work_size``,).
+        (``work_size``,); Y and Ytmp (k, dim) if ``lapack``.
+    lapack : bool
+        Take the BLAS/LAPACK path (frames transposed).
+    lapack_work, lapack_int : ndarray
+        Scratch of :func:`qr_positive_lapack`: float64 of length
+        :func:`lapack_qr_work_size` and int32 of length 6 (any length if not ``lapack``).
 
     Returns
     -------
@@ -100,7 +121,7 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         ``(2, t)`` if the tangent frame did (counting steps from ``x0``, transients
         included).
     """
-    k = Q.shape[1]
+    k = Q.shape[0] if lapack else Q.shape[1]
     for t in range(n_transient):
         if not advance(kind, theta, dim, x, xn, work):
             return 1, t + 1
@@ -109,7 +130,15 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
     b = 0  # current block
     for t in range(n_frame + n_steps):
         _kernels.map_jacobian(kind, theta, dim, x, J, work)
-        if since_qr == 0:
+        if lapack:
+            # (J Y)^T = Y^T J^T by one dgemm into preallocated output (J.T is a view; BLAS
+            # reads it transposed): ~2x the hand loops at dim 300, cache-blocked.
+            if since_qr == 0:
+                np.dot(Q, J.T, Y)
+            else:
+                np.dot(Y, J.T, Ytmp)
+                Y, Ytmp = Ytmp, Y
+        elif since_qr == 0:
             matmul_into(J, Q, Y)
         else:
             matmul_into(J, Y, Ytmp)
@@ -124,7 +153,11 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         # transient (measured == 0) and of every block, so that each logged R covers
         # measured steps of one block only.
         if since_qr == reortho_every or end_of_block or measured == 0:
-            if not qr_positive(Y, Q, R, tau, w):
+            if lapack:
+                ok = qr_positive_lapack(Y, Q, R, tau, lapack_work, lapack_int)
+            else:
+                ok = qr_positive(Y, Q, R, tau, w)
+            if not ok:
                 return 2, n_transient + t + 1
             for i in range(k):
                 # R_ii >= 0; +inf or NaN means the frame overflowed (R_ii = 0 is an
@@ -211,7 +244,8 @@ class LyapunovSpectrum:
         )
 
 
-def _initial_frame(frame, rng, dim, k):
+def _initial_frame(frame, rng, dim, k, lapack):
+    """The orthonormalised initial frame, (dim, k) or transposed (k, dim) if ``lapack``."""
     if frame is None:
         # Draw (dim, dim) and keep the first k columns, so that a run with k < dim starts
         # from the leading columns of the full run's frame (and reproduces its first k
@@ -221,14 +255,27 @@ def _initial_frame(frame, rng, dim, k):
         frame = rng.standard_normal((dim, dim))[:, :k]
     else:
         frame = as_float_array("initial_frame", frame, shape=(dim, k))
-    Y = np.array(frame, dtype=np.float64, order="C")
-    Q, R = np.empty((dim, k)), np.empty((k, k))
-    qr_positive(Y, Q, R, np.empty(k), np.empty(k))
+    R = np.empty((k, k))
+    if lapack:  # the kernel's own QR (qr_positive takes 4 ms at dim 300, this 2 ms)
+        Y, Q = np.array(frame.T, dtype=np.float64, order="C"), np.empty((k, dim))
+        iw = np.zeros(6, dtype=np.int32)
+        with one_blas_thread():
+            qr_positive_lapack(Y, Q, R, np.empty(k), np.empty(lapack_qr_work_size(dim, k)), iw)
+    else:
+        Y, Q = np.array(frame, dtype=np.float64, order="C"), np.empty((dim, k))
+        qr_positive(Y, Q, R, np.empty(k), np.empty(k))
     d = np.abs(np.diag(R))
     if not d.min() > 1e-12 * d.max():
         raise ValueError("initial_frame must have full column rank")
     return Q
 
+
+#: From this state dimension on, the QR iteration multiplies by BLAS and factorises by
+#: LAPACK (frames stored transposed). At 48--100 both paths take about the same time per
+#: QR and dgemm already wins; at 300 dgeqrf + dorgqr took 2.3 ms against 3.8 ms for
+#: qr_positive and dgemm 0.9 ms against 1.9 ms (one thread, measured, see
+#: ``benchmarks/README.md``).
+_LAPACK_MIN_DIM = GEMM_MIN_DIM
 
 #: Rate assumed by the up-front run-time estimate of :func:`lyapunov_spectrum`, in the
 #: flop count of ``_step_seconds``. Measured once on a 2-core x86-64 machine shared with
@@ -394,7 +441,8 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     grows with ``n_steps``.
 
     With :math:`Q_0` the initial frame and :math:`J_t Q_{t-1} = Q_t R_t` (Householder
-    QR, :func:`refrnn._linalg.qr_positive`), the estimate is
+    QR, :func:`refrnn._linalg.qr_positive`; from ``dim`` 48 on the same factorisation by
+    LAPACK and the products by BLAS, equal to round-off), the estimate is
 
     .. math:: \hat\lambda_i = \frac{1}{T\,\Delta t}\sum_{t=1}^{T}\log (R_t)_{ii},
 
@@ -437,7 +485,8 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
         has_default = hasattr(system, "initial_state")
         x0 = system.initial_state() if has_default else rng.standard_normal(dim)
     x = as_float_array("x0", x0, shape=(dim,), copy=True)
-    Q = _initial_frame(initial_frame, rng, dim, k)
+    lapack = dim >= _LAPACK_MIN_DIM
+    Q = _initial_frame(initial_frame, rng, dim, k, lapack)
     if progress is not None:
         progress = as_bool("progress", progress)
 
@@ -461,22 +510,32 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     block_end = (np.arange(1, n_blocks + 1, dtype=np.int64) * n_steps) // n_blocks
     block_logs = np.zeros((n_blocks, k))
     _, _, _, work = kernel_args(system)
+    if lapack:  # frames transposed, (k, dim): see _lyapunov_kernel
+        frame_shape, lapack_work = (k, dim), np.empty(lapack_qr_work_size(dim, k))
+    else:
+        frame_shape, lapack_work = (dim, k), np.empty(0)
     scratch = (
-        np.empty((dim, dim)), np.empty((dim, k)), np.empty((dim, k)), np.empty((k, k)),
-        np.empty(k), np.empty(k), np.empty(dim), work,
+        np.empty((dim, dim)), np.empty(frame_shape), np.empty(frame_shape), np.empty((k, k)),
+        np.empty(k), np.empty(k), np.empty(dim), work, lapack, lapack_work,
+        np.zeros(6, dtype=np.int32),
     )  # fmt: skip
     total = transient + tangent_transient + n_steps
-    if progress:
-        # chunks of about _CHUNK_SECONDS of estimated work (>= 1 step)
-        chunks = (max(1, int(_CHUNK_SECONDS / state_s)), max(1, int(_CHUNK_SECONDS / tangent_s)))
-        with tqdm(total=total, unit="step", desc="lyapunov_spectrum") as bar:
+    # one BLAS thread for the LAPACK path: see refrnn._linalg.one_blas_thread
+    with one_blas_thread() if lapack else contextlib.nullcontext():
+        if progress:
+            # chunks of about _CHUNK_SECONDS of estimated work (>= 1 step)
+            chunks = (
+                max(1, int(_CHUNK_SECONDS / state_s)),
+                max(1, int(_CHUNK_SECONDS / tangent_s)),
+            )
+            with tqdm(total=total, unit="step", desc="lyapunov_spectrum") as bar:
+                code, step = _run_kernel(system, dim, x, Q, transient, tangent_transient,
+                                         n_steps, reortho_every, block_end, block_logs, scratch,
+                                         chunks, bar)  # fmt: skip
+        else:
             code, step = _run_kernel(system, dim, x, Q, transient, tangent_transient, n_steps,
-                                     reortho_every, block_end, block_logs, scratch, chunks,
-                                     bar)  # fmt: skip
-    else:
-        code, step = _run_kernel(system, dim, x, Q, transient, tangent_transient, n_steps,
-                                 reortho_every, block_end, block_logs, scratch, None,
-                                 None)  # fmt: skip
+                                     reortho_every, block_end, block_logs, scratch, None,
+                                     None)  # fmt: skip
     if code == 1:
         raise DivergenceError(
             f"{system!r}: orbit became non-finite at step {step} (counted from x0, "
@@ -1112,8 +1171,8 @@ def lyapunov_from_series(X, dt=1.0, *, method="rosenstein", n_steps=None, min_se
     -----
     UserWarning
         * When the divergence curve has no clear linear region (its straight stretch rises
-          by less than 1.5 nats, or 2 nats above a noise floor; Notes): the estimate is then unreliable;
-          ``result.linear`` is False.
+          by less than 1.5 nats, or 2 nats above a noise floor; Notes): the estimate is
+          then unreliable; ``result.linear`` is False.
         * When distances at or below the resolution occurred (quantised data, repeated
           values), with the fractions of neighbours and of distances affected.
 

@@ -1,10 +1,18 @@
-"""Tests of refrnn._linalg: the Householder QR with positive diagonal and its helpers."""
+"""Tests of refrnn._linalg: the Householder QR with positive diagonal, its LAPACK twin and
+the helpers."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_info
 
-from refrnn._linalg import matmul_into, qr_positive
+from refrnn._linalg import (
+    lapack_qr_work_size,
+    matmul_into,
+    one_blas_thread,
+    qr_positive,
+    qr_positive_lapack,
+)
 
 EPS = np.finfo(float).eps
 
@@ -69,6 +77,84 @@ def test_qr_reports_non_finite_input():
     Y = np.ones((3, 2))
     Y[2, 1] = np.inf
     assert not _qr(Y)[0]
+
+
+# ======================================================================================
+# the same QR by LAPACK (frames stored transposed)
+def _qr_lapack(Y):
+    n, k = Y.shape
+    Yt = np.array(Y.T, dtype=float, order="C")  # (k, n): Y in Fortran order
+    Qt, R = np.empty((k, n)), np.empty((k, k))
+    work = np.empty(lapack_qr_work_size(n, k))
+    ok = qr_positive_lapack(Yt, Qt, R, np.empty(k), work, np.zeros(6, dtype=np.int32))
+    return ok, Qt.T, R
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.one_of(st.integers(1, 12), st.integers(48, 120)),
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    log_grading=st.floats(0, 12),
+)
+def test_qr_lapack_matches_qr_positive(n, data, seed, log_grading):
+    k = data.draw(st.integers(1, n))
+    rng = np.random.default_rng(seed)
+    Y = rng.standard_normal((n, k)) * np.logspace(0, -log_grading, k)
+    ok, Q, R = _qr_lapack(Y)
+    assert ok
+    # backward stable like any Householder QR (same bounds as test_qr_matches_numpy)
+    assert np.abs(Q.T @ Q - np.eye(k)).max() < 20 * n * EPS
+    assert np.abs(Q @ R - Y).max() < 20 * n * EPS * np.abs(Y).max()
+    assert np.all(np.diag(R) >= 0) and np.array_equal(R, np.triu(R))
+    # the unique positive-diagonal factors of qr_positive, up to the conditioning (the two
+    # differ only in the order of the sums: LAPACK blocks the reflectors)
+    ok0, Q0, R0 = _qr(Y)
+    kappa = np.linalg.cond(Y)
+    np.testing.assert_allclose(Q, Q0, rtol=0, atol=50 * n * EPS * kappa)
+    np.testing.assert_allclose(R, R0, rtol=0, atol=50 * n * EPS * kappa * np.abs(Y).max())
+
+
+def test_qr_lapack_rank_deficient_keeps_q_orthonormal():
+    rng = np.random.default_rng(0)
+    for n in (5, 60):  # unblocked and blocked dgeqrf alike
+        Y = rng.standard_normal((n, 4))
+        Y[:, 1] = 0.0  # a zero column: tau = 0 and R_11 = 0 exactly, as in qr_positive
+        Y[:, 3] = 2.0 * Y[:, 0]  # a dependent column: R_33 = 0 up to round-off
+        ok, Q, R = _qr_lapack(Y)
+        assert ok
+        assert R[1, 1] == 0.0 and R[3, 3] < 1e-14
+        assert np.abs(Q.T @ Q - np.eye(4)).max() < 1e-14
+        assert np.abs(Q @ R - Y).max() < 1e-14 * n
+
+
+def test_qr_lapack_reports_non_finite_input():
+    # qr_positive reports non-finite pivot columns; the LAPACK version any non-finite
+    # entry (it checks before calling LAPACK, whose norms would make NaNs silently)
+    for i, j, bad in [(1, 0, np.nan), (2, 1, np.inf), (0, 1, -np.inf)]:
+        Y = np.ones((3, 2))
+        Y[i, j] = bad
+        assert not _qr_lapack(Y)[0]
+        if j == 0 or i >= j:  # in a pivot column (from the diagonal down)
+            assert not _qr(Y)[0]
+
+
+def test_lapack_work_size_meets_lapacks_minimum():
+    # dgeqrf and dorgqr need LWORK >= max(1, N) (N = k columns); the query gives more
+    # (n times the block size) so that the blocked algorithms run
+    for n, k in [(1, 1), (5, 3), (300, 300), (300, 7)]:
+        assert lapack_qr_work_size(n, k) >= max(1, k)
+
+
+def test_one_blas_thread_limits_and_restores():
+    def blas_threads():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before  # SciPy's BLAS is loaded (refrnn._linalg takes LAPACK from it)
+    with one_blas_thread():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
 
 
 # ======================================================================================

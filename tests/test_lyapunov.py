@@ -189,8 +189,14 @@ def test_stable_two_cycle_gives_half_log_eig_of_the_period_product():
 
 @pytest.mark.parametrize(
     "system, k",
-    [(CHAOTIC_RNN, 3), (systems.Lorenz96(n=6), 2), (STABLE_PLRNN, 1)],
-    ids=["chaotic-rnn", "lorenz96", "stable-plrnn"],
+    [
+        (CHAOTIC_RNN, 3),
+        (systems.Lorenz96(n=6), 2),
+        (STABLE_PLRNN, 1),
+        (refrnn.VanillaRNN.random(60, 1, rng=1, gain=2.5), 3),
+        (systems.Lorenz96(n=50), 2),
+    ],
+    ids=["chaotic-rnn", "lorenz96", "stable-plrnn", "chaotic-rnn-60-lapack", "lorenz96-50-lapack"],
 )
 def test_leading_k_equals_the_full_runs_first_k(system, k):
     kw = dict(n_steps=3000, transient=500, tangent_transient=200, rng=5)
@@ -199,6 +205,8 @@ def test_leading_k_equals_the_full_runs_first_k(system, k):
     # The first k columns of a Householder QR depend only on the first k columns of its
     # input, and the initial frame is the first k columns of the same random draw: the
     # same arithmetic, so equal to round-off (the summation order over blocks is shared).
+    # From dim 48 (BLAS/LAPACK) the blocking of the QR depends on k, so the sums differ
+    # in order: round-off again, which the contracting tangent dynamics keeps small.
     np.testing.assert_allclose(part.exponents, full.exponents[:k], rtol=0, atol=1e-12)
     np.testing.assert_allclose(part.block_logs, full.block_logs[:, :k], rtol=0, atol=1e-9)
 
@@ -335,6 +343,112 @@ def test_singular_jacobian_gives_minus_infinity():
 
 
 # ======================================================================================
+# large dim: BLAS products and LAPACK QR (frames stored transposed) against the hand loops
+def _run_both_paths(system, *args, **kw):
+    """(LAPACK path, hand-written path) results of the same call."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(refrnn.lyapunov, "_LAPACK_MIN_DIM", 1)
+        fast = lyapunov_spectrum(system, *args, **kw)
+        mp.setattr(refrnn.lyapunov, "_LAPACK_MIN_DIM", 10**9)
+        plain = lyapunov_spectrum(system, *args, **kw)
+    return fast, plain
+
+
+def test_large_dims_take_the_lapack_path_on_one_blas_thread(monkeypatch):
+    assert refrnn.lyapunov._LAPACK_MIN_DIM == refrnn._linalg.GEMM_MIN_DIM == 48
+    entered = []
+    real = refrnn.lyapunov.one_blas_thread
+
+    def recording():
+        entered.append(True)
+        return real()
+
+    monkeypatch.setattr(refrnn.lyapunov, "one_blas_thread", recording)
+    kw = dict(n_steps=10, transient=0, tangent_transient=0, k=2)
+    lyapunov_spectrum(refrnn.PLRNN.random(47, 1, rng=0), **kw)
+    assert entered == []
+    lyapunov_spectrum(refrnn.PLRNN.random(48, 1, rng=0), **kw)
+    assert entered == [True, True]  # the initial frame's QR and the kernel run
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    dim=st.integers(48, 120),
+    seed=st.integers(0, 2**32 - 1),
+    chaotic=st.booleans(),
+    m=st.sampled_from([1, 3]),
+    data=st.data(),
+)
+def test_lapack_path_equals_hand_path(dim, seed, chaotic, m, data):
+    if chaotic:  # lambda_1 ~ 0.2 per step
+        system = refrnn.VanillaRNN.random(dim, 1, rng=seed, gain=2.5)
+    else:  # the paper's initialisation: a stable fixed point
+        system = refrnn.PLRNN.random(dim, 1, rng=seed)
+    # The full spectrum with a QR every step, else the leading exponents: with m > 1 the
+    # trailing ones (down to ~ -8 per step) carry round-off amplified by the frame's
+    # condition number e^{(lambda_1 - lambda_k) m} on either path (measured 8.5e-9 apart
+    # at dim 48, m = 3), as lyapunov_spectrum's reortho_every warns.
+    k = dim if (m == 1 and not chaotic) else data.draw(st.integers(1, 5))
+    kw = dict(n_steps=300, transient=100, tangent_transient=100, k=k, reortho_every=m, rng=seed)
+    fast, plain = _run_both_paths(system, **kw)
+    # The orbit is the same code on both paths; the frames differ by the order of the sums
+    # in J Q and in the QR (a few ulps per step), and the tangent dynamics contracts such
+    # differences for these well-separated exponents (measured: <= 2e-14 relative).
+    scale = np.abs(plain.exponents).max()
+    np.testing.assert_allclose(fast.exponents, plain.exponents, rtol=0, atol=1e-12 * scale)
+
+
+def test_lapack_path_full_chaotic_spectrum():
+    system = refrnn.VanillaRNN.random(64, 1, rng=4, gain=2.5)
+    x0 = np.full(64, 0.1)
+    kw = dict(n_steps=1000, transient=100, tangent_transient=100)
+    fast, plain = _run_both_paths(system, x0, **kw)
+    # The most contracting exponents (~ -9 per step) carry round-off amplified by
+    # |J| / R_kk ~ e^9 per step on either path: measured up to 2.4e-11 apart at dim 77,
+    # 1e-9 leaves a margin. The sum identity holds on both (test_sum_equals_mean_log_det).
+    np.testing.assert_allclose(fast.exponents, plain.exponents, rtol=0, atol=1e-9)
+    Z = _measured_states(system, x0, 100, 100, 1000)
+    logdet = np.mean([np.linalg.slogdet(system.jacobian(z))[1] for z in Z])
+    assert abs(fast.exponents.sum() - logdet) < 1e-9
+
+
+def test_lapack_path_singular_jacobian_gives_minus_infinity():
+    # J = diag(A) with two zeros last: J Q has two zero rows at the bottom, which no
+    # reflector mixes in (their entries of v are exactly 0), so the last two columns reach
+    # the diagonal as exact zeros: R_jj = 0 exactly, exponent -inf, on both paths.
+    n = 50
+    A = 0.9 ** np.arange(n) * np.where(np.arange(n) % 2, -1.0, 1.0)
+    A[-2:] = 0.0
+    m = refrnn.PLRNN(A=A, W=np.zeros((n, n)), h=np.full(n, 0.1), B=np.eye(n))
+    kw = dict(n_steps=500, transient=0, tangent_transient=500)
+    fast, plain = _run_both_paths(m, np.ones(n), **kw)
+    with np.errstate(divide="ignore"):
+        want = np.log(np.abs(A))  # already descending
+    # alignment as in test_plrnn_with_w_zero_gives_log_abs_a: rate log(1/0.9) per step,
+    # e^{-52} after the frame transient
+    for res in (fast, plain):
+        assert np.all(res.exponents[-2:] == -np.inf)
+        np.testing.assert_allclose(res.exponents, want, rtol=0, atol=1e-10)
+
+
+def test_lapack_path_overflowing_tangent_frame_names_the_same_step():
+    # as test_overflowing_tangent_frame_names_the_step, at dim 48: the frame holds inf
+    # or NaN by the forced QR at the end of the frame transient (step 1000)
+    n = 48
+    m = _dyadic_fixed_point_plrnn([4.0] + [0.5] * (n - 1), np.zeros((n, n)), np.ones(n))
+    for min_dim in (1, 10**9):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(refrnn.lyapunov, "_LAPACK_MIN_DIM", min_dim)
+            with pytest.raises(refrnn.DivergenceError, match=r"tangent frame .* step 1000\b"):
+                lyapunov_spectrum(m, np.ones(n), n_steps=5000, transient=0, reortho_every=1000)
+    # with a QR every step the same map is harmless: log 4 and log 0.5 exactly
+    fast, plain = _run_both_paths(m, np.ones(n), n_steps=2000, transient=0, tangent_transient=100)
+    want = np.log([4.0] + [0.5] * (n - 1))
+    for res in (fast, plain):
+        np.testing.assert_allclose(res.exponents, want, rtol=0, atol=1e-12)
+
+
+# ======================================================================================
 # validation and errors
 def test_bad_arguments():
     s = systems.Henon()
@@ -418,8 +532,13 @@ def bars(monkeypatch):
 
 @pytest.mark.parametrize(
     "system",
-    [refrnn.PLRNN.random(6, 2, rng=1), systems.Lorenz63(), CHAOTIC_RNN],
-    ids=["plrnn", "lorenz63", "chaotic-rnn"],
+    [
+        refrnn.PLRNN.random(6, 2, rng=1),
+        systems.Lorenz63(),
+        CHAOTIC_RNN,
+        refrnn.VanillaRNN.random(48, 1, rng=2, gain=2.5),
+    ],
+    ids=["plrnn", "lorenz63", "chaotic-rnn", "chaotic-rnn-48-lapack"],
 )
 @pytest.mark.parametrize("m", [1, 3])
 @pytest.mark.parametrize("chunk_seconds", [0.0, 7e-6])
