@@ -88,6 +88,8 @@ CELL_DEFAULTS = {
     "tau_fraction": 0.3,  # tau = "auto": round(tau_fraction ln 2 / lambda_max)
     "lambda_max": None,  # tau = "auto": lambda_max per step (None: estimated)
     "smoothing": 20.0,  # D_H kernel width in frequency bins (refrnn.metrics.evaluate)
+    # --- added in 0.4 ---
+    "window_sampling": "with_replacement",  # refrnn.train: or "without_replacement"
 }
 
 #: Settings added after cell ids were first issued; a cell's id hashes them only when
@@ -104,6 +106,7 @@ _LATER_DEFAULTS = {
         "tau_fraction",
         "lambda_max",
         "smoothing",
+        "window_sampling",
     )
 }
 
@@ -238,6 +241,7 @@ def run_cell(cell, *, checkpoint=None, resume=False, progress=False, return_resu
         eval_steps=cell["eval_steps"],
         eval_starts=cell["eval_starts"],
         detach_forcing=cell["detach_forcing"],
+        window_sampling=cell["window_sampling"],
         checkpoint=checkpoint,
         resume=resume,
         progress=progress,
