@@ -63,6 +63,7 @@ from numba import njit, prange
 
 from . import _batched, _kernels
 from ._batched import schedule
+from ._linalg import one_blas_thread
 from ._validation import (
     DivergenceError,
     as_bool,
@@ -619,9 +620,11 @@ def loss_and_grad(
         # the same computation with windows as the inner dimension (refrnn._batched); if a
         # state or an error is not finite, the window-by-window kernels below say where
         ws = _batched.Workspace(S, T1 - 1, M, N, theta_k.shape[0])
-        if _batched.loss_and_grad_chunks(
-            model.kind, theta_k, M, identity, B, X, F, tau_k, alpha_k, through_pinv, ws
-        ):
+        with one_blas_thread():  # the chunks run in parallel and each calls BLAS
+            ok = _batched.loss_and_grad_chunks(
+                model.kind, theta_k, M, identity, B, X, F, tau_k, alpha_k, through_pinv, ws
+            )
+        if ok:
             grads = model.unpack(ws.G_theta.sum(axis=0)[: model.theta.shape[0]])
             if not identity:
                 grads["B"] = ws.G_B.sum(axis=0)

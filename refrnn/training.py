@@ -43,6 +43,7 @@ from . import _batched, _kernels
 from . import lyapunov as _lyapunov
 from . import metrics as _metrics
 from ._console import ProgressBar
+from ._linalg import one_blas_thread
 from ._validation import (
     DivergenceError,
     as_alpha,
@@ -516,13 +517,14 @@ class _FusedBatchStep:
         c1, c2 = 1.0 - opt.beta1**k, 1.0 - opt.beta2**k  # as Adam.step
         B = np.zeros((1, 1)) if self.identity else model.B
         new = np.empty_like(self.m)
-        status, loss, norm = _batched._train_step(
-            model.kind, _kernels.kernel_layout(model.kind, model.theta, M), self.P, M,
-            self.identity, B, windows, F, forcing is not None, tau_k, alpha_k,
-            self.through_pinv, -1.0 if self.clip_norm is None else float(self.clip_norm),
-            opt.lr, opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, new, self.Bpinv,
-            self.Xt, *self.ws.args(),
-        )  # fmt: skip
+        with one_blas_thread():  # the chunks run in parallel and each calls BLAS
+            status, loss, norm = _batched._train_step(
+                model.kind, _kernels.kernel_layout(model.kind, model.theta, M), self.P, M,
+                self.identity, B, windows, F, forcing is not None, tau_k, alpha_k,
+                self.through_pinv, -1.0 if self.clip_norm is None else float(self.clip_norm),
+                opt.lr, opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, new, self.Bpinv,
+                self.Xt, *self.ws.args(),
+            )  # fmt: skip
         if status == 1:
             # a non-finite state, loss or gradient: the window-by-window path says where
             return _batch_step(
