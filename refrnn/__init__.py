@@ -67,7 +67,7 @@ from .models import PLRNN, RNNModel, ShallowPLRNN, VanillaRNN
 from .sweep import train_seeds
 from .training import Adam, TrainingDiverged, TrainResult, train
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "data",
