@@ -16,14 +16,14 @@ adaptive rule of Hess et al. 2023, Sect. 3.3, as implemented by refrnn.training)
 
 Same budget for every run: ``--epochs`` epochs of 10 batches of 32 windows of 100 steps,
 Adam lr 1e-3, no clipping, no learning-rate decay (``--lr-final-factor F`` decays it
-exponentially to F x 1e-3 at the last epoch). The first 32 000 samples of the
-training series are trained on; the remaining 8 000 are a **validation** series on which
-every ``--every`` epochs a 10 000-step free run is scored by D_stsp (recorded in the
-history). The *selected* model is the snapshot with the lowest validation D_stsp
-(``TrainResult.best_model``); it and the last-epoch model are then evaluated with
-``refrnn.evaluate`` on the held-out **test** series (D_stsp, D_H). The relapse fraction
-is the share of validation snapshots after the first one with D_stsp < 0.5 that have
-D_stsp > 1.
+exponentially, by a factor F**(1/epochs) per epoch, to F x 1e-3 after the last epoch).
+The first 32 000 samples of the training series are trained on; the remaining 8 000
+are a **validation** series on which every ``--every`` epochs a 10 000-step free run
+is scored by D_stsp (recorded in the history). The *selected* model is the snapshot
+with the lowest validation D_stsp (``TrainResult.best_model``); it and the last-epoch
+model are then evaluated with ``refrnn.evaluate`` on the held-out **test** series
+(D_stsp, D_H). The relapse fraction is the share of validation snapshots after the
+first one with D_stsp < 0.5 that have D_stsp > 1.
 
     python experiments/gtf_vs_stf.py                # 3 seeds, 2 processes, writes
                                                      # docs/results/gtf_vs_stf.{md,json,png}
@@ -238,7 +238,7 @@ def report(runs, epochs, every, out_dir, name="gtf_vs_stf", lr_final=1.0):
         + (
             ""
             if lr_final == 1.0
-            else f"decaying exponentially to {lr_final:g} × 1e-3 at the last epoch "
+            else f"decaying exponentially to {lr_final:g} × 1e-3 after the last epoch "
         )
         + "(no clipping). "
         "STF: sparse teacher forcing every τ steps; GTF α: generalized teacher forcing "
@@ -383,7 +383,8 @@ def main(argv=None):
     p.add_argument("--name", default="gtf_vs_stf", help="stem of the output files")
     p.add_argument("--lr-final-factor", type=float, default=1.0,
                    help="decay the learning rate exponentially to this fraction of 1e-3 "
-                        "(1: no decay; the GTF authors' code ends at 1e-3, i.e. 1e-6)")  # fmt: skip
+                        "after the last epoch (1: no decay; the GTF authors' code ends at "
+                        "1e-3, i.e. 1e-6)")  # fmt: skip
     args = p.parse_args(argv)
     global RUNS
     if args.quick:

@@ -16,7 +16,9 @@ with :mod:`refrnn.equations`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 from llvmlite import binding as _llvm
@@ -249,9 +251,11 @@ def qr_positive(Y, Q, R, tau, w):
     return True
 
 
-_blas_libraries = None  # a ThreadpoolController, made on first use (it scans ~3 ms)
+_blas_state = {"controller": None, "limiter": None, "depth": 0}
+_blas_lock = threading.Lock()
 
 
+@contextlib.contextmanager
 def one_blas_thread():
     """Context manager: the loaded BLAS/LAPACK libraries run on one thread inside it.
 
@@ -265,12 +269,26 @@ def one_blas_thread():
     that already run in parallel (``prange`` over chunks of windows), so they use it
     too: PLRNN M = 100, 16 windows of 200 steps at load ~2 took 77--248 ms per
     ``loss_and_grad`` with OpenBLAS's own threads and 20--23 ms with one (measured).
-    Entering it costs ~11 us. The previous limits are restored on exit.
+    Entering it costs ~11 us. Nested and concurrent uses (threads) share one limit: the
+    first to enter sets it, the last to leave restores the previous limits.
     """
-    global _blas_libraries
-    if _blas_libraries is None:
-        _blas_libraries = ThreadpoolController()
-    return _blas_libraries.limit(limits=1, user_api="blas")
+    # A reference count, not one threadpoolctl limiter per use: with overlapping uses in
+    # two threads, the first to leave would restore the old limits under the other.
+    with _blas_lock:
+        st = _blas_state
+        if st["controller"] is None:
+            st["controller"] = ThreadpoolController()  # scans the loaded libraries, ~3 ms
+        if st["depth"] == 0:
+            st["limiter"] = st["controller"].limit(limits=1, user_api="blas")
+        st["depth"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            st["depth"] -= 1
+            if st["depth"] == 0:
+                st["limiter"].restore_original_limits()
+                st["limiter"] = None
 
 
 @njit(cache=True)

@@ -88,7 +88,7 @@ CELL_DEFAULTS = {
     "tau_fraction": 0.3,  # tau = "auto": round(tau_fraction ln 2 / lambda_max)
     "lambda_max": None,  # tau = "auto": lambda_max per step (None: estimated)
     "smoothing": 20.0,  # D_H kernel width in frequency bins (refrnn.metrics.evaluate)
-    # --- added in 0.4 ---
+    # --- added in 0.5 ---
     "window_sampling": "with_replacement",  # refrnn.train: or "without_replacement"
 }
 

@@ -69,6 +69,10 @@ IDENTITY_MAX_TAU = 10
 # train(window_sampling=...): independent draws per batch, or distinct starts per epoch
 WINDOW_SAMPLINGS = ("with_replacement", "without_replacement")
 
+# Run settings added to the checkpoint record after 0.4.0, with the value that a run
+# without them used: an older checkpoint resumes as long as the run keeps that value.
+_LATER_CONFIG_DEFAULTS = {"window_sampling": "with_replacement"}
+
 
 class TrainingDiverged(DivergenceError):
     """The loss or gradient became non-finite during training."""
@@ -435,6 +439,8 @@ def _start_or_resume(model, rng, lr, config, checkpoint):
     # n_epochs may grow on resume; the GTF gamma derived from it stays the saved one, so
     # that an extended run anneals alpha as it started
     derived = ("n_epochs", "alpha_gamma")
+    # settings added in later versions: a checkpoint without one ran with its default
+    saved = {**_LATER_CONFIG_DEFAULTS, **saved}
     changed = {
         k: (saved.get(k), v) for k, v in config.items() if k not in derived and saved.get(k) != v
     }

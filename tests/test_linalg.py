@@ -157,6 +157,54 @@ def test_one_blas_thread_limits_and_restores():
     assert blas_threads() == before
 
 
+def test_one_blas_thread_holds_while_any_thread_is_inside(monkeypatch):
+    """Thread A enters, B enters, A leaves: the limit stays until B leaves too (one
+    threadpoolctl limiter per use would restore the old limits under B as soon as A
+    left). Checked on the calls to threadpoolctl (whether OpenBLAS's thread count is
+    process-wide or per thread depends on how it was built)."""
+    import threading
+
+    from refrnn import _linalg
+
+    calls = []
+
+    class Limiter:
+        def restore_original_limits(self):
+            calls.append("restore")
+
+    class Controller:
+        def limit(self, *, limits, user_api):
+            calls.append(("limit", limits, user_api))
+            return Limiter()
+
+    monkeypatch.setitem(_linalg._blas_state, "controller", Controller())
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with one_blas_thread():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with one_blas_thread():
+            b_in.set()
+            a_out.wait(5)
+            seen["b after a left"] = list(calls)
+        seen["after both"] = list(calls)
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen["b after a left"] == [("limit", 1, "blas")]
+    assert seen["after both"] == [("limit", 1, "blas"), "restore"]
+    assert _linalg._blas_state["depth"] == 0
+
+
 # ======================================================================================
 # log ||J_t ... J_1||
 

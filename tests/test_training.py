@@ -146,6 +146,34 @@ def test_window_sampling_without_replacement_resumes_exactly(series, tmp_path):
         _small_run(series, n_epochs=6, checkpoint=ck, resume=True)
 
 
+def _as_written_by_0_4(ck):
+    """Remove "window_sampling" from a checkpoint's run record, as refrnn 0.4.0 wrote it."""
+    import json
+
+    with np.load(ck, allow_pickle=False) as f:
+        arrays = dict(f)
+    config = json.loads(str(arrays["config"]))
+    del config["window_sampling"]
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(ck, **arrays)
+
+
+def test_a_checkpoint_from_before_window_sampling_resumes(series, tmp_path):
+    """refrnn 0.4.0 checkpoints have no "window_sampling" in their record: they ran with
+    replacement, which resumes; asking for the other sampling is refused."""
+    ck = tmp_path / "ck.npz"
+    full = _small_run(series, n_epochs=4)
+    _small_run(series, n_epochs=2, checkpoint=ck, checkpoint_every=1)
+    _as_written_by_0_4(ck)
+    resumed = _small_run(series, n_epochs=4, checkpoint=ck, resume=True)
+    np.testing.assert_array_equal(resumed.history["loss"], full.history["loss"])
+    _small_run(series, n_epochs=2, checkpoint=ck, checkpoint_every=1)
+    _as_written_by_0_4(ck)
+    with pytest.raises(ValueError, match="window_sampling"):
+        _small_run(series, n_epochs=4, checkpoint=ck, resume=True,
+                   window_sampling="without_replacement")  # fmt: skip
+
+
 def test_window_sampling_bad_values(series):
     with pytest.raises(ValueError, match="window_sampling must be one of"):
         _small_run(series, window_sampling="shuffle")
