@@ -185,11 +185,15 @@ fig = plot_spectra(spectra, ylabel="exponent (per step)", title="first three exp
 plt.show()
 
 # %% [markdown]
-# In our full-setting run none of the three models learned the chaotic attractor in 400
-# epochs: all three end with a negative largest exponent (about $-0.001$, $-0.003$ and
-# $-0.04$ per step, against the data's $+0.009$), i.e. on a cycle or a fixed point where
-# the data have chaos, and their free runs miss the data's attractor (median
-# $D_{\rm stsp}$ of the last five evaluations 3.3, 2.6 and 4.1). The PLRNN run is notebook
+# In our full-setting run (refrnn 0.5.0) none of the three models learned the chaotic
+# attractor in 400 epochs: their free runs miss the data's attractor (median
+# $D_{\rm stsp}$ of the last five evaluations 3.3, 3.0 and 4.1). The PLRNN ends with a
+# negative largest exponent (about $-0.001$ per step, against the data's $+0.009$), i.e. on
+# a cycle or a fixed point; the RNN with $\tau = 20$ has a barely positive one
+# ($+0.003 \pm 0.001$, a third of the data's: weakly chaotic, on the wrong attractor); the
+# RNN with $\tau = 5$ contracts strongly ($-0.04$). (An earlier run, refrnn 0.3.0, whose
+# kernels summed in another order, had all three negative: with one seed, which side of
+# zero a weakly chaotic model lands on is down to round-off.) The PLRNN run is notebook
 # 04's $\tau = 20$ run (same initial model, windows and budget); there only $\tau = 10$
 # reached a good model within this budget. Do not over-read this: it is one seed and 400
 # epochs. The paper's Lorenz-63 results (3 seeds, $M = 30$, 3000 epochs) even had the
@@ -203,13 +207,14 @@ plt.show()
 # where the data have chaos.
 
 # %%
-# The statements above, checked in the full setting: every model's largest exponent is
-# negative by more than three standard errors; every median D_stsp is above 1 (the level
-# above which docs/results/stf_stability.md counts a model as relapsed); the RNN with
-# tau = 5 has the largest D_stsp and the most negative exponent.
+# The statements above, checked in the full setting: the RNN with tau = 5 has the
+# largest median D_stsp and the most negative largest exponent, negative by more than
+# three standard errors (a fixed point or cycle); no model's median D_stsp is below 1
+# (the level above which docs/results/stf_stability.md counts a model as relapsed).
 if not QUICK:
     models_only = [k for k in spectra if k != "Lorenz-63 data"]
     lam1 = {k: spectra[k][0][0] for k in models_only}
-    assert all(spectra[k][0][0] + 3 * spectra[k][1][0] < 0 for k in models_only), lam1
+    tau5 = "RNN, τ = 5"
+    assert spectra[tau5][0][0] + 3 * spectra[tau5][1][0] < 0, lam1
     assert all(d > 1 for d in median_d.values()), median_d
-    assert max(median_d, key=median_d.get) == "RNN, τ = 5" == min(lam1, key=lam1.get)
+    assert max(median_d, key=median_d.get) == tau5 == min(lam1, key=lam1.get)
