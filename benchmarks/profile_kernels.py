@@ -4,6 +4,11 @@ Run: ``python benchmarks/profile_kernels.py`` (writes ``results/profile.md``). N
 opaque to sampling profilers (py-spy sees one native frame; perf has no hardware counters
 in a VM), so this times the pieces directly: the same kernels the benchmark calls, each
 in a Numba loop over the same inputs, single-threaded. Times per call of the benchmark.
+
+STF-BPTT: ``loss_and_grad`` runs the batch-major kernel (``refrnn._batched``); the
+window-by-window kernels are its fallback, timed as a reference. Lyapunov: from
+``GEMM_MIN_DIM`` (48) the pieces are the kernel's ``dgemm`` and LAPACK QR, below it the
+hand-written loops, as in ``lyapunov_spectrum``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from common import chaotic_plrnn, load_average, lorenz_windows, measure  # noqa:
 from numba import njit  # noqa: E402
 
 import refrnn  # noqa: E402
-from refrnn import _kernels, bptt  # noqa: E402
+from refrnn import _batched, _kernels, bptt  # noqa: E402
 from refrnn._kernels import advance  # noqa: E402
 from refrnn._linalg import (  # noqa: E402
     lapack_qr_work_size,
@@ -30,23 +35,6 @@ from refrnn._linalg import (  # noqa: E402
     qr_positive,
     qr_positive_lapack,
 )
-
-
-@njit
-def _steps(kind, theta, M, Zf, Z):
-    """The model's step at every (window, time) of a cached forward pass."""
-    for s in range(Z.shape[0]):
-        for t in range(1, Z.shape[1]):
-            _kernels.step(kind, theta, M, Zf[s, t - 1], Z[s, t])
-
-
-@njit
-def _vjps(kind, theta, M, Zf, Z, G, G_theta):
-    """The model's adjoint at every (window, time), upstream gradients G."""
-    for s in range(Z.shape[0]):
-        for t in range(Z.shape[1] - 1, 0, -1):
-            g, g_prev = G[s, t], G[s, t - 1]
-            _kernels.step_vjp(kind, theta, M, Zf[s, t - 1], Z[s, t], g, G_theta[s], g_prev)
 
 
 @njit
@@ -59,35 +47,63 @@ def _tanhs(A, out):
 
 
 def bptt_profile(kind, S=16, T=200, M=20, tau=10):
+    """``loss_and_grad`` as the benchmark calls it (``detach_forcing=True``): the total, its
+    batch-major kernel call, and the window-by-window kernels (only a fallback now) for
+    reference."""
     model = (refrnn.PLRNN if kind == "plrnn" else refrnn.VanillaRNN).random(M, 3, rng=0)
     X = lorenz_windows(S, T)
+    N = X.shape[2]
     identity, B = bptt._readout_arrays(model)
-    F, _ = bptt._forcing(model, X, tau, None)  # forcing rows of steps 0, tau, 2 tau, ...
+    tau_k, alpha = bptt.schedule(tau, None)
+    F, _ = bptt._forcing(model, X, tau_k, None)  # forcing rows of steps 0, tau, 2 tau, ...
+    th = bptt._kernel_theta(model)
+    k, P = model.kind, th.shape[0]
+    ws = _batched.Workspace(S, T, M, N, P)
+    # scratch of the window-by-window kernels, as loss_and_grad allocates it
     GF = np.zeros(F.shape)  # gradients with respect to the forcing states
     Z, Zf = np.empty((S, T + 1, M)), np.empty((S, T + 1, M))
     Zf2, Gz2, zin = np.empty((S, 2, M)), np.empty((S, 2, M)), np.empty((S, M))
     Xhat, Gx = np.empty_like(X), np.empty_like(X)
     sq, bad = np.empty(S), np.empty(S, dtype=np.int64)
-    th = _kernels.kernel_layout(model.kind, model.theta, M)
-    P = th.shape[0]
-    G_theta, G_B = np.zeros((S, P)), np.zeros((S, 3, M))
-    k = model.kind
-    scale = -2.0 / (S * T * 3)
-    _, _, G = refrnn.loss_and_grad(model, X, tau, return_state_grads=True)
-    G = np.array(G)
+    G_theta, G_B = np.zeros((S, P)), np.zeros((S, N, M))
+    scale = -2.0 / (S * T * N)
+    _, _, G = refrnn.loss_and_grad(model, X, tau, return_state_grads=True, detach_forcing=True)
     A_pre = np.random.default_rng(0).normal(size=(S, T, M))
     A_out = np.empty_like(A_pre)
     fns = {
-        "loss_and_grad (total)": lambda: refrnn.loss_and_grad(model, X, tau),
-        "  fused kernel (forward + backward)": lambda: bptt._loss_and_grad_kernel(
-            k, th, M, identity, B, X, F, tau, scale, Z, Zf2, Xhat, Gx, Gz2, zin, G_theta,
-            G_B, GF, sq, bad),  # fmt: skip
-        "    forward kernel": lambda: bptt._forward_kernel(
-            k, th, M, identity, B, X, F, tau, Z, Zf, Xhat, sq, bad),  # fmt: skip
-        "      model steps alone": lambda: _steps(k, th, M, Zf, Z),
-        "    backward kernel": lambda: bptt._backward_kernel(
-            k, th, M, identity, B, tau, Z, F, Gx, G, zin, G_theta, G_B, GF),  # fmt: skip
-        "      model adjoints alone": lambda: _vjps(k, th, M, Zf, Z, G, G_theta),
+        "loss_and_grad (total)": lambda: refrnn.loss_and_grad(model, X, tau, detach_forcing=True),
+        "  _batched.loss_and_grad_chunks (batch-major kernel)": lambda: (
+            _batched.loss_and_grad_chunks(k, th, M, identity, B, X, F, tau_k, alpha, False, ws)
+        ),
+        "reference: per-window fused kernel (fallback path)": lambda: bptt._loss_and_grad_kernel(
+            k,
+            th,
+            M,
+            identity,
+            B,
+            X,
+            F,
+            tau_k,
+            alpha,
+            scale,
+            Z,
+            Zf2,
+            Xhat,
+            Gx,
+            Gz2,
+            zin,
+            G_theta,
+            G_B,
+            GF,
+            sq,
+            bad,
+        ),  # fmt: skip
+        "    per-window forward kernel": lambda: bptt._forward_kernel(
+            k, th, M, identity, B, X, F, tau_k, alpha, Z, Zf, Xhat, sq, bad
+        ),  # fmt: skip
+        "    per-window backward kernel": lambda: bptt._backward_kernel(
+            k, th, M, identity, B, tau_k, alpha, Z, F, Gx, G, zin, G_theta, G_B, GF
+        ),  # fmt: skip
     }
     if kind == "vanilla":
         fns["      the S*T*M tanh calls alone"] = lambda: _tanhs(A_pre, A_out)
