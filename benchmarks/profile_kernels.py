@@ -70,40 +70,22 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
     _, _, G = refrnn.loss_and_grad(model, X, tau, return_state_grads=True, detach_forcing=True)
     A_pre = np.random.default_rng(0).normal(size=(S, T, M))
     A_out = np.empty_like(A_pre)
+    fused_args = (k, th, M, identity, B, X, F, tau_k, alpha, scale, Z, Zf2, Xhat, Gx, Gz2, zin,
+                  G_theta, G_B, GF, sq, bad)  # fmt: skip
     fns = {
         "loss_and_grad (total)": lambda: refrnn.loss_and_grad(model, X, tau, detach_forcing=True),
         "  _batched.loss_and_grad_chunks (batch-major kernel)": lambda: (
             _batched.loss_and_grad_chunks(k, th, M, identity, B, X, F, tau_k, alpha, False, ws)
         ),
         "reference: per-window fused kernel (fallback path)": lambda: bptt._loss_and_grad_kernel(
-            k,
-            th,
-            M,
-            identity,
-            B,
-            X,
-            F,
-            tau_k,
-            alpha,
-            scale,
-            Z,
-            Zf2,
-            Xhat,
-            Gx,
-            Gz2,
-            zin,
-            G_theta,
-            G_B,
-            GF,
-            sq,
-            bad,
-        ),  # fmt: skip
+            *fused_args
+        ),
         "    per-window forward kernel": lambda: bptt._forward_kernel(
             k, th, M, identity, B, X, F, tau_k, alpha, Z, Zf, Xhat, sq, bad
-        ),  # fmt: skip
+        ),
         "    per-window backward kernel": lambda: bptt._backward_kernel(
             k, th, M, identity, B, tau_k, alpha, Z, F, Gx, G, zin, G_theta, G_B, GF
-        ),  # fmt: skip
+        ),
     }
     if kind == "vanilla":
         fns["      the S*T*M tanh calls alone"] = lambda: _tanhs(A_pre, A_out)
