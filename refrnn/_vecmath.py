@@ -1,0 +1,69 @@
+r"""Elementwise functions that vectorise: :math:`\tanh` for the tanh RNN's batch kernels.
+
+Numba compiles ``np.tanh`` inside a loop to one call of the C library's ``tanh`` per
+element, and LLVM cannot turn a call into SIMD code: in the tanh RNN's batch-major
+forward pass (M = 20) those calls cost more than the matrix-vector products around them.
+:func:`tanh_inplace` computes the same function from additions, multiplications and one
+division per element, which LLVM vectorises (measured here, 64 000 values: 2.1 ns per
+value against 13.5 ns for ``np.tanh`` in a Numba loop, on the machine of
+``benchmarks/results``).
+
+**The method.** With :math:`u = x / 2^5`,
+
+1. :math:`\tanh u = u + u\,z\,P(z)/Q(z)`, :math:`z = u^2`, a rational approximation
+   valid for :math:`|u| \le 0.625` (coefficients from Cephes: S. L. Moshier, *Methods and
+   Programs for Mathematical Functions*, 1989; peak relative error 2.5e-16);
+2. five doublings :math:`\tanh 2u = 2\tanh u / (1 + \tanh^2 u)`, carried as a fraction
+   :math:`t = n/d`, :math:`(n, d) \to (2nd,\ n^2 + d^2)`, so that one division remains.
+   The doubling map does not amplify relative errors (its logarithmic derivative is
+   :math:`(1 - t^2)/(1 + t^2) \le 1`), so each step adds only its own rounding.
+
+Inputs are clamped to :math:`|x| \le 20` first (so :math:`|u| \le 0.625`); in float64
+:math:`\tanh x = \pm 1` exactly from :math:`|x| \ge 19.1`, so the clamp changes nothing.
+NaN stays NaN, :math:`\pm\infty \to \pm 1`. Measured against ``np.tanh`` on 200 000
+normal samples at scales 1e-8 to 25: relative error at most 9.2e-16 (about 4 ulp), which
+``tests/test_vecmath.py`` asserts (2e-15).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+# Cephes tanh: P(z) = P2 z^2 + P1 z + P0, Q(z) = z^3 + Q2 z^2 + Q1 z + Q0.
+_P0, _P1, _P2 = -1.61468768441708447952e3, -9.92877231001918586564e1, -9.64399179425052238628e-1
+_Q0, _Q1, _Q2 = 4.84406305325125486048e3, 2.23548839060100448583e3, 1.12811678491632931402e2
+#: |x| beyond which tanh(x) rounds to +-1 in float64 (19.06...), rounded up.
+_CLAMP = 20.0
+#: Number of doublings: 2**5 * 0.625 = 20 = _CLAMP.
+_DOUBLINGS = 5
+
+
+@njit(cache=True, fastmath={"contract"})
+def tanh_inplace(a, scratch):
+    """``a[:] = tanh(a)`` (see the module docstring).
+
+    Parameters
+    ----------
+    a : ndarray, shape (n,), contiguous
+        Overwritten with its hyperbolic tangent.
+    scratch : ndarray, shape (>= n,), contiguous
+        Work space (the denominators). ``fastmath`` "contract": fused multiply-adds.
+    """
+    n = a.shape[0]
+    # Two loops: LLVM vectorises the first (no division) but, with the division inside,
+    # would keep the whole loop scalar (measured: 2.3x slower).
+    for s in range(n):
+        x = a[s]
+        x = _CLAMP if x > _CLAMP else x  # comparisons, not min/max: NaN passes through
+        x = -_CLAMP if x < -_CLAMP else x
+        u = x * (1.0 / 2**_DOUBLINGS)
+        z = u * u
+        q = ((z + _Q2) * z + _Q1) * z + _Q0
+        num = u * q + u * z * ((_P2 * z + _P1) * z + _P0)
+        den = q
+        for _ in range(_DOUBLINGS):
+            num, den = 2.0 * num * den, num * num + den * den
+        a[s] = num
+        scratch[s] = den
+    for s in range(n):
+        a[s] /= scratch[s]

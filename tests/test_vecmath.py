@@ -1,0 +1,60 @@
+"""refrnn._vecmath: the vectorisable tanh of the tanh RNN's batch kernels equals np.tanh
+to a few ulp, everywhere, and keeps tanh's exact properties (odd, +-1 at +-inf, NaN)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from refrnn._vecmath import tanh_inplace
+
+#: Measured maximum relative error against np.tanh (200 000 normal samples at each of the
+#: scales 1e-8 .. 25): 9.2e-16, about 4 ulp. The bound leaves a factor ~2 for other
+#: libm versions of np.tanh, themselves within an ulp or so.
+REL = 2e-15
+
+
+def vec_tanh(x):
+    a = np.array(x, dtype=np.float64, copy=True).ravel()
+    tanh_inplace(a, np.empty_like(a))
+    return a
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-8, 1e-3, 0.3, 1.0, 3.0, 10.0, 19.0, 25.0, 1e300])
+def test_tanh_matches_numpy_to_a_few_ulp(scale):
+    x = np.random.default_rng(0).normal(size=20_000) * scale
+    ref = np.tanh(x)
+    np.testing.assert_allclose(vec_tanh(x), ref, rtol=REL, atol=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 70), elements=st.floats(-50, 50, allow_nan=False)))
+def test_tanh_matches_numpy_on_any_array(x):
+    np.testing.assert_allclose(vec_tanh(x), np.tanh(x), rtol=REL, atol=1e-300)
+
+
+def test_tanh_is_exactly_odd_and_bounded():
+    x = np.random.default_rng(1).normal(size=5000) * 5
+    t, t_neg = vec_tanh(x), vec_tanh(-x)
+    assert np.array_equal(t_neg, -t)  # the rational part and the doublings are odd in u
+    assert np.all(np.abs(t) <= 1.0)
+
+
+def test_tanh_special_values():
+    x = np.array([0.0, np.inf, -np.inf, np.nan, 19.5, -19.5, 20.0, 1e308, -1e308])
+    t = vec_tanh(x)
+    assert t[0] == 0.0
+    assert t[1] == 1.0 and t[2] == -1.0
+    assert np.isnan(t[3])  # the clamp compares, so NaN is not turned into +-1
+    # +-1 in np.tanh; here +-1 or one ulp inside (the fraction n/d rounds either way)
+    np.testing.assert_allclose(t[4:], np.tanh(x[4:]), rtol=2**-52, atol=0)
+
+
+def test_tanh_works_on_views_and_leaves_the_rest_alone():
+    a = np.linspace(-3, 3, 40).reshape(4, 10)
+    expect = a.copy()
+    expect[2] = np.tanh(a[2])
+    tanh_inplace(a[2], np.empty(10))
+    np.testing.assert_allclose(a, expect, rtol=REL, atol=0)
+    assert np.array_equal(a[[0, 1, 3]], expect[[0, 1, 3]])
