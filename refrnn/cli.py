@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -129,19 +130,51 @@ def _config_path(path, value):
     return p if p.is_absolute() else path.parent / p
 
 
+#: ``refrnn train`` warns when the test part of a file series is shorter than this.
+MIN_TEST_SAMPLES = 200
+
+
+def _csv_header(file):
+    """The column names of a CSV file's header line, or None (no header, not a CSV)."""
+    if file.suffix.lower() != ".csv":
+        return None
+    with file.open() as f:
+        names = [n.strip().strip('"') for n in f.readline().strip().split(",")]
+    try:
+        [float(n) for n in names]
+    except ValueError:
+        return names
+    return None  # numbers: no header line
+
+
+def _check_file_columns(path, file, X, dcfg):
+    """Errors and warnings about the columns of a file series before it is embedded."""
+    names = _csv_header(file)
+    label = (lambda k: f"{k} ({names[k]!r})") if names and len(names) == X.shape[1] else str
+    if "columns" not in dcfg and X.shape[1] > 1 and dcfg.get("embed") == "auto":
+        pick = f'["{names[-1]}"]' if names and len(names) == X.shape[1] else f"[{X.shape[1] - 1}]"
+        raise ValueError(
+            f'{path}: [data] embed = "auto" embeds one measured channel, but {file.name} has '
+            f"{X.shape[1]} columns ({', '.join(label(k) for k in range(X.shape[1]))}); choose "
+            f"it, e.g. columns = {pick}, or give embed = [dim, lag] to embed every column"
+        )
+    for k in range(X.shape[1]):
+        d = np.diff(X[:, k])
+        if X.shape[0] > 2 and (np.all(d > 0) or np.all(d < 0)):
+            warnings.warn(
+                f"{file.name}: column {label(k)} changes in the same direction at every "
+                f"step (a time stamp or a counter?); it is trained on as a signal. Select the "
+                f"measured columns with columns = [...] in [data]",
+                UserWarning,
+                stacklevel=2,
+            )
+
+
 def _select_columns(path, file, X, columns):
     """Columns of a loaded series by 0-based index or (CSV with a header) by name."""
     if not isinstance(columns, list) or not columns:
         raise ValueError(f"{path}: [data] columns must be a non-empty list, got {columns!r}")
-    names = None
-    if any(isinstance(c, str) for c in columns):
-        first = file.open().readline().strip() if file.suffix.lower() == ".csv" else ""
-        names = [n.strip().strip('"') for n in first.split(",")]
-        try:
-            [float(n) for n in names]
-            names = None  # no header line
-        except ValueError:
-            pass
+    names = _csv_header(file) if any(isinstance(c, str) for c in columns) else None
     index = []
     for c in columns:
         if isinstance(c, bool) or not isinstance(c, (int, str)):
@@ -199,6 +232,7 @@ def _config_dataset(path, dcfg):
         X = data.load_series(file, key=dcfg.get("key"))
         if "columns" in dcfg:
             X = _select_columns(path, file, X, dcfg["columns"])
+        _check_file_columns(path, file, X, dcfg)
         embed = dcfg.get("embed")
         if embed is False or (isinstance(embed, str) and embed.lower() == "none"):
             embed = None
@@ -211,6 +245,17 @@ def _config_dataset(path, dcfg):
             embed=embed,
             info={"source": "file", "file": str(file)},
         )
+        n_test = 0 if ds.test is None else ds.test.shape[0]
+        if 0 < n_test < MIN_TEST_SAMPLES:
+            warnings.warn(
+                f"{file.name}: the test part holds only {n_test} samples (< "
+                f"{MIN_TEST_SAMPLES}): D_stsp and D_H on so few samples mostly count empty "
+                f"histogram bins, so test scores will be poor for any model (the training "
+                f"part's own score against the test part, printed at the end, is the floor). "
+                f"Use a longer series or a larger test_fraction",
+                UserWarning,
+                stacklevel=2,
+            )
     except (ValueError, TypeError) as exc:
         if str(exc).startswith(str(path)):
             raise
@@ -395,12 +440,16 @@ def _train_report(summary):
         )
     model = out / (ok[0]["model_file"] if ok else "model.npz")
     test = out / "test_series.npy"
+    st = summary["settings"]
     q = shlex.quote
     lines += [
         f"wrote {out}/: summary.json (every number), dataset.npz (split and standardiser), "
         f"test_series.npy, " + ", ".join(r["model_file"] for r in ok),
-        "next:",
-        f"  refrnn evaluate {q(str(model))} {q(str(test))}",
+        "next (the evaluation settings of this run, so that the numbers above come out again"
+        + ("; the other seeds' models likewise" if len(ok) > 1 else "")
+        + "):",
+        f"  refrnn evaluate {q(str(model))} {q(str(test))} --n-free {st['n_free']} "
+        f"--pe-steps {st['pe_steps']} --smoothing {st['smoothing']:g}",
         f"  refrnn lyapunov {q(str(model))} --data {q(str(test))}",
     ]
     return lines
@@ -457,6 +506,23 @@ _NULL_REASONS = {
 }
 
 
+def _check_series_width(name, X, model, record):
+    """A clear error when a series does not have the model's N observed variables."""
+    if X.shape[1] == model.N:
+        return
+    emb = record.get("embedding")
+    hint = (
+        f"; the model was trained on a series delay-embedded with dim={emb['dim']}, "
+        f"lag={emb['lag']}: use the test_series.npy or dataset.npz (--key test) its "
+        f"training run wrote"
+        if emb
+        else ""
+    )
+    raise ValueError(
+        f"{name} has N={X.shape[1]} variables but the model observes N={model.N}{hint}"
+    )
+
+
 def cmd_evaluate(args):
     from . import metrics
     from .io import json_safe, load_model, load_record
@@ -464,18 +530,7 @@ def cmd_evaluate(args):
     model = load_model(args.model)
     record = load_record(args.model) or {}
     X = _load_series(args.data, key=args.key)
-    if X.shape[1] != model.N:
-        emb = record.get("embedding")
-        hint = (
-            f"; the model was trained on a series delay-embedded with dim={emb['dim']}, "
-            f"lag={emb['lag']}: use the test_series.npy or dataset.npz (--key test) its "
-            f"training run wrote"
-            if emb
-            else ""
-        )
-        raise ValueError(
-            f"{args.data} has N={X.shape[1]} variables but the model observes N={model.N}{hint}"
-        )
+    _check_series_width(args.data, X, model, record)
     warns = _scale_warnings(X, record)
     for w in warns:
         print(f"refrnn evaluate: warning: {w}", file=sys.stderr)
@@ -522,11 +577,12 @@ def cmd_lyapunov(args):
     dt, dt_source = args.dt, "--dt"
     if dt is None and isinstance(record.get("dt"), int | float) and record["dt"] > 0:
         dt, dt_source = float(record["dt"]), "the model's training record"
-    z0 = (
-        np.zeros(model.M)
-        if args.data is None
-        else model.infer_state(_load_series(args.data, key=args.key)[0])
-    )
+    if args.data is None:
+        z0 = np.zeros(model.M)
+    else:
+        X = _load_series(args.data, key=args.key)
+        _check_series_width(args.data, X, model, record)
+        z0 = model.infer_state(X[0])
     res = lyapunov_spectrum(model, z0, args.n_steps, transient=args.transient, k=args.k)
     if args.json:
         scale = 1.0 if dt is None else 1.0 / dt
@@ -764,8 +820,15 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        # for people at a terminal: the message, not the source line that raised it
+        print(f"refrnn {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return args.func(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError, DivergenceError) as exc:
         print(f"refrnn {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -281,11 +281,18 @@ def false_nearest_neighbours(x, lag, max_dim=10, *, rtol=10.0, atol=2.0, theiler
         Y = delay_embed(x, d + 1, lag)  # columns: x_t, ..., x_{t-d lag}
         Yd, extra = Y[:, :d], Y[:, d]
         tree = cKDTree(Yd)
-        k = min(len(Yd), 2 * theiler + 2)
-        dist, idx = tree.query(Yd, k=k)
         t = np.arange(len(Yd))[:, None]
-        ok = (np.abs(idx - t) > theiler) & (dist > 0)
-        has = ok.any(axis=1)
+        # The 2 theiler + 2 nearest hold at least two points beyond the Theiler window,
+        # but those may coincide with the point (a periodic or quantised series repeats
+        # values exactly): ask for more neighbours while some point has none (bounded).
+        k = min(len(Yd), 2 * theiler + 2)
+        while True:
+            dist, idx = tree.query(Yd, k=k)
+            ok = (np.abs(idx - t) > theiler) & (dist > 0)
+            has = ok.any(axis=1)
+            if has.all() or k >= min(len(Yd), 2 * theiler + 2 + _MAX_EXTRA_NEIGHBOURS):
+                break
+            k = min(len(Yd), 2 * theiler + 2 + 2 * (k - 2 * theiler - 2) + 16)
         first = np.argmax(ok, axis=1)
         rows = np.flatnonzero(has)
         n = idx[rows, first[rows]]
@@ -294,6 +301,11 @@ def false_nearest_neighbours(x, lag, max_dim=10, *, rtol=10.0, atol=2.0, theiler
         false = (gap / R > rtol) | (np.sqrt(R**2 + gap**2) / sigma > atol)
         fraction[i] = false.mean() if rows.size else np.nan
     return dims, fraction
+
+
+#: false_nearest_neighbours looks this many neighbours beyond the 2 theiler + 2 nearest
+#: for a point whose nearest ones all coincide with it or lie in the Theiler window.
+_MAX_EXTRA_NEIGHBOURS = 512
 
 
 def choose_dim(x, lag, max_dim=10, *, threshold=0.1, **kwargs):
@@ -317,6 +329,14 @@ def choose_dim(x, lag, max_dim=10, *, threshold=0.1, **kwargs):
         fraction up); the dimension with the smallest fraction is returned then.
     """
     dims, fraction = false_nearest_neighbours(x, lag, max_dim, **kwargs)
+    if np.all(np.isnan(fraction)):
+        raise ValueError(
+            f"choose_dim: no embedding dimension up to {max_dim} could be judged: no point "
+            f"of x has a nearest neighbour outside the Theiler window that differs from it "
+            f"(a constant, periodic or very coarsely quantised series?), so there are no "
+            f"false neighbours to count. Give the embedding yourself, e.g. embed = [3, "
+            f"{lag}] in the TOML's [data] or embed=(3, {lag}) in Dataset.from_series"
+        )
     below = np.flatnonzero(fraction < threshold)
     if below.size:
         return DimChoice(int(dims[below[0]]), dims, fraction)

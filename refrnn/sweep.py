@@ -26,6 +26,7 @@ import math
 import os
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -339,6 +340,12 @@ def _result_or_failure(fut, cell, out_dir):
 
 def _worker_init(threads):
     os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    # a worker's warnings reach the user's terminal: the message, not the source line
+    warnings.formatwarning = _format_warning
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    return f"refrnn worker: warning: {message}\n"
 
 
 def have_dask():

@@ -198,6 +198,15 @@ def resolve_tau(tau, X=None, *, lambda_max=None, tau_fraction=TAU_FRACTION):
                     f"lambda_max or an int tau"
                 ) from exc
             lam, how = float(est.lambda_max), "estimated from the series (Rosenstein)"
+            if not est.linear:  # lyapunov_from_series has said why; say what it means here
+                how += ", unreliable: the divergence curve has no clear linear region"
+                warnings.warn(
+                    f'tau="auto": lambda_max = {lam:.4g} per step was estimated from a '
+                    f"divergence curve without a clear linear region, so tau is a guess; "
+                    f"check that the series is chaotic, or give tau or lambda_max",
+                    UserWarning,
+                    stacklevel=3,
+                )
         else:
             lam, how = as_real("lambda_max", lambda_max), "given lambda_max"
         if not (np.isfinite(lam) and lam > 0):
@@ -434,7 +443,8 @@ def _start_or_resume(model, rng, lr, config, checkpoint):
     if start_epoch > n_epochs:
         raise ValueError(
             f"cannot resume from {checkpoint}: it holds {start_epoch} epochs, more than "
-            f"n_epochs={n_epochs}; ask for at least {start_epoch} or pass resume=False"
+            f"n_epochs={n_epochs}; ask for at least {start_epoch} or pass resume=False "
+            f"(on the command line: refrnn train --restart)"
         )
     # n_epochs may grow on resume; the GTF gamma derived from it stays the saved one, so
     # that an extended run anneals alpha as it started
@@ -445,10 +455,15 @@ def _start_or_resume(model, rng, lr, config, checkpoint):
         k: (saved.get(k), v) for k, v in config.items() if k not in derived and saved.get(k) != v
     }
     if changed:
+        # fingerprints say only *that* data, model or seed changed: name them, no hashes
+        shown = {k: v for k, v in changed.items() if not k.endswith("fingerprint")}
+        hashed = sorted(k for k in changed if k.endswith("fingerprint"))
         raise ValueError(
-            f"cannot resume from {checkpoint}: settings differ from the checkpoint's "
-            f"(saved, now): {changed}. Pass resume=False to start over (the "
-            f"checkpoint is then overwritten)"
+            f"cannot resume from {checkpoint}: settings differ from the checkpoint's"
+            + (f" (saved, now): {shown}" if shown else "")
+            + (f"{';' if shown else ':'} changed inputs: {', '.join(hashed)}" if hashed else "")
+            + ". Pass resume=False (on the command line: refrnn train --restart) to start "
+            "over (the checkpoint is then overwritten)"
         )
     config["alpha_gamma"] = saved.get("alpha_gamma")
     return model, opt, rng, history, start_epoch, best
@@ -727,6 +742,14 @@ def _check_train_args(
     gamma = (
         gtf_decay(n_epochs * batches_per_epoch / GTF_EVERY) if alpha_decay is None else alpha_decay
     )
+    if tau_value is not None and alpha is None and tau_value >= seq_len:
+        warnings.warn(
+            f"tau={tau_value} >= seq_len={seq_len} ({tau_source}): no step inside a window "
+            f"is forced, only its initial state, so this is plain BPTT on windows of "
+            f"{seq_len} steps. Choose tau < seq_len, or a longer seq_len",
+            UserWarning,
+            stacklevel=3,
+        )
     if identity and alpha is None and (tau_value is None or tau_value > IDENTITY_MAX_TAU):
         warnings.warn(
             f"identity readout with tau={tau_value}: sparse teacher forcing of only the "

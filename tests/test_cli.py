@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -424,7 +425,9 @@ def test_own_csv_series_end_to_end(tmp_path, monkeypatch, capsys):
     # the printed next steps run as printed
     cmds = [line.strip() for line in out.splitlines() if line.strip().startswith("refrnn ")]
     assert [c.split()[1] for c in cmds] == ["evaluate", "lyapunov"]
-    assert cli.main(shlex.split(cmds[0])[1:] + ["--n-free", "300", "--smoothing", "2"]) == 0
+    # the printed evaluate command carries the run's evaluation settings: same numbers
+    assert "--n-free 300" in cmds[0] and "--smoothing 2" in cmds[0]
+    assert cli.main(shlex.split(cmds[0])[1:]) == 0
     printed = capsys.readouterr()
     assert _strict_json(printed.out)["d_stsp"] == row["d_stsp"]
     assert "warning" not in printed.err  # the test part is in the model's units
@@ -572,7 +575,10 @@ def test_train_config_errors_name_the_key(tmp_path, capsys, edit, match):
         ),
         ('file = "own_data.csv"\ncolumns = ["signl"]', r"\[data\] columns: no column 'signl'"),
         ('file = "own_data.csv"\ncolumns = [5]', r"\[data\] columns: column 5 does not exist"),
-        ('file = "own_data.csv"\nembed = "auto"', r'\[data\] embed="auto" needs a scalar series'),
+        (
+            'file = "own_data.csv"\nembed = "auto"',
+            r'\[data\] embed = "auto" embeds one measured channel.*columns = \["signal"\]',
+        ),
         ('file = "own_data.csv"\nn_samples = 100', r"\[data\] n_samples applies to 'system' data"),
         ('file = "own_data.csv"\nkey = 3', r"\[data\] key must be a string"),
     ],
@@ -680,3 +686,84 @@ def test_own_series_raw_units_given_embedding_and_column_number(tmp_path, capsys
     model, test = str(run / "model.npz"), str(run / "test_series.npy")
     assert cli.main(["evaluate", model, test, "--n-free", "300", "--pe-steps", "3"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def _file_run(tmp_path, series, columns='["signal"]', **edits):
+    """A TOML training a tiny model on ``series`` (T, 2): columns time, signal."""
+    np.savetxt(tmp_path / "s.csv", series, delimiter=",", header="time,signal", comments="")
+    text = (
+        '[data]\nfile = "s.csv"\n'
+        + (f"columns = {columns}\n" if columns else "")
+        + 'embed = "auto"\ntest_fraction = 0.2\n[model]\nM = 4\n[train]\ntau = 5\n'
+        "n_epochs = 2\nbatches_per_epoch = 1\nbatch_size = 4\nseq_len = 20\n"
+        "eval_every = 1\neval_steps = 200\n[evaluate]\nn_free = 200\n"
+        f'[output]\ndir = "{tmp_path / "out"}"\n'
+    )
+    for old, new in edits.items():
+        text = text.replace(old, new)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+def test_train_file_periodic_series_embeds_or_says_why(tmp_path):
+    """A sine whose values repeat exactly (period 40 samples) used to end in numpy's
+    "All-NaN slice encountered": every nearest neighbour beyond the Theiler window
+    coincided with its point. Now more neighbours are asked for, and the embedding is
+    chosen."""
+    t = np.arange(2000)
+    series = np.c_[0.05 * t, np.round(100 * np.sin(2 * np.pi * t / 40))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the series is not chaotic: lambda_max warnings
+        summary = cli.train_from_config(_file_run(tmp_path, series))
+    assert summary["runs"][0]["status"] == "done"
+
+
+def test_choose_dim_without_admissible_neighbours_says_what_to_do(monkeypatch):
+    """Without the extra neighbours (as before), the periodic sine has no admissible
+    neighbour at all: a ValueError that says what to do, not numpy's All-NaN message."""
+    from refrnn import embedding
+
+    monkeypatch.setattr(embedding, "_MAX_EXTRA_NEIGHBOURS", 0)
+    x = np.round(100 * np.sin(2 * np.pi * np.arange(2000) / 40))
+    with pytest.raises(ValueError, match=r"could be judged.*embed = \[3, 2\]"):
+        embedding.choose_dim(x, 2, max_dim=3)
+
+
+def test_train_file_time_column_errors_or_warns(tmp_path):
+    t = np.arange(1000)
+    series = np.c_[0.05 * t, np.sin(0.3 * t) + 0.1 * np.sin(0.77 * t)]
+    with pytest.raises(ValueError, match=r"2 columns \(0 \('time'\), 1 \('signal'\)\).*"
+                                         r'columns = \["signal"\]'):  # fmt: skip
+        cli.train_from_config(_file_run(tmp_path, series, columns=None))
+    cfg = _file_run(tmp_path, series, columns=None, **{'embed = "auto"': "embed = [2, 3]"})
+    with pytest.warns(UserWarning, match=r"column 0 \('time'\) changes in the same direction"):
+        cli.train_from_config(cfg)
+
+
+def test_train_file_short_test_part_warns(tmp_path):
+    t = np.arange(300)
+    series = np.c_[0.05 * t, np.sin(0.3 * t) + 0.1 * np.sin(0.77 * t)]
+    cfg = _file_run(tmp_path, series, **{'embed = "auto"': "embed = [2, 3]"})
+    with pytest.warns(UserWarning, match=r"test part holds only 57 samples"):
+        cli.train_from_config(cfg)
+
+
+def test_lyapunov_on_an_unembedded_series_names_the_embedding(tmp_path, capsys):
+    model = refrnn.PLRNN.random(4, 3, rng=0)
+    refrnn.io.save_model(tmp_path / "m.npz", model, record={"embedding": {"dim": 3, "lag": 4}})
+    np.savetxt(tmp_path / "raw.csv", np.random.default_rng(0).normal(size=(200, 1)))
+    assert cli.main(["lyapunov", str(tmp_path / "m.npz"), "--data", str(tmp_path / "raw.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "has N=1 variables but the model observes N=3" in err and "dim=3, lag=4" in err
+
+
+def test_cli_warnings_are_one_line_messages(tmp_path, capsys):
+    """At a terminal a warning is the message, not the source line that raised it."""
+    t = np.arange(1000)
+    series = np.c_[0.05 * t, np.sin(0.3 * t) + 0.1 * np.sin(0.77 * t)]
+    cfg = _file_run(tmp_path, series, columns=None, **{'embed = "auto"': "embed = [2, 3]"})
+    assert cli.main(["train", str(cfg), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "refrnn train: warning: s.csv: column 0 ('time')" in err
+    assert ".py:" not in err

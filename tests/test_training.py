@@ -358,6 +358,17 @@ def test_identity_readout_learns_beyond_persistence_at_tau_10(seed):
     assert np.mean(res.history["loss"][-10:]) < 0.75 * _persistence_loss(series, 10, 60)
 
 
+def test_tau_at_least_seq_len_warns_that_nothing_is_forced(series):
+    """tau >= seq_len forces only z_0 of each window: plain BPTT, whatever tau says."""
+    model = refrnn.PLRNN.random(6, 3, rng=0)
+    kw = dict(n_epochs=1, batches_per_epoch=1, batch_size=2, seq_len=20, eval_every=None)
+    with pytest.warns(UserWarning, match="tau=20 >= seq_len=20.*plain BPTT"):
+        refrnn.train(model, series, tau=20, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refrnn.train(model, series, tau=19, **kw)
+
+
 def test_identity_readout_warns_where_measured_not_to_work(series):
     model = refrnn.PLRNN.random(6, 3, rng=0, readout="identity")
     kw = dict(n_epochs=1, batches_per_epoch=1, batch_size=2, seq_len=20, eval_every=None)
@@ -368,7 +379,8 @@ def test_identity_readout_warns_where_measured_not_to_work(series):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = refrnn.train(model, series, tau=10, warmup=5, **kw)
-        refrnn.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=30, **kw)  # linear: fine
+        linear = refrnn.PLRNN.random(6, 3, rng=0)
+        refrnn.train(linear, series, tau=30, **{**kw, "seq_len": 40})  # linear: fine
     assert res.config["warmup"] == 5
     with pytest.raises(ValueError, match="identity readout only"):
         refrnn.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=30, warmup=10, **kw)
@@ -397,11 +409,11 @@ def test_resume_refuses_other_data_model_or_seed(series, tmp_path):
         (dict(), "data"),
     ):
         X = series[::-1].copy() if what == "data" else series
-        with pytest.raises(ValueError, match=f"'{what}_fingerprint'.*Pass resume=False"):
+        with pytest.raises(ValueError, match=f"{what}_fingerprint.*Pass resume=False"):
             tr.train(refrnn.PLRNN.random(6, 3, rng=0), X, tau=10, n_epochs=4, batches_per_epoch=2,
                      batch_size=4, seq_len=20, eval_every=2, eval_steps=500, checkpoint=ck,
                      resume=True, **({"rng": 1} | kw))  # fmt: skip
-    with pytest.raises(ValueError, match="'initial_model_fingerprint'"):
+    with pytest.raises(ValueError, match="changed inputs: initial_model_fingerprint"):
         tr.train(refrnn.PLRNN.random(6, 3, rng=5), series, tau=10, n_epochs=4, batches_per_epoch=2,
                  batch_size=4, seq_len=20, rng=1, eval_every=2, eval_steps=500, checkpoint=ck,
                  resume=True)  # fmt: skip
