@@ -608,7 +608,14 @@ def cmd_lyapunov(args):
         print(f"dt = {dt:g} time units per step (from {dt_source})")
     for line in _spectrum_table(res, dt):
         print(line)
-    print(f"Kaplan-Yorke dimension: {res.kaplan_yorke:.4g}")
+    ky = res.kaplan_yorke
+    why = ""
+    if not np.isfinite(ky):
+        why = (
+            " (undefined: the leading exponents computed never sum below 0; ask for more "
+            "with --k, or the full spectrum)"
+        )
+    print(f"Kaplan-Yorke dimension: {ky:.4g}{why}")
     return 0
 
 

@@ -525,7 +525,12 @@ def load_series(path, *, key=None, min_samples=100):
                 f"{path}: contains pickled Python objects, which are never loaded "
                 "(unpickling can run arbitrary code); save a plain numeric array"
             ) from None
-        raise ValueError(f"{path}: could not read a numeric array ({e})") from None
+        hint = ""
+        if suffix == ".csv" and ";" in str(e):
+            hint = "; the values look separated by ';': refrnn reads comma-separated files"
+        elif suffix == ".csv" and "string ''" in str(e):
+            hint = "; an empty cell: fill or remove the rows with missing values"
+        raise ValueError(f"{path}: could not read a numeric array ({e}){hint}") from None
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"{path}: expected real numbers, got dtype {arr.dtype}")
     if arr.ndim == 1:
@@ -535,7 +540,10 @@ def load_series(path, *, key=None, min_samples=100):
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         t, n = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{path}: non-finite value (NaN or inf) at row {t}, column {n}")
+        raise ValueError(
+            f"{path}: non-finite value (NaN or inf) at data row {t}, column {n} (both counted "
+            f"from 0, header line not counted): fill or remove missing values first"
+        )
     if arr.shape[0] < min_samples:
         hint = " (is it transposed? rows must be time steps)" if arr.shape[1] >= min_samples else ""
         raise ValueError(

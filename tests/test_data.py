@@ -224,6 +224,9 @@ def test_load_series_formats(tmp_path):
         ("complex.npy", np.zeros((200, 2), dtype=complex), r"expected real numbers"),
         ("text.csv", "1,2\n3,abc\n", r"could not read a numeric array"),
         ("ragged.csv", "1,2\n3\n", r"could not read a numeric array"),
+        ("semicolons.csv", "a;b\n1;2\n3;4\n", r"separated by ';'.*comma-separated"),
+        ("gap.csv", "a,b\n1,2\n3,\n", r"an empty cell: fill or remove"),
+        ("nan.csv", "a,b\n1,2\n3,nan\n", r"data row 1, column 1 .*header line not counted"),
         ("data.txt", "", r"unsupported file type"),
     ],
 )

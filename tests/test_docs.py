@@ -32,8 +32,11 @@ DIRECTIVE = re.compile(r"^::: (refrnn(?:\.\w+)*)\s*$", re.MULTILINE)
 
 def _rendered():
     """Every object path rendered by a ``::: path`` directive, with its page."""
-    return {m.group(1): page.name for page in API.glob("*.md")
-            for m in DIRECTIVE.finditer(page.read_text())}
+    return {
+        m.group(1): page.name
+        for page in API.glob("*.md")
+        for m in DIRECTIVE.finditer(page.read_text())
+    }
 
 
 def _resolve(path):
@@ -43,7 +46,8 @@ def _resolve(path):
 
 def test_every_public_name_is_listed():
     listed = {m.group(1) for m in XREF.finditer(INDEX)} | {
-        m.group(1) for m in MODULE_ROW.finditer(INDEX)}
+        m.group(1) for m in MODULE_ROW.finditer(INDEX)
+    }
     assert set(refrnn.__all__) - listed == set(), "add them to docs/api/index.md"
     assert listed - set(refrnn.__all__) == set(), "no longer in refrnn.__all__"
 
@@ -83,8 +87,11 @@ def test_math_roles_become_arithmatex():
 
 
 NOTEBOOKS = DOCS.parent / "notebooks"
-SITE_NOTEBOOKS = sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("[0-9][0-9]_*.ipynb")
-                        if ".ipynb_checkpoints" not in p.parts)
+SITE_NOTEBOOKS = sorted(
+    p.relative_to(NOTEBOOKS)
+    for p in NOTEBOOKS.rglob("[0-9][0-9]_*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts
+)
 
 
 @pytest.mark.parametrize("rel", SITE_NOTEBOOKS, ids=str)
@@ -98,7 +105,8 @@ def test_site_shows_the_current_notebook_executed_in_full(rel):
     cells = [(c["cell_type"], "".join(c["source"])) for c in source["cells"]]
     assert [(c["cell_type"], "".join(c["source"])) for c in executed["cells"]] == cells, (
         f"docs/notebooks/{rel} is stale: python docs/execute_notebooks.py --full "
-        f"{(rel.parent / rel.stem[:2]).as_posix()} (or --markdown-only if only text changed)")
+        f"{(rel.parent / rel.stem[:2]).as_posix()} (or --markdown-only if only text changed)"
+    )
     code = [c for c in executed["cells"] if c["cell_type"] == "code"]
     assert all(c["execution_count"] is not None for c in code)
     assert not any(o["output_type"] == "error" for c in code for o in c["outputs"])

@@ -639,8 +639,10 @@ def _check_cli(test, argv):
 @FUZZ
 @given(
     model_kind=mostly(st.just("model"), FILE_KINDS),
-    data_kind=mostly(st.just("series"), st.sampled_from(["short", "nan", "wrong-N", "constant",
-                                                         "random-bytes", "missing"])),  # fmt: skip
+    data_kind=mostly(
+        st.just("series"),
+        st.sampled_from(["short", "nan", "wrong-N", "constant", "random-bytes", "missing"]),
+    ),  # fmt: skip
     command=st.sampled_from(["evaluate", "lyapunov", "verify"]),
     flags=st.lists(
         st.tuples(
@@ -704,8 +706,13 @@ def _verify_file(path, rng, mutation):
         arrays["grad_w"] = np.zeros(3)
     elif mutation == "tolerances":
         arrays["tolerances"] = np.array(
-            ['{"grad": {"rtol": 1e6}}', '{"nonsense": 1}', "{not json", '{"grad": 5}',
-             '{"loss": {"rtol": -1}}'][rng.integers(5)]  # fmt: skip
+            [
+                '{"grad": {"rtol": 1e6}}',
+                '{"nonsense": 1}',
+                "{not json",
+                '{"grad": 5}',
+                '{"loss": {"rtol": -1}}',
+            ][rng.integers(5)]  # fmt: skip
         )
     elif mutation == "model":
         arrays["model"] = np.array(["GRU", "", "PLRNN ", "VanillaRNN"][rng.integers(4)])
@@ -716,8 +723,9 @@ def _verify_file(path, rng, mutation):
 
 @FUZZ
 @given(
-    mutation=st.sampled_from(["none", "drop", "nan", "shape", "dtype", "extra", "tolerances",
-                              "model", "tau"]),  # fmt: skip
+    mutation=st.sampled_from(
+        ["none", "drop", "nan", "shape", "dtype", "extra", "tolerances", "model", "tau"]
+    ),  # fmt: skip
     seed=st.integers(0, 100),
 )
 def test_cli_verify(tmp_path_factory, mutation, seed):
@@ -759,8 +767,15 @@ def test_cli_train_config(tmp_path_factory, edits, syntax_error):
     cfg = {
         "data": {"file": f'"{d / "series.npy"}"'},
         "model": {"M": "3"},
-        "train": {"tau": "5", "n_epochs": "2", "batches_per_epoch": "1", "batch_size": "2",
-                  "seq_len": "10", "eval_every": "1", "eval_steps": "50"},  # fmt: skip
+        "train": {
+            "tau": "5",
+            "n_epochs": "2",
+            "batches_per_epoch": "1",
+            "batch_size": "2",
+            "seq_len": "10",
+            "eval_every": "1",
+            "eval_steps": "50",
+        },  # fmt: skip
         "output": {"dir": f'"{d / "out"}"'},
     }
     for section, key, value in edits:
