@@ -91,6 +91,7 @@ CELL_DEFAULTS = {
     "smoothing": 20.0,  # D_H kernel width in frequency bins (refrnn.metrics.evaluate)
     # --- added in 0.5 ---
     "window_sampling": "with_replacement",  # refrnn.train: or "without_replacement"
+    "lr_decay_start": 0,  # refrnn.train: first epoch of the lr decay
 }
 
 #: Settings added after cell ids were first issued; a cell's id hashes them only when
@@ -108,6 +109,7 @@ _LATER_DEFAULTS = {
         "lambda_max",
         "smoothing",
         "window_sampling",
+        "lr_decay_start",
     )
 }
 
@@ -243,6 +245,7 @@ def run_cell(cell, *, checkpoint=None, resume=False, progress=False, return_resu
         eval_starts=cell["eval_starts"],
         detach_forcing=cell["detach_forcing"],
         window_sampling=cell["window_sampling"],
+        lr_decay_start=cell["lr_decay_start"],
         checkpoint=checkpoint,
         resume=resume,
         progress=progress,

@@ -71,7 +71,7 @@ WINDOW_SAMPLINGS = ("with_replacement", "without_replacement")
 
 # Run settings added to the checkpoint record after 0.4.0, with the value that a run
 # without them used: an older checkpoint resumes as long as the run keeps that value.
-_LATER_CONFIG_DEFAULTS = {"window_sampling": "with_replacement"}
+_LATER_CONFIG_DEFAULTS = {"window_sampling": "with_replacement", "lr_decay_start": 0}
 
 
 class TrainingDiverged(DivergenceError):
@@ -644,6 +644,7 @@ def _check_train_args(
     seq_len,
     lr,
     lr_decay,
+    lr_decay_start,
     clip_norm,
     detach_forcing,
     window_sampling,
@@ -730,6 +731,7 @@ def _check_train_args(
         raise TypeError(f"lr_decay must be a real number, got {type(lr_decay).__name__}")
     if not 0.0 < float(lr_decay) <= 1.0:
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
+    lr_decay_start = as_positive_int("lr_decay_start", lr_decay_start, minimum=0)
     tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max, tau_fraction=tau_fraction)
     auto_alpha = isinstance(alpha, str) and alpha == "auto"
     alpha_value = 1.0 if auto_alpha else as_alpha(alpha)
@@ -776,6 +778,7 @@ def _check_train_args(
         "seq_len": seq_len,
         "lr": float(lr),
         "lr_decay": float(lr_decay),
+        "lr_decay_start": lr_decay_start,
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "detach_forcing": detach_forcing,
         "window_sampling": window_sampling,
@@ -800,6 +803,7 @@ def _check_train_args(
         n_epochs=n_epochs,
         lr=lr,
         lr_decay=lr_decay,
+        lr_decay_start=lr_decay_start,
         batches_per_epoch=batches_per_epoch,
         batch_size=batch_size,
         seq_len=seq_len,
@@ -834,6 +838,7 @@ def train(
     seq_len=100,
     lr=1e-3,
     lr_decay=1.0,
+    lr_decay_start=0,
     clip_norm=None,
     detach_forcing=False,
     window_sampling="with_replacement",
@@ -889,9 +894,15 @@ def train(
         Adam learning rate (default 1e-3).
     lr_decay : float
         Per-epoch factor of an exponential learning-rate decay, in (0, 1]: epoch e (0-based)
-        uses ``lr * lr_decay**e``. Default 1.0 (constant, as in the paper). E.g.
+        uses ``lr * lr_decay**e`` (from ``lr_decay_start`` on, below). Default 1.0
+        (constant, as in the paper). E.g.
         ``0.1 ** (1 / n_epochs)`` ends at a tenth of ``lr``; see
         ``docs/results/stf_stability.md`` for what it does to late relapses.
+    lr_decay_start : int
+        First epoch of the decay (default 0): epoch e uses
+        ``lr * lr_decay**max(0, e - lr_decay_start)``, so the rate stays at ``lr`` until
+        then. E.g. ``lr_decay_start=2000, lr_decay=0.01 ** (1 / 1000)`` over 3000 epochs
+        keeps the paper's rate for two thirds of the run and ends at 1 % of it.
     clip_norm : float, optional
         Clip the global gradient norm to this value (the paper's BPTT baseline uses 1).
     detach_forcing : bool
@@ -993,7 +1004,8 @@ def train(
     if model.kind in _kernels.BATCHED_KINDS:
         step = _FusedBatchStep(model, opt, s.batch_size, s.seq_len, s.detach_forcing, s.clip_norm)
     for epoch in range(start_epoch, s.n_epochs):
-        opt.lr = float(s.lr) * float(s.lr_decay) ** epoch  # a function of the epoch: resumable
+        # a function of the epoch alone, so that a resumed run continues the schedule
+        opt.lr = float(s.lr) * float(s.lr_decay) ** max(0, epoch - s.lr_decay_start)
         losses, norms = [], []
         epoch_starts = _epoch_starts(s, rng)
         # one BLAS thread for the whole epoch's batches: entering the limit per batch

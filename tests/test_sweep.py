@@ -170,22 +170,23 @@ def test_cell_ids_of_older_grids_are_unchanged():
     cell = sweep.make_grid(taus=(5,), seeds=(0,))[0]
     assert sweep.cell_id({**cell, "smoothing": 3.0}) != ids[0]
     assert sweep.cell_id({**cell, "window_sampling": "without_replacement"}) != ids[0]
+    assert sweep.cell_id({**cell, "lr_decay_start": 100}) != ids[0]
 
 
-def test_a_cell_passes_window_sampling_to_train(monkeypatch):
+def test_a_cell_passes_window_sampling_and_lr_decay_start_to_train(monkeypatch):
     from refrnn import training
 
     seen = []
     real = training.train
 
     def spy(*args, **kw):
-        seen.append(kw["window_sampling"])
+        seen.append((kw["window_sampling"], kw["lr_decay_start"]))
         return real(*args, **kw)
 
     monkeypatch.setattr(training, "train", spy)  # run_cell imports it when called
     sweep.run_cell({**sweep.make_grid(taus=(5,), seeds=(0,), **TINY)[0],
-                    "window_sampling": "without_replacement"})  # fmt: skip
-    assert seen == ["without_replacement"]
+                    "window_sampling": "without_replacement", "lr_decay_start": 1})  # fmt: skip
+    assert seen == [("without_replacement", 1)]
 
 
 def test_a_cell_on_a_saved_dataset_notices_a_changed_file(tmp_path):

@@ -328,6 +328,30 @@ def test_lr_decay_is_exponential_per_epoch(series):
             refrnn.train(init, series, lr_decay=bad, **kw)
 
 
+def test_lr_decay_start_delays_the_decay(series):
+    """With lr_decay_start=s, epoch e uses lr * lr_decay**max(0, e - s): replayed by hand."""
+    init = refrnn.PLRNN.random(5, 3, rng=2)
+    kw = dict(tau=5, n_epochs=4, batches_per_epoch=1, batch_size=4, seq_len=15, eval_every=None)
+    res = refrnn.train(init, series, rng=7, lr=1e-2, lr_decay=0.5, lr_decay_start=2, **kw)
+    assert res.config["lr_decay_start"] == 2
+    rng = np.random.default_rng(7)
+    opt, model = tr.Adam(1e-2), init
+    for e, lr in enumerate((1e-2, 1e-2, 1e-2, 5e-3)):
+        assert lr == 1e-2 * 0.5 ** max(0, e - 2)
+        opt.lr = lr
+        windows = refrnn.data.sample_windows(series, 4, 15, rng)
+        _, g = refrnn.loss_and_grad(model, windows, 5)
+        model = model.replace(**opt.step(model.params, g))
+    for k, v in model.params.items():
+        np.testing.assert_allclose(res.model.params[k], v, rtol=1e-12, atol=1e-15)
+    # a start beyond the run is the constant rate
+    late = refrnn.train(init, series, rng=7, lr=1e-2, lr_decay=0.5, lr_decay_start=4, **kw)
+    assert late.model == refrnn.train(init, series, rng=7, lr=1e-2, **kw).model
+    for bad, exc in ((-1, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(exc, match="lr_decay_start"):
+            refrnn.train(init, series, lr_decay_start=bad, **kw)
+
+
 def test_result_repr_is_short(series):
     r = repr(_small_run(series))
     assert r.startswith("TrainResult(model=PLRNN(M=6") and "best_epoch=" in r and len(r) < 200
