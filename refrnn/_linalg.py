@@ -8,6 +8,9 @@
   for large frames, called from Numba without allocation; :func:`lapack_qr_work_size`
   sizes its workspace.
 * :func:`one_blas_thread` -- BLAS/LAPACK on one thread while a kernel calls them.
+* :func:`add_rows_times_chunk`, :func:`transposed_rows_times_chunk` (and their one-row
+  forms) -- rows of :math:`W X` and :math:`W^\top G` over a chunk of windows, the inner
+  loops of the batch-major kernels.
 * :func:`all_finite`, :func:`row_view` -- helpers of the kernels.
 
 Nothing here knows about models or systems; the module sits at the bottom of the package
@@ -394,6 +397,108 @@ def qr_positive_lapack(Yt, Qt, R, tau, work, iw):
         for i in range(n):
             Qt[j, i] = s * Yt[j, i]
     return True
+
+
+# fastmath as the batch kernels that call it; inlined (Numba IR): as calls, the per-step
+# loops ran ~1.4x slower (measured at M = 20, w = 16)
+@njit(cache=True, fastmath={"contract"}, inline="always")
+def add_rows_times_chunk(W, M, i, X, t, w, out0, out1):
+    r"""Rows ``i`` and ``i+1`` of :math:`W X_{:,t}` added to ``out0``, ``out1`` over a
+    chunk of windows: :math:`\text{out0}_s \mathrel{+}= \sum_j W_{ij} X_{j,t,s}` (and
+    row ``i+1`` into ``out1``) for :math:`s < w`.
+
+    Two output rows and two columns per pass: each row of ``X`` is loaded once for both
+    outputs, and each output once per pair of columns (the loop is bound by loads, not
+    by arithmetic: 40 % fewer than one row at a time, ~1.6x faster at M = 20, w = 16).
+    Every output entry is summed in the same order as one row at a time.
+
+    Parameters
+    ----------
+    W : ndarray, shape (M*M,)
+        W flattened row-major (``W[i * M + j]`` is :math:`W_{ij}`).
+    M, i : int
+        ``i + 1 < M``.
+    X : ndarray, shape (M, n, >= w)
+        States (or activations), windows last; ``X[j, t]`` is unit j at step t.
+    t, w : int
+        Step of the chunk and number of windows.
+    out0, out1 : ndarray, shape (>= w,)
+        Accumulated into.
+    """
+    wa, wb = W[i * M : (i + 1) * M], W[(i + 1) * M : (i + 2) * M]
+    j = 0
+    while j + 1 < M:
+        x0, x1, y0, y1, r0, r1 = wa[j], wa[j + 1], wb[j], wb[j + 1], X[j, t], X[j + 1, t]
+        for s in range(w):
+            p, q = r0[s], r1[s]
+            out0[s] += x0 * p + x1 * q
+            out1[s] += y0 * p + y1 * q
+        j += 2
+    if j < M:
+        x0, y0, r0 = wa[j], wb[j], X[j, t]
+        for s in range(w):
+            out0[s] += x0 * r0[s]
+            out1[s] += y0 * r0[s]
+
+
+# fastmath as the batch kernels that call it; inlined (Numba IR): as calls, the per-step
+# loops ran ~1.4x slower (measured at M = 20, w = 16)
+@njit(cache=True, fastmath={"contract"}, inline="always")
+def add_row_times_chunk(W, M, i, X, t, w, out):
+    r"""Row ``i`` of :math:`W X_{:,t}` added to ``out`` (the last row of an odd M; see
+    :func:`add_rows_times_chunk`, same order of summation)."""
+    wa = W[i * M : (i + 1) * M]
+    j = 0
+    while j + 1 < M:
+        x0, x1, r0, r1 = wa[j], wa[j + 1], X[j, t], X[j + 1, t]
+        for s in range(w):
+            out[s] += x0 * r0[s] + x1 * r1[s]
+        j += 2
+    if j < M:
+        x0, r0 = wa[j], X[j, t]
+        for s in range(w):
+            out[s] += x0 * r0[s]
+
+
+# fastmath as the batch VJP kernels that call it; inlined like add_rows_times_chunk
+@njit(cache=True, fastmath={"contract"}, inline="always")
+def transposed_rows_times_chunk(W, M, j, G, v, w, out0, out1):
+    r"""Rows ``j`` and ``j+1`` of :math:`W^\top G_{:,v}` over a chunk of windows,
+    :math:`\text{out0}_s = \sum_i W_{ij}\, G_{i,v,s}` and likewise ``out1`` with
+    column ``j+1`` of W, for :math:`s < w` (``j + 1 < M``).
+
+    Two outputs and two rows of G per pass, for the reason of
+    :func:`add_rows_times_chunk`; each entry is summed in the same order as
+    :func:`transposed_row_times_chunk`.
+
+    Parameters
+    ----------
+    W : ndarray, shape (M*M,)
+        W flattened row-major (``W[i * M + j]`` is :math:`W_{ij}`).
+    M, j : int
+    G : ndarray, shape (M, n, >= w)
+        Adjoint states, windows last; ``G[i, v]`` is state i at step v of the chunk.
+    v, w : int
+    out0, out1 : ndarray, shape (>= w,)
+        Overwritten.
+    """
+    for s in range(w):
+        out0[s] = 0.0
+        out1[s] = 0.0
+    i = 0
+    while i + 1 < M:
+        a, b = i * M + j, (i + 1) * M + j
+        x0, x1, y0, y1, g0, g1 = W[a], W[b], W[a + 1], W[b + 1], G[i, v], G[i + 1, v]
+        for s in range(w):
+            p, q = g0[s], g1[s]
+            out0[s] += x0 * p + x1 * q
+            out1[s] += y0 * p + y1 * q
+        i += 2
+    if i < M:
+        x0, y0, g0 = W[i * M + j], W[i * M + j + 1], G[i, v]
+        for s in range(w):
+            out0[s] += x0 * g0[s]
+            out1[s] += y0 * g0[s]
 
 
 @njit(cache=True, fastmath={"contract"})  # as the batch VJP kernels that call it

@@ -216,3 +216,52 @@ def test_matmul_into_equals_numpy():
     matmul_into(A, B, out)
     # sums of 3 products in the same order as a textbook loop: a few ulps from BLAS
     np.testing.assert_allclose(out, A @ B, rtol=1e-14, atol=1e-15)
+
+
+# ======================================================================================
+# row-block products of the batch-major kernels (windows the last axis)
+@settings(max_examples=60, deadline=None)
+@given(M=st.integers(1, 9), w=st.integers(1, 19), seed=st.integers(0, 2**32 - 1))
+def test_chunk_row_products_equal_numpy(M, w, seed):
+    """Rows of W x and W^T g over a chunk of windows: the paired kernels equal the
+    definition, and each pair equals its rows computed one at a time (the same sums in the
+    same order; to 1e-14 rather than bit for bit, as LLVM may fuse multiply-adds
+    differently in the two loops: bit-equal on the machine this was written on)."""
+    from refrnn._linalg import (
+        add_row_times_chunk,
+        add_rows_times_chunk,
+        transposed_row_times_chunk,
+        transposed_rows_times_chunk,
+    )
+
+    def same(a, b):
+        np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-14)
+
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((M, M))
+    Wf = W.ravel().copy()
+    X = rng.standard_normal((M, 3, w + 2))  # (unit, step, window); extra windows ignored
+    t = 1
+    start = rng.standard_normal(w)
+    want = W @ X[:, t, :w]  # shape (M, w)
+    wantT = W.T @ X[:, t, :w]
+    for i in range(M):
+        one = start.copy()
+        add_row_times_chunk(Wf, M, i, X, t, w, one)
+        np.testing.assert_allclose(one, start + want[i], rtol=1e-12, atol=1e-12)
+        oneT = np.empty(w)
+        transposed_row_times_chunk(Wf, M, i, X, t, w, oneT)
+        np.testing.assert_allclose(oneT, wantT[i], rtol=1e-12, atol=1e-12)
+        if i + 1 < M:
+            o0, o1 = start.copy(), start.copy()
+            add_rows_times_chunk(Wf, M, i, X, t, w, o0, o1)
+            two = start.copy()
+            add_row_times_chunk(Wf, M, i + 1, X, t, w, two)
+            same(o0, one)
+            same(o1, two)
+            p0, p1 = np.full(w, np.nan), np.full(w, np.nan)  # overwritten, not added to
+            transposed_rows_times_chunk(Wf, M, i, X, t, w, p0, p1)
+            twoT = np.empty(w)
+            transposed_row_times_chunk(Wf, M, i + 1, X, t, w, twoT)
+            same(p0, oneT)
+            same(p1, twoT)

@@ -33,7 +33,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._linalg import GEMM_MIN_DIM, row_view, transposed_row_times_chunk
+from .._linalg import (
+    GEMM_MIN_DIM,
+    add_row_times_chunk,
+    add_rows_times_chunk,
+    row_view,
+    transposed_row_times_chunk,
+    transposed_rows_times_chunk,
+)
 
 KIND = 0
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
@@ -300,22 +307,22 @@ def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
             for s in range(w):
                 out[s] = a * zi[s] + c + pi[s]
         return
-    for i in range(M):
-        out, zi, wi = Zout[i, u], Z[i, t], row_view(W, M, i)
-        a, c = A[i], h[i]
+    # rows i and i+1 together: each row of relu(z) is loaded once for both (see
+    # add_rows_times_chunk); an odd M ends with one row
+    i = 0
+    while i + 1 < M:
+        o0, o1, z0, z1 = Zout[i, u], Zout[i + 1, u], Z[i, t], Z[i + 1, t]
+        a0, a1, c0, c1 = A[i], A[i + 1], h[i], h[i + 1]
         for s in range(w):
-            out[s] = a * zi[s] + c
-        # two columns of W per pass: the output row is loaded and stored once per pair
-        j = 0
-        while j + 1 < M:
-            w0, w1, r0, r1 = wi[j], wi[j + 1], H[j, t], H[j + 1, t]
-            for s in range(w):
-                out[s] += w0 * r0[s] + w1 * r1[s]
-            j += 2
-        if j < M:
-            w0, r0 = wi[j], H[j, t]
-            for s in range(w):
-                out[s] += w0 * r0[s]
+            o0[s] = a0 * z0[s] + c0
+            o1[s] = a1 * z1[s] + c1
+        add_rows_times_chunk(W, M, i, H, t, w, o0, o1)
+        i += 2
+    if i < M:
+        o0, z0, a0, c0 = Zout[i, u], Z[i, t], A[i], h[i]
+        for s in range(w):
+            o0[s] = a0 * z0[s] + c0
+        add_row_times_chunk(W, M, i, H, t, w, o0)
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -337,9 +344,15 @@ def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
             for s in range(w):
                 out[s] = a * gj[s] + (pj[s] if rj[s] > 0.0 else 0.0)
         return
+    # W^T g two rows at a time: each row of g is loaded once for both (see there)
+    j = 0
+    while j + 1 < M:
+        transposed_rows_times_chunk(W, M, j, G, v, w, Gin[j, p], Gin[j + 1, p])
+        j += 2
+    if j < M:
+        transposed_row_times_chunk(W, M, j, G, v, w, Gin[j, p])
     for j in range(M):
         out = Gin[j, p]
-        transposed_row_times_chunk(W, M, j, G, v, w, out)
         a, gj, rj = A[j], G[j, v], H[j, t]
         for s in range(w):
             out[s] = a * gj[s] + (out[s] if rj[s] > 0.0 else 0.0)
