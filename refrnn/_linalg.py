@@ -9,7 +9,7 @@
   sizes its workspace.
 * :func:`one_blas_thread` -- BLAS/LAPACK on one thread while a kernel calls them.
 * :func:`add_rows_times_chunk`, :func:`transposed_rows_times_chunk` (and their one-row
-  forms) -- rows of :math:`W X` and :math:`W^\top G` over a chunk of windows, the inner
+  forms) -- rows of :math:`W X` and :math:`W^T G` over a chunk of windows, the inner
   loops of the batch-major kernels.
 * :func:`all_finite`, :func:`row_view` -- helpers of the kernels.
 
