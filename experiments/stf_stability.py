@@ -36,7 +36,8 @@ RUNS = ROOT / "runs" / "stf_stability"
 OUT = ROOT / "docs" / "results"
 
 # name -> keyword arguments of refrnn.train (on top of the paper's configuration);
-# "lr_final_factor" f becomes lr_decay = f ** (1 / epochs): f * lr after the last epoch
+# "lr_final_factor" f becomes lr_decay = f ** (1 / (epochs - start)): f * lr after the last
+# epoch, the decay counting from start = round(decay_from * epochs) (0 unless "decay_from")
 SETTINGS = {
     "through_pinv": dict(detach_forcing=False),
     "detached": dict(detach_forcing=True),
@@ -100,20 +101,23 @@ NOTES: list[str] = [
     "against 0.22 with the same range. Clipping at 0.5 or 2 (5 seeds) ended ≤ 0.3 in 2 of"
     " 5, and clipping at 1 with either decay in 3 of 5.",
     "* A smaller constant rate (lr 5·10⁻⁴, 10 seeds) ended ≤ 0.3 in 7 of 10 with a median"
-    " best of 0.144, but relapsed as often (median 0.23) and one seed collapsed (3.50);"
-    " 2.5·10⁻⁴ learned too slowly in 3000 epochs (median best 0.226, 5 of 10). 5·10⁻⁴ "
+    " best of 0.144, but relapsed as often (median 0.23) and two seeds ended on fixed "
+    "points (one collapsed, 2.47; one never converged, best 0.45, final 3.50); 2.5·10⁻⁴ "
+    "learned more slowly (median best 0.226) and still relapsed: 5 of 10 ≤ 0.3, three "
+    "above 1 (1.47, 3.66, 3.78; two of them after reaching 0.21 and 0.33). 5·10⁻⁴ "
     "with clipping at 1 ended ≤ 0.3 in 8 of 10 (4 of the first 5), median final 0.254, "
     "relapses 0.12, but its median best is 0.172.",
-    "* A late decay (`lr_decay_start`: the rate is constant for the first 2000 epochs, then"
+    "* A late decay (`lr_decay_start=2000`: the rate is constant through epoch 2000, then"
     " decays to 1 % by epoch 3000) with clipping at 1 is the closest to all three "
     "targets: best 0.125 (median), final 0.193 with 7 of 10 ≤ 0.3 (3 of the first 5) and "
     "no final model on a fixed point (worst 0.471), median relapse fraction 0.11 (range "
     "0–0.79). Its first 2000 epochs are those of the clip-at-1 run (same seeds), so the "
     "comparison with that row is paired: the decay moved 1 of 10 seeds below 0.3 and the "
     "worst final model from 0.522 to 0.471. The same decay after lr 5·10⁻⁴ with clipping"
-    " ended ≤ 0.3 in only 4 of 10 (one collapse during the decay, 3.99), against 8 of 10 "
+    " ended ≤ 0.3 in only 4 of 10 (seeds 5 and 7 relapsed during the decay to 0.77 and "
+    "0.96; seed 2 had not converged by epoch 2000 and ended at 3.99), against 8 of 10 "
     "without it, from identical first 2000 epochs: the final-epoch count moves by several"
-    " seeds with the luck of the last snapshot, so differences of 1–3 seeds out of 10 "
+    " seeds with the luck of the last snapshot, so differences of up to 4 seeds out of 10 "
     "between these rows are within noise.",
     "* Seconds per run depend on the machine's load and the refrnn version: the rows "
     "without * ran with refrnn 0.5.0 on the idle machine (40–110 s per run, two runs at a"
@@ -124,7 +128,8 @@ NOTES: list[str] = [
     "0.15: the default (0.127 over 10 seeds), clipping at 1 (0.126) or 2 (0.143), lr "
     "5·10⁻⁴ (0.144), clipping at 1 with the late decay (0.125). Final ≤ 0.3 in ≥ 80 % of"
     " seeds: only lr 5·10⁻⁴ with clipping at 1 (8 of 10), whose best is 0.172. Median "
-    "relapse fraction ≤ 10 %: the decays over the whole run (0–5 %), which pay in the best"
+    "relapse fraction ≤ 10 %: the decays over the whole run without clipping and the decay "
+    "to a tenth with clipping (0–5 %), which pay in the best"
     " snapshot (0.18–0.25), and lr 5·10⁻⁴ with clipping and the late decay (9.7 %), "
     "which ends ≤ 0.3 in 4 of 10. For scale, the released code under the same metric on "
     "its own data file ([side_by_side.md](side_by_side.md), 3 seeds) ended at 0.291 "
@@ -152,7 +157,7 @@ def run_one(setting, seed, epochs, every):
     if "lr_final_factor" in kw:
         # decay over the epochs from decay_from * epochs on (the whole run by default)
         start = round(kw.pop("decay_from", 0.0) * epochs)
-        kw["lr_decay"] = kw.pop("lr_final_factor") ** (1.0 / (epochs - start))
+        kw["lr_decay"] = kw.pop("lr_final_factor") ** (1.0 / max(1, epochs - start))
         if start:
             kw["lr_decay_start"] = start
     res = refrnn.train(

@@ -408,8 +408,9 @@ def add_rows_times_chunk(W, M, i, X, t, w, out0, out1):
     row ``i+1`` into ``out1``) for :math:`s < w`.
 
     Two output rows and two columns per pass: each row of ``X`` is loaded once for both
-    outputs, and each output once per pair of columns (the loop is bound by loads, not
-    by arithmetic: 40 % fewer than one row at a time, ~1.6x faster at M = 20, w = 16).
+    outputs, and each output once per pair of columns (the loop is bound by loads, not by
+    arithmetic: per two rows and two columns 4 row loads instead of 6; the PLRNN's forward
+    steps at M = 20, w = 16 ran 1.4x faster, see ``benchmarks/README.md``).
     Every output entry is summed in the same order as one row at a time.
 
     Parameters
@@ -476,6 +477,8 @@ def transposed_rows_times_chunk(W, M, j, G, v, w, out0, out1):
     W : ndarray, shape (M*M,)
         W flattened row-major (``W[i * M + j]`` is :math:`W_{ij}`).
     M, j : int
+        ``j + 1 < M`` (the caller's loop guarantees it; an odd M ends with
+        :func:`transposed_row_times_chunk`).
     G : ndarray, shape (M, n, >= w)
         Adjoint states, windows last; ``G[i, v]`` is state i at step v of the chunk.
     v, w : int

@@ -91,7 +91,7 @@ CELL_DEFAULTS = {
     "smoothing": 20.0,  # D_H kernel width in frequency bins (refrnn.metrics.evaluate)
     # --- added in 0.5 ---
     "window_sampling": "with_replacement",  # refrnn.train: or "without_replacement"
-    "lr_decay_start": 0,  # refrnn.train: first epoch of the lr decay
+    "lr_decay_start": 0,  # refrnn.train: last epoch at the full lr (decay counts from it)
 }
 
 #: Settings added after cell ids were first issued; a cell's id hashes them only when
@@ -946,7 +946,15 @@ def run_config(path, *, workers=None, backend=None, scheduler=None, log=print):
     first = {**CELL_DEFAULTS, **cells[0]} if cells else CELL_DEFAULTS
     shared = ", ".join(
         f"{k}={first[k]}"
-        for k in ("n_epochs", "lr", "lr_decay", "detach_forcing", "select", "eval_starts")
+        for k in (
+            "n_epochs",
+            "lr",
+            "lr_decay",
+            "lr_decay_start",
+            "detach_forcing",
+            "select",
+            "eval_starts",
+        )  # fmt: skip
     )
     note = (
         f"{len(rows)} runs from {Path(path).name}; {cpu / 60:.0f} CPU-minutes of training "

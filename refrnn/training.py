@@ -732,6 +732,18 @@ def _check_train_args(
     if not 0.0 < float(lr_decay) <= 1.0:
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay}")
     lr_decay_start = as_positive_int("lr_decay_start", lr_decay_start, minimum=0)
+    if lr_decay_start and (float(lr_decay) == 1.0 or lr_decay_start >= n_epochs - 1):
+        warnings.warn(
+            f"lr_decay_start={lr_decay_start} has no effect "
+            + (
+                "with lr_decay=1.0 (no decay): pass lr_decay < 1 as well"
+                if float(lr_decay) == 1.0
+                else f"in a run of n_epochs={n_epochs} (epochs 0..{n_epochs - 1}): no epoch "
+                f"after it decays"
+            ),
+            UserWarning,
+            stacklevel=3,
+        )
     tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max, tau_fraction=tau_fraction)
     auto_alpha = isinstance(alpha, str) and alpha == "auto"
     alpha_value = 1.0 if auto_alpha else as_alpha(alpha)
@@ -894,14 +906,15 @@ def train(
         Adam learning rate (default 1e-3).
     lr_decay : float
         Per-epoch factor of an exponential learning-rate decay, in (0, 1]: epoch e (0-based)
-        uses ``lr * lr_decay**e`` (from ``lr_decay_start`` on, below). Default 1.0
-        (constant, as in the paper). E.g.
+        uses ``lr * lr_decay**max(0, e - lr_decay_start)`` (``lr * lr_decay**e`` with the
+        default start 0). Default 1.0 (constant, as in the paper). E.g.
         ``0.1 ** (1 / n_epochs)`` ends at a tenth of ``lr``; see
         ``docs/results/stf_stability.md`` for what it does to late relapses.
     lr_decay_start : int
-        First epoch of the decay (default 0): epoch e uses
-        ``lr * lr_decay**max(0, e - lr_decay_start)``, so the rate stays at ``lr`` until
-        then. E.g. ``lr_decay_start=2000, lr_decay=0.01 ** (1 / 1000)`` over 3000 epochs
+        The epoch from which the decay's exponent counts (default 0), i.e. the last epoch
+        at the full ``lr``: epoch e uses ``lr * lr_decay**max(0, e - lr_decay_start)``.
+        A start with ``lr_decay`` 1, or at or beyond the last epoch, changes nothing and
+        warns. E.g. ``lr_decay_start=2000, lr_decay=0.01 ** (1 / 1000)`` over 3000 epochs
         keeps the paper's rate for two thirds of the run and ends at 1 % of it.
     clip_norm : float, optional
         Clip the global gradient norm to this value (the paper's BPTT baseline uses 1).

@@ -602,6 +602,26 @@ def test_train_lambda_max_in_train_sets_tau(tmp_path):
     assert summary["runs"][0]["tau"] == round(0.5 * np.log(2) / 0.05) == 7
 
 
+def test_train_lr_decay_start_in_train_reaches_train(tmp_path, monkeypatch):
+    """[train] lr_decay_start and lr_decay go through the sweep cell to refrnn.train."""
+    from refrnn import training
+
+    seen = []
+    real = training.train
+
+    def spy(*args, **kw):
+        seen.append((kw["lr_decay"], kw["lr_decay_start"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(training, "train", spy)
+    cfg = tmp_path / "run.toml"
+    text = SYSTEM_RUN.replace("tau = 5", "tau = 5\nlr_decay = 0.5\nlr_decay_start = 1")
+    text = text.replace("n_epochs = 2", "n_epochs = 3")
+    cfg.write_text(text + f'[output]\ndir = "{tmp_path / "out"}"\n')
+    cli.train_from_config(cfg)
+    assert seen == [(0.5, 1)]
+
+
 def test_train_several_seeds_reports_the_spread(tmp_path, capsys):
     """--seeds K runs K cells of the sweep machinery in parallel; each seed's numbers are
     those of its saved model on the test part, seed 0 is the single-seed run, and the

@@ -242,16 +242,20 @@ def test_chunk_row_products_equal_numpy(M, w, seed):
     Wf = W.ravel().copy()
     X = rng.standard_normal((M, 3, w + 2))  # (unit, step, window); extra windows ignored
     t = 1
-    start = rng.standard_normal(w)
-    want = W @ X[:, t, :w]  # shape (M, w)
+    # outputs carry two sentinel entries past w: Numba does not check bounds, so a helper
+    # writing beyond the chunk would corrupt memory silently rather than fail
+    start = np.concatenate([rng.standard_normal(w), [7.0, 7.0]])
+    pad = np.zeros((M, 2))
+    want = np.hstack([W @ X[:, t, :w], pad])  # shape (M, w + 2): sentinels unchanged
     wantT = W.T @ X[:, t, :w]
     for i in range(M):
         one = start.copy()
         add_row_times_chunk(Wf, M, i, X, t, w, one)
         np.testing.assert_allclose(one, start + want[i], rtol=1e-12, atol=1e-12)
-        oneT = np.empty(w)
+        oneT = np.full(w + 2, 7.0)
         transposed_row_times_chunk(Wf, M, i, X, t, w, oneT)
-        np.testing.assert_allclose(oneT, wantT[i], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(oneT[:w], wantT[i], rtol=1e-12, atol=1e-12)
+        assert np.all(oneT[w:] == 7.0)
         if i + 1 < M:
             o0, o1 = start.copy(), start.copy()
             add_rows_times_chunk(Wf, M, i, X, t, w, o0, o1)
@@ -259,9 +263,10 @@ def test_chunk_row_products_equal_numpy(M, w, seed):
             add_row_times_chunk(Wf, M, i + 1, X, t, w, two)
             same(o0, one)
             same(o1, two)
-            p0, p1 = np.full(w, np.nan), np.full(w, np.nan)  # overwritten, not added to
+            p0, p1 = np.full(w + 2, np.nan), np.full(w + 2, np.nan)  # overwritten, not added
+            p0[w:] = p1[w:] = 7.0
             transposed_rows_times_chunk(Wf, M, i, X, t, w, p0, p1)
-            twoT = np.empty(w)
+            twoT = np.full(w + 2, 7.0)
             transposed_row_times_chunk(Wf, M, i + 1, X, t, w, twoT)
             same(p0, oneT)
             same(p1, twoT)

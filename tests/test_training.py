@@ -147,13 +147,14 @@ def test_window_sampling_without_replacement_resumes_exactly(series, tmp_path):
 
 
 def _as_written_by_0_4(ck):
-    """Remove "window_sampling" from a checkpoint's run record, as refrnn 0.4.0 wrote it."""
+    """Remove the settings added in 0.5 ("window_sampling", "lr_decay_start") from a
+    checkpoint's run record, as refrnn 0.4.0 wrote it."""
     import json
 
     with np.load(ck, allow_pickle=False) as f:
         arrays = dict(f)
     config = json.loads(str(arrays["config"]))
-    del config["window_sampling"]
+    del config["window_sampling"], config["lr_decay_start"]
     arrays["config"] = np.array(json.dumps(config))
     np.savez(ck, **arrays)
 
@@ -344,12 +345,28 @@ def test_lr_decay_start_delays_the_decay(series):
         model = model.replace(**opt.step(model.params, g))
     for k, v in model.params.items():
         np.testing.assert_allclose(res.model.params[k], v, rtol=1e-12, atol=1e-15)
-    # a start beyond the run is the constant rate
-    late = refrnn.train(init, series, rng=7, lr=1e-2, lr_decay=0.5, lr_decay_start=4, **kw)
+    # a start at the last epoch or beyond is the constant rate, and says so
+    with pytest.warns(UserWarning, match="lr_decay_start=3 has no effect in a run"):
+        late = refrnn.train(init, series, rng=7, lr=1e-2, lr_decay=0.5, lr_decay_start=3, **kw)
     assert late.model == refrnn.train(init, series, rng=7, lr=1e-2, **kw).model
+    with pytest.warns(UserWarning, match="lr_decay_start=2 has no effect with lr_decay=1.0"):
+        refrnn.train(init, series, rng=7, lr=1e-2, lr_decay_start=2, **kw)
     for bad, exc in ((-1, ValueError), (1.5, TypeError), (True, TypeError)):
         with pytest.raises(exc, match="lr_decay_start"):
             refrnn.train(init, series, lr_decay_start=bad, **kw)
+
+
+def test_resume_across_the_start_of_a_late_decay(series, tmp_path):
+    """Interrupted before lr_decay_start and resumed past it: the parameters of an
+    uninterrupted run (the rate is a function of the epoch alone)."""
+    kw = dict(lr=1e-2, lr_decay=0.5, lr_decay_start=2, checkpoint_every=1)
+    full = _small_run(series, n_epochs=5, **kw)
+    ck = tmp_path / "ck.npz"
+    _small_run(series, n_epochs=2, checkpoint=ck, **kw)
+    resumed = _small_run(series, n_epochs=5, checkpoint=ck, resume=True, **kw)
+    assert resumed.model == full.model
+    with pytest.raises(ValueError, match="lr_decay_start"):
+        _small_run(series, n_epochs=5, checkpoint=ck, resume=True, **{**kw, "lr_decay_start": 3})
 
 
 def test_result_repr_is_short(series):
