@@ -8,9 +8,9 @@
   for large frames, called from Numba without allocation; :func:`lapack_qr_work_size`
   sizes its workspace.
 * :func:`one_blas_thread` -- BLAS/LAPACK on one thread while a kernel calls them.
-* :func:`add_rows_times_chunk`, :func:`transposed_rows_times_chunk` (and their one-row
-  forms) -- rows of :math:`W X` and :math:`W^T G` over a chunk of windows, the inner
-  loops of the batch-major kernels.
+* :func:`add_rows_times_chunk`, :func:`transposed_matrix_times_chunk` (and the one- and
+  two-row forms) -- rows of :math:`W X` and :math:`W^T G` over a chunk of windows, the
+  inner loops of the batch-major kernels.
 * :func:`all_finite`, :func:`row_view` -- helpers of the kernels.
 
 Nothing here knows about models or systems; the module sits at the bottom of the package
@@ -502,6 +502,20 @@ def transposed_rows_times_chunk(W, M, j, G, v, w, out0, out1):
         for s in range(w):
             out0[s] += x0 * g0[s]
             out1[s] += y0 * g0[s]
+
+
+# fastmath as the batch VJP kernels that call it; inlined like add_rows_times_chunk
+@njit(cache=True, fastmath={"contract"}, inline="always")
+def transposed_matrix_times_chunk(W, M, G, v, w, OUT, p):
+    r""":math:`\text{OUT}_{:,p} = W^\top G_{:,v}` over a chunk of windows, two rows at a
+    time (:func:`transposed_rows_times_chunk`, an odd M ending with
+    :func:`transposed_row_times_chunk`); ``G``, ``OUT`` shape (M, n, >= w)."""
+    j = 0
+    while j + 1 < M:
+        transposed_rows_times_chunk(W, M, j, G, v, w, OUT[j, p], OUT[j + 1, p])
+        j += 2
+    if j < M:
+        transposed_row_times_chunk(W, M, j, G, v, w, OUT[j, p])
 
 
 @njit(cache=True, fastmath={"contract"})  # as the batch VJP kernels that call it

@@ -230,6 +230,7 @@ def test_chunk_row_products_equal_numpy(M, w, seed):
     from refrnn._linalg import (
         add_row_times_chunk,
         add_rows_times_chunk,
+        transposed_matrix_times_chunk,
         transposed_row_times_chunk,
         transposed_rows_times_chunk,
     )
@@ -270,3 +271,8 @@ def test_chunk_row_products_equal_numpy(M, w, seed):
             transposed_row_times_chunk(Wf, M, i + 1, X, t, w, twoT)
             same(p0, oneT)
             same(p1, twoT)
+    # the whole W^T g, pairs and (odd M) the last row, into step 0 of a (M, 2, w + 2) array
+    OUT = np.full((M, 2, w + 2), 7.0)
+    transposed_matrix_times_chunk(Wf, M, X, t, w, OUT, 0)
+    np.testing.assert_allclose(OUT[:, 0, :w], wantT, rtol=1e-12, atol=1e-12)
+    assert np.all(OUT[:, 0, w:] == 7.0) and np.all(OUT[:, 1] == 7.0)

@@ -38,8 +38,7 @@ from .._linalg import (
     add_row_times_chunk,
     add_rows_times_chunk,
     row_view,
-    transposed_row_times_chunk,
-    transposed_rows_times_chunk,
+    transposed_matrix_times_chunk,
 )
 
 KIND = 0
@@ -344,13 +343,7 @@ def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
             for s in range(w):
                 out[s] = a * gj[s] + (pj[s] if rj[s] > 0.0 else 0.0)
         return
-    # W^T g two rows at a time: each row of g is loaded once for both (see there)
-    j = 0
-    while j + 1 < M:
-        transposed_rows_times_chunk(W, M, j, G, v, w, Gin[j, p], Gin[j + 1, p])
-        j += 2
-    if j < M:
-        transposed_row_times_chunk(W, M, j, G, v, w, Gin[j, p])
+    transposed_matrix_times_chunk(W, M, G, v, w, Gin, p)  # two rows per pass (see there)
     for j in range(M):
         out = Gin[j, p]
         a, gj, rj = A[j], G[j, v], H[j, t]

@@ -34,8 +34,7 @@ from .._linalg import (
     add_row_times_chunk,
     add_rows_times_chunk,
     row_view,
-    transposed_row_times_chunk,
-    transposed_rows_times_chunk,
+    transposed_matrix_times_chunk,
 )
 from .._vecmath import tanh_inplace
 
@@ -303,13 +302,7 @@ def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
         for j in range(M):
             Gin[j, p, :] = work[1, j]
         return
-    # W^T g_a two rows at a time: each row of g_a is loaded once for both (see there)
-    j = 0
-    while j + 1 < M:
-        transposed_rows_times_chunk(W, M, j, G, v, w, Gin[j, p], Gin[j + 1, p])
-        j += 2
-    if j < M:
-        transposed_row_times_chunk(W, M, j, G, v, w, Gin[j, p])
+    transposed_matrix_times_chunk(W, M, G, v, w, Gin, p)  # two rows per pass (see there)
 
 
 @njit(cache=True, fastmath={"contract", "reassoc"})
