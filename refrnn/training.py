@@ -20,6 +20,8 @@ batch, 10 batches per epoch, no clipping for STF. The baseline of the paper is p
 ``tau_fraction``, 0.3 by default), from a given :math:`\lambda_{max}` (per step) or from
 one estimated from the series (Rosenstein's method), and records how it was obtained.
 ``alpha`` switches to generalized teacher forcing (Hess et al. 2023), fixed or adaptive.
+``ema_decay`` keeps an exponential moving average of the parameters beside the iterates
+(iterate averaging, Polyak & Juditsky 1992), which the evaluations then score.
 
 The loop in :func:`train` reads as the algorithm: per epoch, :func:`_batch_step` for each
 batch (loss and gradient, clipping, Adam), then :func:`_evaluate` every ``eval_every``
@@ -71,7 +73,11 @@ WINDOW_SAMPLINGS = ("with_replacement", "without_replacement")
 
 # Run settings added to the checkpoint record after 0.4.0, with the value that a run
 # without them used: an older checkpoint resumes as long as the run keeps that value.
-_LATER_CONFIG_DEFAULTS = {"window_sampling": "with_replacement", "lr_decay_start": 0}
+_LATER_CONFIG_DEFAULTS = {
+    "window_sampling": "with_replacement",
+    "lr_decay_start": 0,
+    "ema_decay": None,
+}
 
 
 class TrainingDiverged(DivergenceError):
@@ -252,6 +258,11 @@ class TrainResult:
         method, on data other than the test data.
     best_epoch : int or None
         Epoch (0-based) of ``best_model``.
+    averaged_model : RNNModel or None
+        With ``train(ema_decay=...)``: the exponential moving average of the parameters
+        after the last batch (see :func:`train`); None otherwise. ``model`` is then still
+        the optimiser's last iterate, while ``history["d_stsp"]``, ``best_model`` and
+        ``selection`` refer to the averaged parameters.
     """
 
     model: RNNModel
@@ -261,6 +272,7 @@ class TrainResult:
     config: dict = field(default_factory=dict)
     best_model: RNNModel | None = None
     best_epoch: int | None = None
+    averaged_model: RNNModel | None = None
 
     def __repr__(self):
         h = self.history
@@ -398,8 +410,10 @@ def _rng_from_json(text):
     return np.random.Generator(bitgen)
 
 
-def _save_checkpoint(path, model, opt, rng, history, config, epoch, best):
+def _save_checkpoint(path, model, opt, rng, history, config, epoch, best, average):
     arrays = model_to_arrays(model)
+    if average is not None:
+        arrays.update({"average." + k: v for k, v in average.items()})
     if best[0] is not None:
         arrays.update(model_to_arrays(best[0], prefix="best."))
         arrays["best_epoch"] = np.int64(best[1])
@@ -412,8 +426,10 @@ def _save_checkpoint(path, model, opt, rng, history, config, epoch, best):
 
 
 def load_checkpoint(path):
-    """Read a training checkpoint: ``(model, adam, rng, history, config, epoch, best)``
-    where ``best = (best_model or None, best_epoch or None)``."""
+    """Read a training checkpoint: ``(model, adam, rng, history, config, epoch, best,
+    average)`` where ``best = (best_model or None, best_epoch or None)`` and ``average`` is
+    the uncorrected moving average of the parameters (a dict of arrays, see
+    :func:`_update_average`) or None if the run keeps none."""
     arrays = load_npz(path, required=("rng_state", "config", "epoch", "adam.k"))
     model = model_from_arrays(arrays, source=str(path))
     opt = Adam()
@@ -429,16 +445,22 @@ def load_checkpoint(path):
     if "best_epoch" in arrays:
         best = (model_from_arrays(arrays, "best.", source=str(path)), int(arrays["best_epoch"]))
     config = json.loads(str(arrays["config"]))
-    return model, opt, rng, history, config, int(arrays["epoch"]), best
+    average = {k[len("average.") :]: arrays[k] for k in arrays if k.startswith("average.")}
+    return model, opt, rng, history, config, int(arrays["epoch"]), best, average or None
 
 
 def _start_or_resume(model, rng, lr, config, checkpoint):
-    """``(model, adam, rng, history, start_epoch, best)`` of a fresh run, or of the run in
-    ``checkpoint`` (None: start fresh) after checking that it was made with ``config``."""
+    """``(model, adam, rng, history, start_epoch, best, average)`` of a fresh run, or of the
+    run in ``checkpoint`` (None: start fresh) after checking that it was made with
+    ``config``. ``average`` is the zero-initialised moving average of the parameters if
+    ``config["ema_decay"]`` is set, else None."""
     if checkpoint is None or not Path(checkpoint).exists():
         history = {k: [] for k in _HISTORY_KEYS}
-        return model, Adam(lr), as_rng(rng), history, 0, (None, None)
-    model, opt, rng, history, saved, start_epoch, best = load_checkpoint(checkpoint)
+        average = None
+        if config["ema_decay"] is not None:
+            average = {k: np.zeros_like(v, dtype=float) for k, v in model.params.items()}
+        return model, Adam(lr), as_rng(rng), history, 0, (None, None), average
+    model, opt, rng, history, saved, start_epoch, best, average = load_checkpoint(checkpoint)
     n_epochs = config["n_epochs"]
     if start_epoch > n_epochs:
         raise ValueError(
@@ -466,7 +488,31 @@ def _start_or_resume(model, rng, lr, config, checkpoint):
             "over (the checkpoint is then overwritten)"
         )
     config["alpha_gamma"] = saved.get("alpha_gamma")
-    return model, opt, rng, history, start_epoch, best
+    return model, opt, rng, history, start_epoch, best, average
+
+
+def _update_average(average, model, beta):
+    r"""One step of the parameters' exponential moving average, in place:
+    :math:`\bar\theta_k = \beta\bar\theta_{k-1} + (1-\beta)\theta_k` from
+    :math:`\bar\theta_0 = 0`, with :math:`\theta_k` the parameters after Adam step k."""
+    for k, v in model.params.items():
+        a = average[k]
+        a *= beta
+        a += (1.0 - beta) * v
+
+
+def _averaged_model(model, average, beta, k, epoch):
+    r"""The model with the bias-corrected average :math:`\bar\theta_k / (1-\beta^k)`, i.e.
+    the iterates :math:`\theta_j` weighted by :math:`\beta^{k-j}(1-\beta)/(1-\beta^k)`,
+    weights that sum to one (as Adam corrects its moments; the initial parameters get no
+    weight of their own). Raises TrainingDiverged if the average is not a valid model."""
+    c = 1.0 - beta**k
+    try:
+        return model.replace(**{name: a / c for name, a in average.items()})
+    except ValueError as exc:
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch}: the averaged parameters are invalid: {exc}"
+        ) from exc
 
 
 def _batch_step(model, opt, windows, forcing, tau, alpha, detach_forcing, clip_norm):
@@ -645,6 +691,7 @@ def _check_train_args(
     lr,
     lr_decay,
     lr_decay_start,
+    ema_decay,
     clip_norm,
     detach_forcing,
     window_sampling,
@@ -744,6 +791,10 @@ def _check_train_args(
             UserWarning,
             stacklevel=3,
         )
+    if ema_decay is not None:
+        ema_decay = as_real("ema_decay", ema_decay)
+        if not 0.0 < ema_decay < 1.0:  # also rejects NaN
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {ema_decay}")
     tau_value, tau_source = resolve_tau(tau, X, lambda_max=lambda_max, tau_fraction=tau_fraction)
     auto_alpha = isinstance(alpha, str) and alpha == "auto"
     alpha_value = 1.0 if auto_alpha else as_alpha(alpha)
@@ -791,6 +842,7 @@ def _check_train_args(
         "lr": float(lr),
         "lr_decay": float(lr_decay),
         "lr_decay_start": lr_decay_start,
+        "ema_decay": ema_decay,
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "detach_forcing": detach_forcing,
         "window_sampling": window_sampling,
@@ -816,6 +868,7 @@ def _check_train_args(
         lr=lr,
         lr_decay=lr_decay,
         lr_decay_start=lr_decay_start,
+        ema_decay=ema_decay,
         batches_per_epoch=batches_per_epoch,
         batch_size=batch_size,
         seq_len=seq_len,
@@ -851,6 +904,7 @@ def train(
     lr=1e-3,
     lr_decay=1.0,
     lr_decay_start=0,
+    ema_decay=None,
     clip_norm=None,
     detach_forcing=False,
     window_sampling="with_replacement",
@@ -916,6 +970,18 @@ def train(
         A start with ``lr_decay`` 1, or at or beyond the last epoch, changes nothing and
         warns. E.g. ``lr_decay_start=2000, lr_decay=0.01 ** (1 / 1000)`` over 3000 epochs
         keeps the paper's rate for two thirds of the run and ends at 1 % of it.
+    ema_decay : float in (0, 1), optional
+        Keep an exponential moving average of the parameters (iterate averaging, Polyak &
+        Juditsky 1992; here with exponential weights) with this factor per batch:
+        :math:`\bar\theta_k = \beta\bar\theta_{k-1} + (1-\beta)\theta_k` after Adam
+        step k, from :math:`\bar\theta_0 = 0`, bias-corrected to
+        :math:`\bar\theta_k/(1-\beta^k)` (as Adam's moments). Its memory is about
+        :math:`1/(1-\beta)` batches, e.g. 0.999 averages over the last ~100 epochs of 10
+        batches. The optimiser never sees the average. When set, the evaluations
+        (``history["d_stsp"]``), ``best_model`` and the selection score the *averaged*
+        model, and :attr:`TrainResult.averaged_model` holds it after the last batch;
+        ``TrainResult.model`` stays the last iterate. Default None (no average, as the
+        paper). See ``docs/results/stf_stability.md`` for what it does to relapses.
     clip_norm : float, optional
         Clip the global gradient norm to this value (the paper's BPTT baseline uses 1).
     detach_forcing : bool
@@ -1000,7 +1066,7 @@ def train(
     teacher forcing; see ``docs/results/identity_readout.md``.
     """
     s, config = _check_train_args(**locals())
-    model, opt, rng, history, start_epoch, best = _start_or_resume(
+    model, opt, rng, history, start_epoch, best, average = _start_or_resume(
         model, rng, s.lr, config, s.checkpoint if resume else None
     )
 
@@ -1038,6 +1104,8 @@ def train(
                         model, opt, windows, forcing, s.tau_value, alpha_value, s.detach_forcing,
                         s.clip_norm,
                     )  # fmt: skip
+                    if average is not None:
+                        _update_average(average, model, s.ema_decay)
                 except DivergenceError as exc:
                     raise TrainingDiverged(
                         f"training diverged in epoch {epoch} (tau={s.tau_value}): {exc}. "
@@ -1051,13 +1119,16 @@ def train(
                 norms.append(norm)
         last = epoch == s.n_epochs - 1
         if s.eval_every and ((epoch + 1) % s.eval_every == 0 or last):
-            ds = _evaluate(model, s.X_eval, s.n_eval, s.eval_starts)
+            scored = model  # with ema_decay, the average is what is scored and selected
+            if average is not None:
+                scored = _averaged_model(model, average, s.ema_decay, opt.k, epoch)
+            ds = _evaluate(scored, s.X_eval, s.n_eval, s.eval_starts)
             # the median run is the score: one unlucky start neither makes nor breaks it
             d, d_lo, d_hi = float(np.median(ds)), float(ds.min()), float(ds.max())
         else:
             d = d_lo = d_hi = float("nan")
         if np.isfinite(d) and (best[0] is None or d < np.nanmin(history["d_stsp"])):
-            best = (model, epoch)
+            best = (scored, epoch)
         for k, v in zip(
             _HISTORY_KEYS,
             (
@@ -1079,7 +1150,12 @@ def train(
         if s.callback is not None:
             s.callback({k: v[-1] for k, v in history.items()})
         if s.checkpoint is not None and ((epoch + 1) % s.checkpoint_every == 0 or last):
-            _save_checkpoint(s.checkpoint, model, opt, rng, history, config, epoch + 1, best)
+            _save_checkpoint(
+                s.checkpoint, model, opt, rng, history, config, epoch + 1, best, average
+            )
     bar.close()
     hist = {k: np.asarray(v) for k, v in history.items()}
-    return TrainResult(model, hist, s.tau_value, s.tau_source, config, *best)
+    averaged = None
+    if average is not None and opt.k > 0:
+        averaged = _averaged_model(model, average, s.ema_decay, opt.k, s.n_epochs - 1)
+    return TrainResult(model, hist, s.tau_value, s.tau_source, config, *best, averaged)

@@ -147,14 +147,14 @@ def test_window_sampling_without_replacement_resumes_exactly(series, tmp_path):
 
 
 def _as_written_by_0_4(ck):
-    """Remove the settings added in 0.5 ("window_sampling", "lr_decay_start") from a
-    checkpoint's run record, as refrnn 0.4.0 wrote it."""
+    """Remove the settings added in 0.5 ("window_sampling", "lr_decay_start", "ema_decay")
+    from a checkpoint's run record, as refrnn 0.4.0 wrote it."""
     import json
 
     with np.load(ck, allow_pickle=False) as f:
         arrays = dict(f)
     config = json.loads(str(arrays["config"]))
-    del config["window_sampling"], config["lr_decay_start"]
+    del config["window_sampling"], config["lr_decay_start"], config["ema_decay"]
     arrays["config"] = np.array(json.dumps(config))
     np.savez(ck, **arrays)
 
@@ -367,6 +367,67 @@ def test_resume_across_the_start_of_a_late_decay(series, tmp_path):
     assert resumed.model == full.model
     with pytest.raises(ValueError, match="lr_decay_start"):
         _small_run(series, n_epochs=5, checkpoint=ck, resume=True, **{**kw, "lr_decay_start": 3})
+
+
+def test_ema_average_replayed_by_hand(series):
+    """ema_decay: the iterates are those of a run without it (the optimiser never sees the
+    average), and averaged_model is the bias-corrected exponential average of the
+    iterates after each Adam step, replayed by hand from runs of 1, 2, ... epochs."""
+    init = refrnn.PLRNN.random(5, 3, rng=2)
+    kw = dict(tau=5, batches_per_epoch=1, batch_size=4, seq_len=15, eval_every=None, rng=7,
+              lr=1e-2)  # fmt: skip
+    beta, K = 0.6, 4
+    res = refrnn.train(init, series, n_epochs=K, ema_decay=beta, **kw)
+    plain = [refrnn.train(init, series, n_epochs=e, **kw).model for e in range(1, K + 1)]
+    assert res.model == plain[-1] and res.config["ema_decay"] == beta
+    assert refrnn.train(init, series, n_epochs=K, **kw).averaged_model is None
+    weights = np.array([beta ** (K - j) * (1 - beta) for j in range(1, K + 1)])
+    weights /= 1 - beta**K
+    assert math.isclose(weights.sum(), 1.0, rel_tol=1e-15)
+    for k in init.params:
+        by_hand = sum(w * m.params[k] for w, m in zip(weights, plain, strict=True))
+        np.testing.assert_allclose(res.averaged_model.params[k], by_hand, rtol=1e-13, atol=1e-15)
+    # not the last iterate (the test would pass vacuously if the average were ignored)
+    assert not np.allclose(res.averaged_model.params["W"], res.model.params["W"], atol=1e-6)
+
+
+def test_ema_evaluations_score_the_average(series):
+    """With ema_decay, history["d_stsp"] and best_model are those of the averaged model."""
+    X_eval = series[:800]
+    res = _small_run(series, ema_decay=0.5, eval_every=1, eval_data=X_eval, eval_starts=1)
+    avg = res.averaged_model
+    d = tr._evaluate(avg, X_eval, 500, 1)[0]
+    assert res.history["d_stsp"][-1] == d
+    if res.best_epoch == 3:
+        assert res.best_model == avg
+    plain = _small_run(series, eval_every=1, eval_data=X_eval, eval_starts=1)
+    assert plain.history["d_stsp"][-1] == tr._evaluate(plain.model, X_eval, 500, 1)[0]
+
+
+def test_ema_resume_is_exact_and_part_of_the_run(series, tmp_path):
+    """The average is in the checkpoint: interrupted and resumed, it equals the average of
+    an uninterrupted run bit for bit; resuming with another ema_decay (or none) is
+    refused. (A checkpoint from before ema_decay: test_a_checkpoint_from_before_...)"""
+    kw = dict(ema_decay=0.7, checkpoint_every=1)
+    full = _small_run(series, n_epochs=5, **kw)
+    ck = tmp_path / "ck.npz"
+    _small_run(series, n_epochs=2, checkpoint=ck, **kw)
+    resumed = _small_run(series, n_epochs=5, checkpoint=ck, resume=True, **kw)
+    assert resumed.model == full.model and resumed.averaged_model == full.averaged_model
+    with pytest.raises(ValueError, match="ema_decay"):
+        _small_run(series, n_epochs=5, checkpoint=ck, resume=True, ema_decay=0.8)
+    with pytest.raises(ValueError, match="ema_decay"):
+        _small_run(series, n_epochs=5, checkpoint=ck, resume=True)
+
+
+@pytest.mark.parametrize(
+    "bad, exc",
+    [(0.0, ValueError), (1.0, ValueError), (-0.5, ValueError), (float("nan"), ValueError),
+     ("0.9", TypeError), (True, TypeError)],
+)  # fmt: skip
+def test_ema_decay_bad_values_name_it(series, bad, exc):
+    with pytest.raises(exc, match="ema_decay"):
+        _small_run(series, ema_decay=bad)
 
 
 def test_result_repr_is_short(series):
