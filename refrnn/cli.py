@@ -89,7 +89,7 @@ _CONFIG_SCHEMA = {
         "tau", "alpha", "n_epochs", "batches_per_epoch", "batch_size", "seq_len", "lr",
         "lr_decay", "clip_norm", "detach_forcing", "warmup", "lambda_max", "tau_fraction",
         "eval_every", "eval_steps", "eval_starts", "select", "seed", "n_seeds",
-        "window_sampling", "lr_decay_start",
+        "window_sampling", "lr_decay_start", "ema_decay",
     ),
     "evaluate": ("n_free", "pe_steps", "smoothing"),
     "output": ("dir",),
@@ -291,7 +291,7 @@ def train_from_config(path, *, progress=False, restart=False, seeds=None, worker
         # and any of: alpha, batches_per_epoch, batch_size, seq_len, lr, lr_decay,
         # clip_norm, detach_forcing, warmup, lambda_max, tau_fraction, eval_every,
         # eval_steps, eval_starts, select ("best" or "last"), window_sampling,
-        # lr_decay_start
+        # lr_decay_start, ema_decay
         [evaluate]               # on the test part
         n_free = 10000           # free-run length
         pe_steps = 10            # horizon of the prediction error PE(n)

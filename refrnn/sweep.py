@@ -92,6 +92,7 @@ CELL_DEFAULTS = {
     # --- added in 0.5 ---
     "window_sampling": "with_replacement",  # refrnn.train: or "without_replacement"
     "lr_decay_start": 0,  # refrnn.train: last epoch at the full lr (decay counts from it)
+    "ema_decay": None,  # refrnn.train: moving average of the parameters (scored, selected)
 }
 
 #: Settings added after cell ids were first issued; a cell's id hashes them only when
@@ -110,6 +111,7 @@ _LATER_DEFAULTS = {
         "smoothing",
         "window_sampling",
         "lr_decay_start",
+        "ema_decay",
     )
 }
 
@@ -246,12 +248,15 @@ def run_cell(cell, *, checkpoint=None, resume=False, progress=False, return_resu
         detach_forcing=cell["detach_forcing"],
         window_sampling=cell["window_sampling"],
         lr_decay_start=cell["lr_decay_start"],
+        ema_decay=cell["ema_decay"],
         checkpoint=checkpoint,
         resume=resume,
         progress=progress,
     )
     train_seconds = time.perf_counter() - t0
     chosen, epoch = res.model, cell["n_epochs"] - 1
+    if res.averaged_model is not None:  # with ema_decay, the average is the run's model
+        chosen = res.averaged_model
     if cell["select"] == "best" and res.best_model is not None:
         chosen, epoch = res.best_model, res.best_epoch
     # the test series is used only here, after training and model selection
@@ -951,6 +956,7 @@ def run_config(path, *, workers=None, backend=None, scheduler=None, log=print):
             "lr",
             "lr_decay",
             "lr_decay_start",
+            "ema_decay",
             "detach_forcing",
             "select",
             "eval_starts",

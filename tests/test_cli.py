@@ -603,23 +603,26 @@ def test_train_lambda_max_in_train_sets_tau(tmp_path):
 
 
 def test_train_lr_decay_start_in_train_reaches_train(tmp_path, monkeypatch):
-    """[train] lr_decay_start and lr_decay go through the sweep cell to refrnn.train."""
+    """[train] lr_decay, lr_decay_start and ema_decay go through the sweep cell to
+    refrnn.train."""
     from refrnn import training
 
     seen = []
     real = training.train
 
     def spy(*args, **kw):
-        seen.append((kw["lr_decay"], kw["lr_decay_start"]))
+        seen.append((kw["lr_decay"], kw["lr_decay_start"], kw["ema_decay"]))
         return real(*args, **kw)
 
     monkeypatch.setattr(training, "train", spy)
     cfg = tmp_path / "run.toml"
-    text = SYSTEM_RUN.replace("tau = 5", "tau = 5\nlr_decay = 0.5\nlr_decay_start = 1")
+    text = SYSTEM_RUN.replace(
+        "tau = 5", "tau = 5\nlr_decay = 0.5\nlr_decay_start = 1\nema_decay = 0.9"
+    )
     text = text.replace("n_epochs = 2", "n_epochs = 3")
     cfg.write_text(text + f'[output]\ndir = "{tmp_path / "out"}"\n')
     cli.train_from_config(cfg)
-    assert seen == [(0.5, 1)]
+    assert seen == [(0.5, 1, 0.9)]
 
 
 def test_train_several_seeds_reports_the_spread(tmp_path, capsys):

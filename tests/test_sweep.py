@@ -171,6 +171,7 @@ def test_cell_ids_of_older_grids_are_unchanged():
     assert sweep.cell_id({**cell, "smoothing": 3.0}) != ids[0]
     assert sweep.cell_id({**cell, "window_sampling": "without_replacement"}) != ids[0]
     assert sweep.cell_id({**cell, "lr_decay_start": 100}) != ids[0]
+    assert sweep.cell_id({**cell, "ema_decay": 0.999}) != ids[0]
 
 
 def test_a_cell_passes_window_sampling_and_lr_decay_start_to_train(monkeypatch):
@@ -180,13 +181,33 @@ def test_a_cell_passes_window_sampling_and_lr_decay_start_to_train(monkeypatch):
     real = training.train
 
     def spy(*args, **kw):
-        seen.append((kw["window_sampling"], kw["lr_decay_start"]))
+        seen.append((kw["window_sampling"], kw["lr_decay_start"], kw["ema_decay"]))
         return real(*args, **kw)
 
     monkeypatch.setattr(training, "train", spy)  # run_cell imports it when called
     sweep.run_cell({**sweep.make_grid(taus=(5,), seeds=(0,), **TINY)[0],
                     "window_sampling": "without_replacement", "lr_decay_start": 1})  # fmt: skip
-    assert seen == [("without_replacement", 1)]
+    assert seen == [("without_replacement", 1, None)]
+
+
+def test_a_cell_with_ema_decay_evaluates_the_averaged_model(monkeypatch):
+    """select="last" with ema_decay: the run's model is the parameter average, not the
+    last iterate (what was scored during training is what is tested)."""
+    from refrnn import training
+
+    results = []
+    real = training.train
+
+    def spy(*args, **kw):
+        results.append(real(*args, **kw))
+        return results[-1]
+
+    monkeypatch.setattr(training, "train", spy)
+    cell = {**sweep.make_grid(taus=(5,), seeds=(0,), **TINY)[0], "ema_decay": 0.5,
+            "select": "last"}  # fmt: skip
+    _, model = sweep.run_cell(cell)
+    assert results[0].config["ema_decay"] == 0.5
+    assert model == results[0].averaged_model and model != results[0].model
 
 
 def test_a_cell_on_a_saved_dataset_notices_a_changed_file(tmp_path):
