@@ -3,8 +3,9 @@
 The paper's configuration (Mikhaeil, Monfared & Durstewitz 2022, Sect. 4 and App.):
 PLRNN with M = 30 and a linear readout on Lorenz-63 (dt = 0.01, standardised), tau = 30,
 windows of 100 steps, 32 windows per batch, 10 batches per epoch, Adam with lr 1e-3, no
-clipping, 3000 epochs. Every ``--every`` epochs the current model is evaluated by D_stsp
-of a 20 000-step free run against the *test* series (50 000 samples, last 20%), which
+clipping, 3000 epochs. Every ``--every`` epochs the current model (in settings with
+``ema_decay``: the moving average of its parameters) is evaluated by D_stsp of a
+20 000-step free run against the *test* series (50 000 samples, last 20%), which
 measures how good each snapshot is; nothing is selected here.
 
 Per setting it reports the best and the final-epoch D_stsp, and the fraction of snapshots
@@ -245,7 +246,9 @@ def report(runs, epochs):
         f"Lorenz-63 (dt = 0.01, standardised, 50 000 samples), tau = 30, {epochs} epochs of "
         "10 batches of 32 windows of 100 steps, Adam lr 1e-3, no clipping. Every snapshot "
         "(every 50 epochs) is scored by D_stsp of a 20 000-step free run against the **test** "
-        "series; no model selection is involved. Median [min, max] over seeds.",
+        "series; no model selection is involved. In the rows named `ema_…` the snapshot is "
+        "the moving average of the parameters (`train(ema_decay=…)`), not the iterate, and "
+        "‖B‖₂ is the average's. Median [min, max] over seeds.",
         "",
         f"Relapse fraction: share of snapshots after the first one with D_stsp < {CONVERGED} "
         f"that have D_stsp > {RELAPSE}.",

@@ -72,7 +72,8 @@ CELL_DEFAULTS = {
     "pe_steps": 10,
     # model selection, identical for every method: evaluate D_stsp of a free run against
     # the *training* series every eval_every epochs and keep the best model ("best"), or
-    # take the model of the last epoch ("last")
+    # take the model of the last epoch ("last"; with ema_decay, the parameter average
+    # after the last batch)
     "select": "best",
     "eval_every": 25,
     "eval_steps": 10000,
@@ -172,7 +173,9 @@ def run_cell(cell, *, checkpoint=None, resume=False, progress=False, return_resu
     ``seed`` and the windows drawn from ``train_seed`` (default ``seed + 1000``), so the
     same cell gives the same numbers in any process. The model is selected on the
     training part (``select = "best"``: the lowest median D_stsp of ``eval_starts`` free
-    runs, every ``eval_every`` epochs) and evaluated on the test part only.
+    runs, every ``eval_every`` epochs; ``"last"``: the last epoch's model, or with
+    ``ema_decay`` the parameter average after the last batch) and evaluated on the test
+    part only.
 
     Parameters
     ----------
@@ -620,6 +623,11 @@ _DATA_KEYS = ("system", "n_samples", "data_seed", "dataset", "data_fingerprint")
 
 
 def _selection_text(cell):
+    if cell["select"] == "last" and cell.get("ema_decay") is not None:
+        return (
+            f"the moving average of the parameters after the last batch (select = 'last', "
+            f"ema_decay = {cell['ema_decay']}); no selection"
+        )
     if cell["select"] == "last":
         return "the model of the last epoch (select = 'last'); no selection"
     return (

@@ -235,7 +235,8 @@ class TrainResult:
     Attributes
     ----------
     model : RNNModel
-        The trained model.
+        The trained model: the optimiser's last iterate (with ``ema_decay``, see
+        ``averaged_model``).
     history : dict of ndarray
         Per epoch (length ``n_epochs``): ``epoch``, ``loss`` (mean over batches),
         ``grad_norm`` (mean global norm before clipping), ``grad_norm_max``, ``d_stsp``
@@ -488,6 +489,15 @@ def _start_or_resume(model, rng, lr, config, checkpoint):
             "over (the checkpoint is then overwritten)"
         )
     config["alpha_gamma"] = saved.get("alpha_gamma")
+    names = None if average is None else set(average)
+    wanted = None if config["ema_decay"] is None else set(model.params)
+    if names != wanted:
+        raise ValueError(
+            f"cannot resume from {checkpoint}: its run keeps a parameter average "
+            f"(ema_decay={config['ema_decay']}) but the file holds "
+            + ("none" if names is None else f"one of {sorted(names)}")
+            + ". Pass resume=False (on the command line: refrnn train --restart) to start over"
+        )
     return model, opt, rng, history, start_epoch, best, average
 
 
@@ -511,7 +521,8 @@ def _averaged_model(model, average, beta, k, epoch):
         return model.replace(**{name: a / c for name, a in average.items()})
     except ValueError as exc:
         raise TrainingDiverged(
-            f"training diverged in epoch {epoch}: the averaged parameters are invalid: {exc}"
+            f"in epoch {epoch} the averaged parameters (ema_decay) are not a valid model, "
+            f"although the iterates are: {exc}"
         ) from exc
 
 
@@ -972,7 +983,8 @@ def train(
         keeps the paper's rate for two thirds of the run and ends at 1 % of it.
     ema_decay : float in (0, 1), optional
         Keep an exponential moving average of the parameters (iterate averaging, Polyak &
-        Juditsky 1992; here with exponential weights) with this factor per batch:
+        Juditsky 1992; here with exponential weights) with the factor
+        :math:`\beta` = ``ema_decay`` per batch:
         :math:`\bar\theta_k = \beta\bar\theta_{k-1} + (1-\beta)\theta_k` after Adam
         step k, from :math:`\bar\theta_0 = 0`, bias-corrected to
         :math:`\bar\theta_k/(1-\beta^k)` (as Adam's moments). Its memory is about
@@ -1027,7 +1039,8 @@ def train(
         entries of :attr:`TrainResult.history` (a dict of floats). Not part of the
         run's settings (a resumed run may use another).
     checkpoint : str or Path, optional
-        Write a checkpoint (model, Adam state, rng state, history, config) here every
+        Write a checkpoint (model, Adam state, rng state, history, config, the best model
+        and, with ``ema_decay``, the parameter average) here every
         ``checkpoint_every`` epochs and at the end, atomically.
     checkpoint_every : int
     resume : bool
@@ -1044,7 +1057,8 @@ def train(
     Raises
     ------
     TrainingDiverged
-        If a loss or gradient becomes non-finite; the last checkpoint is left intact.
+        If a loss or gradient becomes non-finite, or (with ``ema_decay``) the averaged
+        parameters are not a valid model; the last checkpoint is left intact.
 
     Warns
     -----
@@ -1156,6 +1170,6 @@ def train(
     bar.close()
     hist = {k: np.asarray(v) for k, v in history.items()}
     averaged = None
-    if average is not None and opt.k > 0:
+    if average is not None:
         averaged = _averaged_model(model, average, s.ema_decay, opt.k, s.n_epochs - 1)
     return TrainResult(model, hist, s.tau_value, s.tau_source, config, *best, averaged)

@@ -369,39 +369,61 @@ def test_resume_across_the_start_of_a_late_decay(series, tmp_path):
         _small_run(series, n_epochs=5, checkpoint=ck, resume=True, **{**kw, "lr_decay_start": 3})
 
 
-def test_ema_average_replayed_by_hand(series):
+def _hand_average(iterates, beta):
+    """The bias-corrected exponential average of ``iterates`` (models after Adam steps
+    1..k), as a dict of arrays: weights beta**(k - j) (1 - beta) / (1 - beta**k)."""
+    k = len(iterates)
+    weights = np.array([beta ** (k - j) * (1 - beta) for j in range(1, k + 1)]) / (1 - beta**k)
+    assert math.isclose(weights.sum(), 1.0, rel_tol=1e-14)
+    return {
+        name: sum(w * m.params[name] for w, m in zip(weights, iterates, strict=True))
+        for name in iterates[0].params
+    }
+
+
+def _assert_params_close(model, params):
+    for k, v in params.items():
+        np.testing.assert_allclose(model.params[k], v, rtol=1e-13, atol=1e-15)
+
+
+def test_ema_average_replayed_by_hand(series, monkeypatch):
     """ema_decay: the iterates are those of a run without it (the optimiser never sees the
-    average), and averaged_model is the bias-corrected exponential average of the
-    iterates after each Adam step, replayed by hand from runs of 1, 2, ... epochs."""
+    average); the average is updated after every batch (several per epoch here), and
+    every evaluation scores -- and the selection keeps -- the bias-corrected average of
+    the iterates so far, replayed by hand; averaged_model is the average after the last
+    batch."""
+    iterates, scored = [], []
+    fused = tr._FusedBatchStep.__call__
+
+    def recording_step(self, *args):
+        out = fused(self, *args)
+        iterates.append(out[0])
+        return out
+
+    def recording_evaluate(model, *args):
+        scored.append((len(iterates), model))
+        return np.array([float(len(scored))])  # scores 1, 2, 3: the first is the best
+
+    monkeypatch.setattr(tr._FusedBatchStep, "__call__", recording_step)
+    monkeypatch.setattr(tr, "_evaluate", recording_evaluate)
     init = refrnn.PLRNN.random(5, 3, rng=2)
-    kw = dict(tau=5, batches_per_epoch=1, batch_size=4, seq_len=15, eval_every=None, rng=7,
-              lr=1e-2)  # fmt: skip
-    beta, K = 0.6, 4
-    res = refrnn.train(init, series, n_epochs=K, ema_decay=beta, **kw)
-    plain = [refrnn.train(init, series, n_epochs=e, **kw).model for e in range(1, K + 1)]
-    assert res.model == plain[-1] and res.config["ema_decay"] == beta
-    assert refrnn.train(init, series, n_epochs=K, **kw).averaged_model is None
-    weights = np.array([beta ** (K - j) * (1 - beta) for j in range(1, K + 1)])
-    weights /= 1 - beta**K
-    assert math.isclose(weights.sum(), 1.0, rel_tol=1e-15)
-    for k in init.params:
-        by_hand = sum(w * m.params[k] for w, m in zip(weights, plain, strict=True))
-        np.testing.assert_allclose(res.averaged_model.params[k], by_hand, rtol=1e-13, atol=1e-15)
-    # not the last iterate (the test would pass vacuously if the average were ignored)
-    assert not np.allclose(res.averaged_model.params["W"], res.model.params["W"], atol=1e-6)
-
-
-def test_ema_evaluations_score_the_average(series):
-    """With ema_decay, history["d_stsp"] and best_model are those of the averaged model."""
-    X_eval = series[:800]
-    res = _small_run(series, ema_decay=0.5, eval_every=1, eval_data=X_eval, eval_starts=1)
-    avg = res.averaged_model
-    d = tr._evaluate(avg, X_eval, 500, 1)[0]
-    assert res.history["d_stsp"][-1] == d
-    if res.best_epoch == 3:
-        assert res.best_model == avg
-    plain = _small_run(series, eval_every=1, eval_data=X_eval, eval_starts=1)
-    assert plain.history["d_stsp"][-1] == tr._evaluate(plain.model, X_eval, 500, 1)[0]
+    kw = dict(tau=5, n_epochs=3, batches_per_epoch=2, batch_size=4, seq_len=15, rng=7,
+              lr=1e-2, eval_every=1, eval_starts=1, eval_steps=100)  # fmt: skip
+    beta = 0.6
+    res = refrnn.train(init, series, ema_decay=beta, **kw)
+    assert len(iterates) == 6 and [k for k, _ in scored] == [2, 4, 6]
+    assert res.model == iterates[-1] and res.config["ema_decay"] == beta
+    for k, model in scored:
+        _assert_params_close(model, _hand_average(iterates[:k], beta))
+        assert not np.allclose(model.params["W"], iterates[k - 1].params["W"], atol=1e-6)
+    assert res.best_epoch == 0 and res.best_model is scored[0][1]
+    _assert_params_close(res.averaged_model, _hand_average(iterates, beta))
+    # without ema_decay: the same iterates, no average, the iterates are scored
+    with_average, iterates[:], scored[:] = list(iterates), [], []
+    plain = refrnn.train(init, series, **kw)
+    assert plain.averaged_model is None and plain.model == with_average[-1]
+    assert all(a == b for a, b in zip(iterates, with_average, strict=True))
+    assert [m for _, m in scored] == [iterates[1], iterates[3], iterates[5]]
 
 
 def test_ema_resume_is_exact_and_part_of_the_run(series, tmp_path):
@@ -418,6 +440,13 @@ def test_ema_resume_is_exact_and_part_of_the_run(series, tmp_path):
         _small_run(series, n_epochs=5, checkpoint=ck, resume=True, ema_decay=0.8)
     with pytest.raises(ValueError, match="ema_decay"):
         _small_run(series, n_epochs=5, checkpoint=ck, resume=True)
+    # a file whose average is missing (damaged, or edited by hand) is refused, not resumed
+    # without one
+    with np.load(ck, allow_pickle=False) as f:
+        arrays = {k: v for k, v in f.items() if not k.startswith("average.")}
+    np.savez(ck, **arrays)
+    with pytest.raises(ValueError, match="keeps a parameter average"):
+        _small_run(series, n_epochs=5, checkpoint=ck, resume=True, **kw)
 
 
 @pytest.mark.parametrize(
