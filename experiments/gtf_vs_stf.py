@@ -295,11 +295,18 @@ def report(runs, epochs, every, out_dir, name="gtf_vs_stf", lr_final=1.0):
             lines[-1] += (
                 f" {m}: α at the last epoch {min(last):.2f}–{max(last):.2f} over the seeds."
             )
+    ratio = 5000 * 50 / (epochs * 10)  # the GTF authors' gradient steps / this budget's
     if v is not None and not v["d_stsp_met"]:
         lines[-1] += (
             " Once α has settled, GTF auto trains like fixed α of a similar size; at this "
-            f"budget it does not reach STF's best τ. The released code's runs were 5000 "
-            f"epochs × 50 batches, {5000 * 50 / (epochs * 10):.0f} times this budget."
+            "budget it does not reach STF's best τ. "
+            + (
+                f"The released code's runs were 5000 epochs × 50 batches, {ratio:.0f} times "
+                "this budget."
+                if ratio > 1.5
+                else "This budget is the released code's (5000 epochs × 50 batches, the "
+                "same number of gradient steps)."
+            )
         )
     versions = {}
     for r in runs:

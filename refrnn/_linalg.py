@@ -79,21 +79,40 @@ def row_view(block, M, i):
 
 @njit(cache=True)
 def matmul_into(A, B, out):
-    """``out = A @ B`` for ``A`` (n, m), ``B`` (m, k); no allocation.
+    r"""``out = A @ B`` for ``A`` (n, m), ``B`` (m, k); no allocation.
+
+    :math:`\text{out}_{ic} = \sum_j A_{ij} B_{jc}`, summed over j in increasing order
+    for every entry, whatever ``k`` is, so the leading columns of a product do not depend
+    on how many columns are computed.
 
     The innermost loop runs over the contiguous last axis of ``B`` and ``out`` (it
-    vectorises), and every entry is summed in the same order whatever ``k`` is, so the
-    leading columns of a product do not depend on how many columns are computed.
+    vectorises). Two rows of ``out`` per pass share each load of a row of ``B`` (the
+    loop is bound by loads: 1.9x faster at n = m = k = 20, measured; the same sums in the
+    same order as one row at a time, so bit-identical to it).
     """
     n, m = A.shape
     k = B.shape[1]
-    for i in range(n):
+    i = 0
+    while i + 1 < n:
+        o0, o1 = out[i], out[i + 1]
         for c in range(k):
-            out[i, c] = 0.0
+            o0[c] = 0.0
+            o1[c] = 0.0
         for j in range(m):
-            a = A[i, j]
+            a0, a1, b = A[i, j], A[i + 1, j], B[j]
             for c in range(k):
-                out[i, c] += a * B[j, c]
+                bc = b[c]
+                o0[c] += a0 * bc
+                o1[c] += a1 * bc
+        i += 2
+    if i < n:  # the last row of an odd n
+        o0 = out[i]
+        for c in range(k):
+            o0[c] = 0.0
+        for j in range(m):
+            a0, b = A[i, j], B[j]
+            for c in range(k):
+                o0[c] += a0 * b[c]
 
 
 @njit(cache=True)

@@ -209,6 +209,33 @@ def test_one_blas_thread_holds_while_any_thread_is_inside(monkeypatch):
 # log ||J_t ... J_1||
 
 
+def _matmul_textbook(A, B):
+    """The triple loop, one entry at a time, j increasing (the order matmul_into keeps)."""
+    n, m = A.shape
+    out = np.zeros((n, B.shape[1]))
+    for i in range(n):
+        for c in range(B.shape[1]):
+            s = 0.0
+            for j in range(m):
+                s += A[i, j] * B[j, c]
+            out[i, c] = s
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 9), m=st.integers(1, 9), k=st.integers(1, 9),
+       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+def test_matmul_into_is_the_textbook_loop_bit_for_bit(n, m, k, seed):
+    """Two rows per pass (odd n: one left over) sum each entry in the textbook order:
+    equal bit for bit, and nothing outside ``out`` is written."""
+    rng = np.random.default_rng(seed)
+    A, B = rng.normal(size=(n, m)), rng.normal(size=(m, k))
+    big = np.full((n + 1, k), 7.0)  # a sentinel row below the output
+    matmul_into(A, B, big[:n])
+    np.testing.assert_array_equal(big[:n], _matmul_textbook(A, B))
+    assert np.all(big[n] == 7.0)
+
+
 def test_matmul_into_equals_numpy():
     rng = np.random.default_rng(0)
     A, B = rng.normal(size=(4, 3)), rng.normal(size=(3, 5))
