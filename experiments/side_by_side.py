@@ -71,13 +71,24 @@ def score(params, X_test):
 
 # ======================================================================================
 # refrnn's half
-def refrnn_run(X, seed, epochs, every, work_dir):
+#: refrnn's settings beyond the shared configuration, by implementation name: the paper's
+#: (as the released code: no clipping, no average) and the one that met issue 12's
+#: stability targets on standardised data (stf_stability.md); its snapshots are the
+#: parameter averages
+REFRNN_VARIANTS = {
+    "refrnn": {},
+    "refrnn-clip1-ema0.995": dict(clip_norm=1.0, ema_decay=0.995),
+}
+
+
+def refrnn_run(X, seed, epochs, every, work_dir, variant="refrnn"):
     """Train refrnn's PLRNN in chunks of ``every`` epochs (exact resume from a checkpoint
-    between chunks) and score each snapshot. Returns a list of snapshot records."""
+    between chunks) and score each snapshot (with ``ema_decay``: the parameter average).
+    Returns a list of snapshot records."""
     import refrnn
 
     X_train, X_test = split(X)
-    ck = Path(work_dir) / f"refrnn-seed{seed}.ck.npz"
+    ck = Path(work_dir) / f"{variant}-seed{seed}.ck.npz"
     ck.unlink(missing_ok=True)
     init = refrnn.PLRNN.random(CONFIG["M"], X.shape[1], rng=seed)
     # compile the kernels first (cached on disk), so that CPU time counts training only
@@ -90,11 +101,12 @@ def refrnn_run(X, seed, epochs, every, work_dir):
             init, X_train, tau=CONFIG["tau"], n_epochs=e, seq_len=CONFIG["seq_len"],
             batch_size=CONFIG["batch_size"], batches_per_epoch=CONFIG["batches_per_epoch"],
             lr=CONFIG["lr"], rng=seed + 1, eval_every=None, checkpoint=ck,
-            checkpoint_every=every, resume=True,
+            checkpoint_every=every, resume=True, **REFRNN_VARIANTS[variant],
         )  # fmt: skip
         cpu += time.process_time() - t0
-        d, dh = score(res.model.params, X_test)
-        B_norm = float(np.linalg.norm(res.model.params["B"], 2))
+        model = res.model if res.averaged_model is None else res.averaged_model
+        d, dh = score(model.params, X_test)
+        B_norm = float(np.linalg.norm(model.params["B"], 2))
         snaps.append({"epoch": e, "wall": cpu, "d_stsp": d, "d_h": dh, "B_norm": B_norm})
     ck.unlink(missing_ok=True)
     return snaps
@@ -152,8 +164,8 @@ def _job(kind, code_path, data_path, seed, epochs, every):
         return json.loads(path.read_text())
     X = np.load(data_path, allow_pickle=False).astype(np.float64)
     RUNS.mkdir(parents=True, exist_ok=True)
-    if kind == "refrnn":
-        snaps = refrnn_run(X, seed, epochs, every, RUNS)
+    if kind in REFRNN_VARIANTS:
+        snaps = refrnn_run(X, seed, epochs, every, RUNS, kind)
     else:
         snaps = authors_run(code_path, X, seed, epochs, every)
     out = {"implementation": kind, "seed": seed, "snapshots": snaps}
@@ -277,7 +289,7 @@ def report(runs, epochs, every, data_path):
     (OUT / "side_by_side.md").write_text("\n".join(lines) + "\n" + NOTES)
     (OUT / "side_by_side.json").write_text(json.dumps(runs))
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
-    colors = {"refrnn": "C0", "authors": "C1"}
+    colors = {"refrnn": "C0", "authors": "C1", "refrnn-clip1-ema0.995": "C2"}
     for r in runs:
         s = r["snapshots"]
         d = [x["d_stsp"] for x in s]
@@ -307,7 +319,7 @@ def main(argv=None):
     p.add_argument("--every", type=int, default=50)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed-list", type=int, nargs="+", default=None, help="instead of --seeds")
-    p.add_argument("--only", choices=["authors", "refrnn"], default=None)
+    p.add_argument("--only", choices=["authors", *REFRNN_VARIANTS], default=None)
     p.add_argument("--report-only", action="store_true",
                    help="tabulate every finished run in runs/side_by_side")  # fmt: skip
     args = p.parse_args(argv)

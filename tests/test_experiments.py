@@ -52,6 +52,28 @@ def test_side_by_side_refrnn_half(side_by_side, tmp_path):
     assert not list(tmp_path.glob("*.ck.npz"))  # the chunk checkpoint is removed
 
 
+def test_side_by_side_refrnn_variant_scores_the_average(side_by_side, tmp_path):
+    """The clipped, averaged variant: its last snapshot scores the parameter average of an
+    uninterrupted run with the same settings (resumed in chunks, the average carries over)."""
+    X = refrnn.generate("lorenz63", 2000, rng=0, test_fraction=0.0).train
+    cfg = dict(side_by_side.CONFIG, M=6, seq_len=20, batch_size=4, batches_per_epoch=2)
+    side_by_side.CONFIG, saved = cfg, side_by_side.CONFIG
+    variant = "refrnn-clip1-ema0.995"
+    try:
+        snaps = side_by_side.refrnn_run(X, 0, 4, 2, tmp_path, variant)
+    finally:
+        side_by_side.CONFIG = saved
+    X_train, X_test = side_by_side.split(X)
+    whole = refrnn.train(
+        refrnn.PLRNN.random(6, 3, rng=0), X_train, tau=30, n_epochs=4, seq_len=20,
+        batch_size=4, batches_per_epoch=2, rng=1, eval_every=None,
+        **side_by_side.REFRNN_VARIANTS[variant],
+    )  # fmt: skip
+    assert whole.averaged_model is not None
+    assert snaps[1]["d_stsp"] == side_by_side.score(whole.averaged_model.params, X_test)[0]
+    assert snaps[1]["B_norm"] == np.linalg.norm(whole.averaged_model.params["B"], 2)
+
+
 def test_side_by_side_summary(side_by_side):
     snaps = [
         {"epoch": e, "wall": 0.1 * e, "d_stsp": d, "d_h": 0.1, "B_norm": 1.0}
