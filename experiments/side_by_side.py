@@ -104,7 +104,7 @@ def refrnn_run(X, seed, epochs, every, work_dir, variant="refrnn"):
             checkpoint_every=every, resume=True, **REFRNN_VARIANTS[variant],
         )  # fmt: skip
         cpu += time.process_time() - t0
-        model = res.model if res.averaged_model is None else res.averaged_model
+        model = res.final_model  # with ema_decay, the average
         d, dh = score(model.params, X_test)
         B_norm = float(np.linalg.norm(model.params["B"], 2))
         snaps.append({"epoch": e, "wall": cpu, "d_stsp": d, "d_h": dh, "B_norm": B_norm})

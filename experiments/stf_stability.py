@@ -187,11 +187,6 @@ def _data(seed):
     return refrnn.generate("lorenz63", 50_000, rng=1000 + seed)
 
 
-def _scored(res):
-    """The model the run's evaluations scored: the parameter average if it kept one."""
-    return res.model if res.averaged_model is None else res.averaged_model
-
-
 def run_one(setting, seed, epochs, every):
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     import refrnn
@@ -222,7 +217,7 @@ def run_one(setting, seed, epochs, every):
         "d_stsp": h["d_stsp"][keep].tolist(),
         "loss": h["loss"].tolist(),
         # of the model that was scored: the average where there is one
-        "B_norm": float(np.linalg.norm(_scored(res).params["B"], 2)),
+        "B_norm": float(np.linalg.norm(res.final_model.params["B"], 2)),
         "wall_seconds": float(h["wall_time"][-1]),
         "refrnn_version": refrnn.__version__,
     }

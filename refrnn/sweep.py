@@ -257,9 +257,7 @@ def run_cell(cell, *, checkpoint=None, resume=False, progress=False, return_resu
         progress=progress,
     )
     train_seconds = time.perf_counter() - t0
-    chosen, epoch = res.model, cell["n_epochs"] - 1
-    if res.averaged_model is not None:  # with ema_decay, the average is the run's model
-        chosen = res.averaged_model
+    chosen, epoch = res.final_model, cell["n_epochs"] - 1  # with ema_decay, the average
     if cell["select"] == "best" and res.best_model is not None:
         chosen, epoch = res.best_model, res.best_epoch
     # the test series is used only here, after training and model selection

@@ -285,6 +285,13 @@ class TrainResult:
         )
 
     @property
+    def final_model(self):
+        """The run's model after the last batch as its evaluations saw it:
+        ``averaged_model`` if the run kept a parameter average (``ema_decay``), else
+        ``model``."""
+        return self.model if self.averaged_model is None else self.averaged_model
+
+    @property
     def selection(self):
         """How ``best_model`` was chosen, or None if it was not.
 
