@@ -103,16 +103,18 @@ def _n_params(model):
     return int(sum(np.size(v) for v in model.params.values()))
 
 
-def _file(model, scheme, seed, epochs, lr_final=1.0):
-    decay = "" if lr_final == 1.0 else f"-lrf{lr_final:g}"
-    return RUNS / f"{model}-{scheme.replace(' ', '_')}-seed{seed}-e{epochs}{decay}.json"
+def _file(model, scheme, seed, epochs, lr_final=1.0, clip=None, ema=None):
+    tag = "" if lr_final == 1.0 else f"-lrf{lr_final:g}"
+    tag += "" if clip is None else f"-clip{clip:g}"
+    tag += "" if ema is None else f"-ema{ema:g}"
+    return RUNS / f"{model}-{scheme.replace(' ', '_')}-seed{seed}-e{epochs}{tag}.json"
 
 
-def run_one(model_name, scheme, seed, epochs, every, lr_final=1.0):
+def run_one(model_name, scheme, seed, epochs, every, lr_final=1.0, clip=None, ema=None):
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     import refrnn
 
-    path = _file(model_name, scheme, seed, epochs, lr_final)
+    path = _file(model_name, scheme, seed, epochs, lr_final, clip, ema)
     if path.exists():
         return json.loads(path.read_text())
     ds = refrnn.generate("lorenz63", N_SAMPLES, rng=1000 + seed)
@@ -122,7 +124,7 @@ def run_one(model_name, scheme, seed, epochs, every, lr_final=1.0):
     res = refrnn.train(
         model, fit, **SCHEMES[scheme], n_epochs=epochs, rng=seed + 1, eval_every=every,
         eval_data=validation, eval_steps=10_000, eval_starts=1,
-        lr_decay=lr_final ** (1.0 / epochs),
+        lr_decay=lr_final ** (1.0 / epochs), clip_norm=clip, ema_decay=ema,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     h = res.history
@@ -141,8 +143,12 @@ def run_one(model_name, scheme, seed, epochs, every, lr_final=1.0):
         "wall_seconds": seconds,
         "refrnn_version": refrnn.__version__,
         "lr_final_factor": lr_final,
+        "clip_norm": clip,
+        "ema_decay": ema,
     }
-    for label, m in (("selected", res.best_model), ("last", res.model)):
+    # with a parameter average, the snapshots scored (and the best one) are averages, and
+    # "last" is the average at the end (TrainResult.final_model)
+    for label, m in (("selected", res.best_model), ("last", res.final_model)):
         if m is None:
             out[label] = {"d_stsp": float("nan"), "d_h": float("nan"), "diverged": True}
             continue
@@ -242,7 +248,7 @@ def verdict(table):
     }
 
 
-def report(runs, epochs, every, out_dir, name="gtf_vs_stf", lr_final=1.0):
+def report(runs, epochs, every, out_dir, name="gtf_vs_stf", lr_final=1.0, clip=None, ema=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -263,8 +269,14 @@ def report(runs, epochs, every, out_dir, name="gtf_vs_stf", lr_final=1.0):
             if lr_final == 1.0
             else f"decaying exponentially to {lr_final:g} × 1e-3 after the last epoch "
         )
-        + "(no clipping). "
-        "STF: sparse teacher forcing every τ steps; GTF α: generalized teacher forcing "
+        + ("(no clipping" if clip is None else f"(gradients clipped to norm {clip:g}")
+        + (
+            "). "
+            if ema is None
+            else f"; models scored are the parameter average with "
+            f"β = {ema:g}, `train(ema_decay=...)`). "
+        )
+        + "STF: sparse teacher forcing every τ steps; GTF α: generalized teacher forcing "
         "(Hess et al. 2023) at every step with a fixed α; GTF auto: α adapted by "
         "`refrnn.training.gtf_alpha` (Hess et al. 2023, Sect. 3.3), starting at 1 (see below).",
         "",
@@ -417,6 +429,9 @@ def main(argv=None):
                    help="decay the learning rate exponentially to this fraction of 1e-3 "
                         "after the last epoch (1: no decay; the GTF authors' code ends at "
                         "1e-3, i.e. 1e-6)")  # fmt: skip
+    p.add_argument("--clip", type=float, default=None, help="clip_norm of refrnn.train")
+    p.add_argument("--ema-decay", type=float, default=None,
+                   help="ema_decay of refrnn.train (score the parameter average)")  # fmt: skip
     args = p.parse_args(argv)
     global RUNS
     if args.quick:
@@ -425,15 +440,17 @@ def main(argv=None):
     out_dir = args.out or (RUNS if args.quick else OUT)
     jobs = [(m, s, seed) for seed in range(args.seeds) for m in args.models for s in args.schemes]
     if args.report_only:
-        done = [_file(m, s, seed, args.epochs, args.lr_final_factor) for m, s, seed in jobs]
+        done = [_file(m, s, seed, args.epochs, args.lr_final_factor, args.clip, args.ema_decay)
+                for m, s, seed in jobs]  # fmt: skip
         runs = [json.loads(f.read_text()) for f in done if f.exists()]
     else:
         with ProcessPoolExecutor(args.workers) as pool:
             futures = [pool.submit(run_one, m, s, seed, args.epochs, args.every,
-                                   args.lr_final_factor)
+                                   args.lr_final_factor, args.clip, args.ema_decay)
                        for m, s, seed in jobs]  # fmt: skip
             runs = [f.result() for f in futures]
-    report(runs, args.epochs, args.every, out_dir, args.name, args.lr_final_factor)
+    report(runs, args.epochs, args.every, out_dir, args.name, args.lr_final_factor,
+           args.clip, args.ema_decay)  # fmt: skip
 
 
 if __name__ == "__main__":
