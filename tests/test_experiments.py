@@ -111,7 +111,8 @@ def test_gtf_vs_stf_relapse_fraction(gtf_vs_stf):
 
 def test_gtf_vs_stf_models_have_similar_parameter_counts(gtf_vs_stf):
     counts = {m: gtf_vs_stf._n_params(gtf_vs_stf._model(m, 0)) for m in gtf_vs_stf.MODELS}
-    assert counts == {"PLRNN": 500, "shPLRNN": 520}  # as the docstring states
+    assert counts == {"PLRNN": 500, "shPLRNN": 520, "shPLRNN-id": 706}  # as the page states
+    assert gtf_vs_stf._model("shPLRNN-id", 0).readout == "identity"
 
 
 def test_gtf_vs_stf_verdict_compares_auto_with_the_best_stf(gtf_vs_stf):
