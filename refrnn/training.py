@@ -833,7 +833,9 @@ def _check_train_args(
             UserWarning,
             stacklevel=3,
         )
-    if identity and alpha is None and (tau_value is None or tau_value > IDENTITY_MAX_TAU):
+    # the mechanism is the uncut products through unobserved states: none when M == N
+    unobserved = identity and model.M > model.N
+    if unobserved and alpha is None and (tau_value is None or tau_value > IDENTITY_MAX_TAU):
         warnings.warn(
             f"identity readout with tau={tau_value}: sparse teacher forcing of only the "
             f"observed states was measured not to learn Lorenz-63 for tau >= 20 (free runs "
@@ -1070,8 +1072,10 @@ def train(
     Warns
     -----
     UserWarning
-        For the identity readout with ``tau`` > 10 or None: measured not to learn
-        Lorenz-63 (the free runs end on a fixed point; ``docs/results/identity_readout.md``).
+        For the identity readout with unobserved states (M > N) and ``tau`` > 10 or
+        None: measured not to learn Lorenz-63 (the free runs end on a fixed point;
+        ``docs/results/identity_readout.md``). With M = N forcing sets every state, as the
+        linear readout does, and nothing is warned.
 
     Notes
     -----

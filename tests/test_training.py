@@ -517,6 +517,11 @@ def test_identity_readout_warns_where_measured_not_to_work(series):
         refrnn.train(refrnn.PLRNN.random(6, 3, rng=0), series, tau=30, warmup=10, **kw)
     with pytest.raises(ValueError, match="warmup \\+ seq_len \\+ 1"):
         refrnn.train(model, series[:120], tau=10, warmup=100, **kw)
+    # M == N: every state observed and forced, nothing left uncut, no warning
+    square = refrnn.ShallowPLRNN.random(3, 3, L=4, rng=0, readout="identity")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refrnn.train(square, series, tau=30, **{**kw, "seq_len": 40})
 
 
 def test_evaluation_and_checkpoint_arguments_fail_before_training(series, tmp_path):
