@@ -5,12 +5,15 @@ r"""Batch-major STF-BPTT and the fused training step: the engine behind the text
 and every model kind. For the kinds in :data:`refrnn._kernels.BATCHED_KINDS` (PLRNN, tanh
 RNN) this module computes the same loss and gradient with windows as the inner dimension:
 
-* the windows are split into chunks of :data:`CHUNK`; a chunk's states live in arrays of
-  shape (M, T, w) (unit, step, window), so each step is a small matrix product whose
-  inner loops run over windows and vectorise (the model's ``*_batch_kernel``);
-* the backward pass stores the gradient of every step; the parameter gradient is then one
-  matrix product over all T*w columns (BLAS through ``np.dot``) instead of T*w rank-one
-  updates, and dL/dB likewise;
+* the windows are split into chunks of :data:`CHUNK` = 16; a chunk's states live in
+  arrays of shape (M, T, 16) (unit, step, window), and every row of 16 windows is a
+  *lane value* held in registers (:mod:`refrnn._lanes`): each step is a small matrix
+  product whose multiply-adds run on 16 windows at once (the model's
+  ``*_batch_kernel``). A last chunk with fewer windows is padded with copies of its last
+  window whose loss weight is zero, so they add nothing to the loss or any gradient;
+* the backward pass stores the gradient of every step; the parameter gradient is then
+  one product over all T*16 columns (:func:`refrnn._lanes.add_summed_products`, or BLAS
+  from M = ``GEMM_MIN_DIM``) instead of T*16 rank-one updates, and dL/dB likewise;
 * chunks run in parallel (``prange``); each writes its own partial gradient, and the
   partial gradients are summed in chunk order, so the result does not depend on the
   number of threads;
@@ -19,30 +22,55 @@ RNN) this module computes the same loss and gradient with windows as the inner d
   call with no Python in between.
 
 Tolerance: the sums are reordered (products summed in another order, fused
-multiply-adds, BLAS), so the results agree with the window-by-window kernels and with
+multiply-adds, the parameter gradients summed per lane first, BLAS), so the results agree with the window-by-window kernels and with
 the NumPy definitions to rounding, ~1e-15 relative per step; ``tests/test_batched.py``
 checks 1e-12 against :func:`refrnn.bptt.loss_and_grad_numpy`, as for the other kernels.
 On a chaotic orbit, rounding differences grow like :math:`e^{\lambda_1 t}`, which is the
 1e-10 of :data:`refrnn.testing.TOLERANCES`.
 
 Numba's array layout: ``Xt`` is the data transposed to (T+1, N, S) and ``F`` the forcing
-states to (K, M, S), so that a chunk reads contiguous rows of w windows.
+states to (K, M, S); each chunk first copies its 16 columns of both (:func:`_gather`), so
+that it reads contiguous rows of 16 windows.
+
+Measured (benchmarks/README.md, one thread, M = 20, 16 windows of 200 steps): the lane
+values took the PLRNN's loss and gradient from ~640 to ~350 us and the tanh RNN's from
+~820 to ~350 us.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 from numba import njit, prange
 
 from . import _kernels
+from ._lanes import (
+    LANES,
+    add,
+    add_summed_products,
+    axpy,
+    dot,
+    first,
+    full,
+    load,
+    mul,
+    mul_add,
+    njit_lanes,
+    store,
+    sub,
+    times,
+)
+from ._linalg import GEMM_MIN_DIM, one_blas_thread
 from ._validation import as_alpha, as_tau
 from .forcing import pinv_vjp_kernel
 
-#: Windows per chunk: four AVX2 vectors per row. Fixed (not the thread count), so that the
-#: order of every sum, and hence the result, is the same for any number of threads.
-CHUNK = 16
+#: Windows per chunk: the 16 lanes of :mod:`refrnn._lanes`. Fixed (not the thread count),
+#: so that the order of every sum, and hence the result, is the same for any number of
+#: threads.
+CHUNK = LANES
 
 
 def schedule(tau, alpha):
@@ -58,37 +86,73 @@ def schedule(tau, alpha):
     return (1 if tau is None else as_tau(tau)), alpha
 
 
+def blas_limit(M):
+    """The context the batch kernels run in: :func:`refrnn._linalg.one_blas_thread` from
+    M = ``GEMM_MIN_DIM`` on, where the chunks, running in parallel, each call BLAS; below
+    it they call none (the lanes do the products; the 3 x M SVD of B^+ in
+    :func:`_train_step` is too small for BLAS's threads), and entering the context would
+    cost ~10 us per call for nothing."""
+    return one_blas_thread() if M >= GEMM_MIN_DIM else contextlib.nullcontext()
+
+
 def n_chunks(S):
-    """Number of chunks of :data:`CHUNK` windows for S windows."""
+    """Number of chunks of :data:`CHUNK` windows for S windows (the last one padded)."""
     return -(-S // CHUNK)
+
+
+#: Largest :class:`Workspace` that :meth:`Workspace.reused` keeps between calls (32 MiB).
+REUSE_BYTES = 32 * 2**20
+_REUSED = threading.local()
 
 
 class Workspace:
     """Arrays of the batch-major kernels for S windows of T steps, allocated once and
     reused (a training run calls the kernel once per batch with the same sizes).
 
-    ``zin``, ``h``, ``zo``, ``g`` hold M*T*S entries (each chunk a contiguous (M, T, w)
+    The windows fill C = ceil(S / 16) chunks of 16 lanes, Sp = 16 C lanes in all (the last
+    chunk's spare lanes repeat its last window with zero loss weight). ``xc``
+    ((T+1) N Sp) and ``fc`` (up to (T+1) M Sp) hold each chunk's data and forcing states;
+    ``zin``, ``h``, ``zo``, ``g`` hold M*T*Sp entries (each chunk a contiguous (M, T, 16)
     block: step inputs, the model's hidden activations, step outputs, gradients), ``gx``
-    N*T*S (loss cotangents), ``g0`` M*S (dL/dz_0); per chunk ``G_theta`` (P_k,), ``G_B``
-    (N, M), ``G_P`` (M, N); per window ``sq`` and ``chk`` (squared errors, finiteness).
+    N*T*Sp (loss cotangents), ``g0`` M*Sp (dL/dz_0); per chunk ``G_theta`` (P_k,),
+    ``G_B`` (N, M), ``G_P`` (M, N). ``sq`` and ``chk`` (squared errors, finiteness) are
+    the first S of ``sq_lanes`` and ``chk_lanes`` (Sp,).
     """
 
     def __init__(self, S, T, M, N, P_k):
         C = n_chunks(S)
+        Sp = C * CHUNK
         self.shape = (S, T, M, N, P_k)
-        self.zin, self.h, self.zo, self.g = (np.empty(M * T * S) for _ in range(4))
-        self.gx = np.empty(N * T * S)
-        self.g0 = np.empty(M * S)
-        self.work = np.empty(2 * M * S)
+        self.xc = np.empty((T + 1) * N * Sp)
+        self.fc = np.empty((T + 1) * M * Sp)
+        self.zin, self.h, self.zo, self.g = (np.empty(M * T * Sp) for _ in range(4))
+        self.gx = np.empty(N * T * Sp)
+        self.g0 = np.empty(M * Sp)
+        self.work = np.empty(2 * M * Sp)
         self.G_theta = np.empty((C, P_k))
         self.G_B = np.empty((C, N, M))
         self.G_P = np.empty((C, M, N))
-        self.sq = np.empty(S)
-        self.chk = np.empty(S)
+        self.sq_lanes, self.chk_lanes = np.empty(Sp), np.empty(Sp)
+        self.sq, self.chk = self.sq_lanes[:S], self.chk_lanes[:S]
+
+    @classmethod
+    def reused(cls, S, T, M, N, P_k):
+        """A workspace for these sizes, kept for this thread between calls if it is at most
+        :data:`REUSE_BYTES`: for :func:`refrnn.loss_and_grad`, called again and again with
+        the same sizes, a fresh one costs page faults on every call (measured at S = 16,
+        T = 200, M = 20, ~3 MB: up to 1 ms per call against 0.3 ms for the computation,
+        depending on what the process allocated in between)."""
+        ws = getattr(_REUSED, "ws", None)
+        if ws is not None and ws.shape == (S, T, M, N, P_k):
+            return ws
+        ws = cls(S, T, M, N, P_k)
+        if sum(a.nbytes for a in ws.args()) <= REUSE_BYTES:
+            _REUSED.ws = ws
+        return ws
 
     def args(self):
-        return (self.zin, self.h, self.zo, self.g, self.gx, self.g0, self.work, self.chk,
-                self.sq, self.G_theta, self.G_B, self.G_P)  # fmt: skip
+        return (self.xc, self.fc, self.zin, self.h, self.zo, self.g, self.gx, self.g0, self.work,
+                self.chk_lanes, self.sq_lanes, self.G_theta, self.G_B, self.G_P)  # fmt: skip
 
 
 @njit(cache=True)
@@ -96,140 +160,131 @@ def _forced(t, tau):
     return tau > 0 and t % tau == 0
 
 
-@njit(cache=True)
-def _chunk(kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pinv, zin, hb,
+@njit_lanes(cache=True, fastmath={"contract"})
+def _chunk(kind, theta, M, identity, B, Xc, Fc, w, tau, alpha, scale, through_pinv, zin, hb,
            zo, g, gx, g0, work, chk, sq, g_theta, g_B, g_P):  # fmt: skip
-    """Loss and gradient of the w windows ``s0 .. s0+w-1`` (one chunk).
+    """Loss and gradient of one chunk: 16 lanes, the first ``w`` of them windows.
 
-    ``zin``, ``hb``, ``zo``, ``g`` (M, T, w); column t-1 belongs to step t: input
-    :math:`\\tilde z_{t-1}`, hidden activations, output :math:`z_t`, dL/dz_t. ``gx``
-    (N, T, w) the loss cotangents, ``g0`` (M, 1, w) dL/dz_0, ``work`` (2, M, w) scratch.
-    ``chk`` (w,) ends non-finite where a state did; ``sq`` (w,) the summed squared
-    errors. ``g_theta``, ``g_B``, ``g_P`` (dL/dB^+, only with ``through_pinv``) are
-    overwritten.
+    ``Xc`` (T+1, N, 16) the chunk's data and ``Fc`` (K, M, 16) its forcing states (lanes
+    from ``w`` on repeat the last window: see :func:`_gather`; their loss weight is zero,
+    so they add nothing to any gradient). ``zin``, ``hb``, ``zo``, ``g`` (M, T, 16);
+    column t-1 belongs to step t: input :math:`\\tilde z_{t-1}`, hidden activations,
+    output :math:`z_t`, dL/dz_t. ``gx`` (N, T, 16) the loss cotangents, ``g0`` (M, 1, 16)
+    dL/dz_0, ``work`` (2, M, 16) scratch. ``chk`` (16,) ends non-finite where a state
+    did; ``sq`` (16,) the summed squared errors. ``g_theta``, ``g_B``, ``g_P`` (dL/dB^+,
+    only with ``through_pinv``) are overwritten. Rows of 16 lanes are lane values
+    (:mod:`refrnn._lanes`).
     """
-    T1, N = Xt.shape[0], Xt.shape[1]
+    T1, N = Xc.shape[0], Xc.shape[1]
     T = T1 - 1
-    w = zin.shape[2]
     stop = N if identity else M  # forced components
+    weight = first(w, scale)  # dL/dxhat_t = scale (x_t - xhat_t) in the window lanes
     g_theta[:] = 0.0
     g_B[:] = 0.0
     g_P[:] = 0.0
-    for s in range(w):
-        sq[s] = 0.0
-        chk[s] = 0.0
+    sq_t = full(0.0)
+    chk_t = full(0.0)
     # ---- forward: z_0 = F[0]; z_t = F(z~_{t-1}); residuals before forcing
     for i in range(M):
-        zi, f = zin[i, 0], F[0, i]
-        for s in range(w):
-            zi[s] = f[s0 + s]
+        store(zin[i, 0], load(Fc[0, i]))
     for t in range(1, T1):
         c = t - 1
         _kernels.step_batch(kind, theta, M, zin, c, zo, c, hb, work)
         for i in range(M):
-            z = zo[i, c]
-            for s in range(w):
-                chk[s] += z[s] * 0.0  # inf * 0 and NaN * 0 are NaN: a vectorised isfinite
+            chk_t = axpy(0.0, load(zo[i, c]), chk_t)  # 0 z is NaN where z is inf or NaN
         for n in range(N):
-            e, x = gx[n, c], Xt[t, n]
             if identity:
-                for s in range(w):
-                    e[s] = zo[n, c, s]
+                xhat = load(zo[n, c])
             else:
-                for s in range(w):
-                    e[s] = 0.0
+                xhat = full(0.0)
                 for i in range(M):
-                    b, z = B[n, i], zo[i, c]
-                    for s in range(w):
-                        e[s] += b * z[s]
-            for s in range(w):
-                r = x[s0 + s] - e[s]
-                sq[s] += r * r
-                e[s] = scale * r  # dL/dxhat_t
+                    xhat = axpy(B[n, i], load(zo[i, c]), xhat)
+            r = sub(load(Xc[t, n]), xhat)
+            sq_t = mul_add(r, r, sq_t)
+            store(gx[n, c], mul(weight, r))
         if t < T:
             for i in range(M):
-                zn, z = zin[i, t], zo[i, c]
-                for s in range(w):
-                    zn[s] = z[s]
+                store(zin[i, t], load(zo[i, c]))
             if _forced(t, tau):
                 k = t // tau
                 for i in range(stop):
-                    zn, f = zin[i, t], F[k, i]
                     if alpha == 1.0:
-                        for s in range(w):
-                            zn[s] = f[s0 + s]
+                        store(zin[i, t], load(Fc[k, i]))
                     else:
-                        for s in range(w):
-                            zn[s] = (1.0 - alpha) * zn[s] + alpha * f[s0 + s]
+                        store(
+                            zin[i, t],
+                            axpy(alpha, load(Fc[k, i]), times(1.0 - alpha, load(zin[i, t]))),
+                        )
+    store(sq, sq_t)
+    store(chk, chk_t)
     # ---- backward: g[:, t-1] = dL/dz_t, built from dL/dz~_t (written by step t+1)
     for i in range(M):
-        g[i, T - 1, :] = 0.0  # nothing after step T
+        store(g[i, T - 1], full(0.0))  # nothing after step T
     for t in range(T, 0, -1):
         c = t - 1
         if _forced(t, tau):
             if through_pinv:  # the forcing state's share alpha of z~_t is B^+ x_t
                 for i in range(M):
-                    gi = g[i, c]
                     for n in range(N):
-                        x = Xt[t, n]
-                        acc = 0.0
-                        for s in range(w):
-                            acc += gi[s] * x[s0 + s]
-                        g_P[i, n] += alpha * acc
+                        g_P[i, n] += alpha * dot(load(g[i, c]), load(Xc[t, n]))
             for i in range(stop):
-                gi = g[i, c]
-                for s in range(w):
-                    gi[s] = 0.0 if alpha == 1.0 else (1.0 - alpha) * gi[s]
+                store(g[i, c], full(0.0) if alpha == 1.0 else times(1.0 - alpha, load(g[i, c])))
         for i in range(M):
-            gi = g[i, c]
+            gi = load(g[i, c])
             if identity:
                 if i < N:
-                    e = gx[i, c]
-                    for s in range(w):
-                        gi[s] += e[s]
+                    gi = add(gi, load(gx[i, c]))
             else:
                 for n in range(N):
-                    b, e = B[n, i], gx[n, c]
-                    for s in range(w):
-                        gi[s] += b * e[s]
+                    gi = axpy(B[n, i], load(gx[n, c]), gi)
+            store(g[i, c], gi)
         if t > 1:
             _kernels.step_vjp_batch(kind, theta, M, zin, c, zo, c, hb, g, c, g, c - 1, work)
         else:
             _kernels.step_vjp_batch(kind, theta, M, zin, 0, zo, 0, hb, g, 0, g0, 0, work)
     if through_pinv:  # z_0 = B^+ x_0
         for i in range(M):
-            gi = g0[i, 0]
             for n in range(N):
-                x = Xt[0, n]
-                acc = 0.0
-                for s in range(w):
-                    acc += gi[s] * x[s0 + s]
-                g_P[i, n] += acc
+                g_P[i, n] += dot(load(g0[i, 0]), load(Xc[0, n]))
     # ---- parameter gradients: one product over all steps and windows each
     _kernels.param_grads_batch(kind, theta, M, zin, hb, g, g_theta)
-    if not identity:
-        n_col = T * w
-        g_B[:, :] = np.dot(gx.reshape((N, n_col)), zo.reshape((M, n_col)).T)
+    if not identity:  # dL/dB = sum_t (dL/dxhat_t) z_t^T
+        add_summed_products(gx, zo, g_B.reshape(N * M))
 
 
-@njit(cache=True, parallel=True)
-def _chunks(kind, theta, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, zin, hb, zo,
-            g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
+@njit(cache=True)
+def _gather(A, s0, S, out):
+    """``out[k, i, s] = A[k, i, min(s0 + s, S - 1)]``: a chunk's 16 lanes of the (K, D, S)
+    array ``A``; past the last window the lanes repeat it (finite wherever the window is,
+    so a padded lane never raises a false alarm)."""
+    for k in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            for s in range(LANES):
+                out[k, i, s] = A[k, i, min(s0 + s, S - 1)]
+
+
+@njit_lanes(cache=True, parallel=True)
+def _chunks(kind, theta, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc, zin, hb,
+            zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
     """Every chunk of the batch, in parallel; shapes as in :class:`Workspace`."""
     T1, N, S = Xt.shape
     T = T1 - 1
+    K = F.shape[0]
     for c in prange(G_theta.shape[0]):
-        s0 = c * CHUNK
-        w = min(CHUNK, S - s0)
-        a, b = M * T * s0, M * T * (s0 + w)
+        s0 = c * LANES
+        a, b = M * T * s0, M * T * (s0 + LANES)
+        Xc = xc[T1 * N * s0 : T1 * N * (s0 + LANES)].reshape((T1, N, LANES))
+        Fc = fc[K * M * s0 : K * M * (s0 + LANES)].reshape((K, M, LANES))
+        _gather(Xt, s0, S, Xc)
+        _gather(F, s0, S, Fc)
         _chunk(
-            kind, theta, M, identity, B, Xt, F, s0, tau, alpha, scale, through_pinv,
-            zin[a:b].reshape((M, T, w)), hb[a:b].reshape((M, T, w)),
-            zo[a:b].reshape((M, T, w)), g[a:b].reshape((M, T, w)),
-            gx[N * T * s0 : N * T * (s0 + w)].reshape((N, T, w)),
-            g0[M * s0 : M * (s0 + w)].reshape((M, 1, w)),
-            work[2 * M * s0 : 2 * M * (s0 + w)].reshape((2, M, w)),
-            chk[s0 : s0 + w], sq[s0 : s0 + w],
+            kind, theta, M, identity, B, Xc, Fc, min(LANES, S - s0), tau, alpha, scale,
+            through_pinv, zin[a:b].reshape((M, T, LANES)), hb[a:b].reshape((M, T, LANES)),
+            zo[a:b].reshape((M, T, LANES)), g[a:b].reshape((M, T, LANES)),
+            gx[N * T * s0 : N * T * (s0 + LANES)].reshape((N, T, LANES)),
+            g0[M * s0 : M * (s0 + LANES)].reshape((M, 1, LANES)),
+            work[2 * M * s0 : 2 * M * (s0 + LANES)].reshape((2, M, LANES)),
+            chk[s0 : s0 + LANES], sq[s0 : s0 + LANES],
             G_theta[c], G_B[c], G_P[c],
         )  # fmt: skip
 
@@ -303,10 +358,10 @@ def _pinv(B, out):
     return True
 
 
-@njit(cache=True, parallel=True)
+@njit_lanes(cache=True, parallel=True)
 def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau, alpha,
                 through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, Bpinv, Xt,
-                zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
+                xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
     """One training step on a batch: loss and gradient, clipping, Adam.
 
     ``windows`` (S, T+1, N); ``F`` (K, M, S): the forcing states if ``have_forcing``, else
@@ -330,8 +385,8 @@ def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau,
     if not have_forcing:
         _forcing_states(identity, Bpinv, Xt, tau if tau > 0 else T1, F)
     scale = -2.0 / (S * T * N)
-    _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, zin, hb, zo, g,
-            gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
+    _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc, zin, hb,
+            zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
     total = 0.0
     for s in range(S):
         if not (np.isfinite(chk[s]) and np.isfinite(sq[s])):

@@ -63,7 +63,6 @@ from numba import njit, prange
 
 from . import _batched, _kernels
 from ._batched import schedule
-from ._linalg import one_blas_thread
 from ._validation import (
     DivergenceError,
     as_bool,
@@ -619,8 +618,8 @@ def loss_and_grad(
     if model.kind in _kernels.BATCHED_KINDS and not return_state_grads:
         # the same computation with windows as the inner dimension (refrnn._batched); if a
         # state or an error is not finite, the window-by-window kernels below say where
-        ws = _batched.Workspace(S, T1 - 1, M, N, theta_k.shape[0])
-        with one_blas_thread():  # the chunks run in parallel and each calls BLAS
+        ws = _batched.Workspace.reused(S, T1 - 1, M, N, theta_k.shape[0])
+        with _batched.blas_limit(M):
             ok = _batched.loss_and_grad_chunks(
                 model.kind, theta_k, M, identity, B, X, F, tau_k, alpha_k, through_pinv, ws
             )

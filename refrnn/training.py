@@ -602,7 +602,7 @@ class _FusedBatchStep:
         c1, c2 = 1.0 - opt.beta1**k, 1.0 - opt.beta2**k  # as Adam.step
         B = np.zeros((1, 1)) if self.identity else model.B
         new = np.empty_like(self.m)
-        with one_blas_thread():  # the chunks run in parallel and each calls BLAS
+        with _batched.blas_limit(M):
             status, loss, norm = _batched._train_step(
                 model.kind, _kernels.kernel_layout(model.kind, model.theta, M), self.P, M,
                 self.identity, B, windows, F, forcing is not None, tau_k, alpha_k,

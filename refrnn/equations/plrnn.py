@@ -33,13 +33,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._linalg import (
-    GEMM_MIN_DIM,
-    add_row_times_chunk,
-    add_rows_times_chunk,
-    row_view,
-    transposed_matrix_times_chunk,
+from .._lanes import (
+    add,
+    add_matrix_times,
+    add_summed_products,
+    axpb,
+    axpy,
+    full,
+    gate,
+    load,
+    mul_add,
+    njit_lanes,
+    relu,
+    store,
+    total,
 )
+from .._linalg import GEMM_MIN_DIM, row_view
 
 KIND = 0
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
@@ -282,17 +291,18 @@ def jacobian_kernel(theta, M, z, J):
 # States of w windows over n steps are arrays Z of shape (M, n, w); ``Z[i, t]`` is the
 # contiguous row of unit i at step t, so every inner loop runs over windows: it vectorises
 # whatever the activity pattern (no branch per unit) and one W entry serves w windows.
-@njit(cache=True, fastmath={"contract"})
+@njit_lanes(cache=True, fastmath={"contract"})
 def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
-    """``Zout[:, u] = F(Z[:, t])`` for every window; ``H[:, t] = relu(Z[:, t])``, which
-    :func:`param_grads_batch_kernel` needs for dL/dW. ``work`` (2, M, w) is scratch.
-    ``fastmath`` "contract" only: fused multiply-adds (one rounding instead of two)."""
+    """``Zout[:, u] = F(Z[:, t])`` for the 16 windows of a chunk (lane values, see
+    :mod:`refrnn._lanes`); ``H[:, t] = relu(Z[:, t])``, which
+    :func:`param_grads_batch_kernel` needs for dL/dW. ``Z``, ``Zout``, ``H`` shape
+    (M, n, 16); ``work`` (2, M, 16) is scratch. ``fastmath`` "contract" only: fused
+    multiply-adds (one rounding instead of two)."""
     A, W, h = _views(theta, M)
-    w = Z.shape[2]
     for j in range(M):
-        zj, rj = Z[j, t], H[j, t]
-        for s in range(w):
-            rj[s] = max(zj[s], 0.0)
+        store(H[j, t], relu(load(Z[j, t])))
+    for i in range(M):
+        store(Zout[i, u], axpb(A[i], load(Z[i, t]), h[i]))
     if M >= GEMM_MIN_DIM:
         # W relu(Z) by BLAS on a contiguous copy of the step's column block (the copy is
         # O(M w), the product O(M^2 w))
@@ -301,77 +311,58 @@ def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
             R[j, :] = H[j, t]
         np.dot(W.reshape((M, M)), R, P)
         for i in range(M):
-            out, zi, pi = Zout[i, u], Z[i, t], P[i]
-            a, c = A[i], h[i]
-            for s in range(w):
-                out[s] = a * zi[s] + c + pi[s]
+            store(Zout[i, u], add(load(Zout[i, u]), load(P[i])))
         return
-    # rows i and i+1 together: each row of relu(z) is loaded once for both (see
-    # add_rows_times_chunk); an odd M ends with one row
-    i = 0
-    while i + 1 < M:
-        o0, o1, z0, z1 = Zout[i, u], Zout[i + 1, u], Z[i, t], Z[i + 1, t]
-        a0, a1, c0, c1 = A[i], A[i + 1], h[i], h[i + 1]
-        for s in range(w):
-            o0[s] = a0 * z0[s] + c0
-            o1[s] = a1 * z1[s] + c1
-        add_rows_times_chunk(W, M, i, H, t, w, o0, o1)
-        i += 2
-    if i < M:
-        o0, z0, a0, c0 = Zout[i, u], Z[i, t], A[i], h[i]
-        for s in range(w):
-            o0[s] = a0 * z0[s] + c0
-        add_row_times_chunk(W, M, i, H, t, w, o0)
+    add_matrix_times(W, M, H, t, Zout, u)
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit_lanes(cache=True, fastmath={"contract"})
 def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
     """Adjoint of :func:`step_batch_kernel` for the states: ``Gin[:, p]`` =
     dL/dZ[:, t] from ``G[:, v]`` = dL/dZout[:, u], i.e. :math:`A \\odot g +
     \\mathrm{relu}'(z) \\odot (W^\\top g)`. ``G[:, v]`` is left as it is: it is what the
     parameter gradient needs (:func:`param_grads_batch_kernel`)."""
     A, W, h = _views(theta, M)
-    w = Z.shape[2]
-    if M >= GEMM_MIN_DIM:  # W^T g by BLAS, from the contiguous copy W^T of the kernel vector
+    # W^T g from the copy W^T of the kernel vector, whose rows are W's columns
+    if M >= GEMM_MIN_DIM:  # by BLAS
         Gc, P = work[0], work[1]
         for i in range(M):
             Gc[i, :] = G[i, v]
         np.dot(_columns(theta, M).reshape((M, M)), Gc, P)
         for j in range(M):
-            out, pj, gj, rj = Gin[j, p], P[j], G[j, v], H[j, t]
-            a = A[j]
-            for s in range(w):
-                out[s] = a * gj[s] + (pj[s] if rj[s] > 0.0 else 0.0)
-        return
-    transposed_matrix_times_chunk(W, M, G, v, w, Gin, p)  # two rows per pass (see there)
-    for j in range(M):
-        out = Gin[j, p]
-        a, gj, rj = A[j], G[j, v], H[j, t]
-        for s in range(w):
-            out[s] = a * gj[s] + (out[s] if rj[s] > 0.0 else 0.0)
-
-
-@njit(cache=True, fastmath={"contract", "reassoc"})
-def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
-    """``g_theta += dL/dtheta`` summed over every step and window at once, from the inputs
-    ``Zin``, their ``H = relu(Zin)`` and the upstream gradients ``G`` (all (M, n, w)):
-    dL/dW as one matrix product ``G H^T`` over n*w columns (BLAS through ``np.dot``: a
-    GEMM instead of n*w rank-one updates), dL/dA and dL/dh as vectorised sums
-    (``fastmath`` "reassoc" lets them use several partial sums: a reordered sum)."""
-    gA, gW, gh = _views(g_theta, M)
-    n = Zin.shape[1] * Zin.shape[2]
-    G2, Z2, H2 = G.reshape((M, n)), Zin.reshape((M, n)), H.reshape((M, n))
-    GW = np.dot(G2, H2.T)
-    for i in range(M):
-        g, z = G2[i], Z2[i]
-        a = 0.0
-        c = 0.0
-        for s in range(n):
-            a += g[s] * z[s]
-            c += g[s]
-        gA[i] += a
-        gh[i] += c
-        gw = row_view(gW, M, i)
+            Gin[j, p, :] = P[j]
+    else:
         for j in range(M):
-            gw[j] += GW[i, j]
-        gw[i] = 0.0  # W's diagonal is not a parameter
+            store(Gin[j, p], full(0.0))
+        add_matrix_times(_columns(theta, M), M, G, v, Gin, p)
+    for j in range(M):
+        store(Gin[j, p], axpy(A[j], load(G[j, v]), gate(load(H[j, t]), load(Gin[j, p]))))
+
+
+@njit_lanes(cache=True, fastmath={"contract"})
+def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
+    """``g_theta += dL/dtheta`` summed over every step and window of a chunk, from the
+    inputs ``Zin``, their ``H = relu(Zin)`` and the upstream gradients ``G`` (all
+    (M, n, 16)): dL/dW = :math:`\\sum g\\,\\mathrm{relu}(z)^\\top` as ``G H^T``
+    (:func:`refrnn._lanes.add_summed_products`; BLAS from M = ``GEMM_MIN_DIM``), dL/dA =
+    :math:`\\sum g \\odot z` and dL/dh = :math:`\\sum g` in lane values."""
+    gA, gW, gh = _views(g_theta, M)
+    n = Zin.shape[1]
+    if M >= GEMM_MIN_DIM:
+        k = n * Zin.shape[2]
+        GW = np.dot(G.reshape((M, k)), H.reshape((M, k)).T)
+        for i in range(M):
+            gw = row_view(gW, M, i)
+            for j in range(M):
+                gw[j] += GW[i, j]
+    else:
+        add_summed_products(G, H, gW)
+    for i in range(M):
+        a, c = full(0.0), full(0.0)
+        for t in range(n):
+            g = load(G[i, t])
+            a = mul_add(g, load(Zin[i, t]), a)
+            c = add(g, c)
+        gA[i] += total(a)
+        gh[i] += total(c)
+        gW[i * M + i] = 0.0  # W's diagonal is not a parameter

@@ -29,14 +29,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .._linalg import (
-    GEMM_MIN_DIM,
-    add_row_times_chunk,
-    add_rows_times_chunk,
-    row_view,
-    transposed_matrix_times_chunk,
+from .._lanes import (
+    add,
+    add_matrix_times,
+    add_summed_products,
+    full,
+    load,
+    njit_lanes,
+    store,
+    tanh,
+    tanh_grad,
+    total,
 )
-from .._vecmath import tanh_inplace
+from .._linalg import GEMM_MIN_DIM, row_view
 
 KIND = 1
 #: Names of the map's parameters, in the order of the parameter vector ``theta``.
@@ -244,57 +249,39 @@ def jacobian_kernel(theta, M, z, J):
 # ======================================================================================
 # Batch-major kernels: many windows in one call, windows the inner (SIMD) dimension
 # (arrays of shape (M, n, w), as in :mod:`refrnn.equations.plrnn`).
-@njit(cache=True, fastmath={"contract"})
+# error_model "numpy": no zero-divisor check in tanh's one division (it divides by a sum of
+# squares >= 1), which would keep LLVM from vectorising the 16 lanes
+@njit_lanes(cache=True, fastmath={"contract"}, error_model="numpy")
 def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
-    """``Zout[:, u] = tanh(W Z[:, t] + b)`` for every window (``H`` unused: the parameter
-    gradient needs only the inputs; ``work`` (2, M, w) scratch). ``fastmath``
-    "contract": fused multiply-adds; tanh by :func:`refrnn._vecmath.tanh_inplace`, which
-    LLVM vectorises (within 1e-15 relative of ``np.tanh``)."""
+    """``Zout[:, u] = tanh(W Z[:, t] + b)`` for the 16 windows of a chunk (lane values, see
+    :mod:`refrnn._lanes`; ``Z``, ``Zout`` shape (M, n, 16); ``H`` unused: the parameter
+    gradient needs only the inputs; ``work`` (2, M, 16) scratch). ``fastmath`` "contract":
+    fused multiply-adds; tanh by :func:`refrnn._lanes.tanh`, which LLVM vectorises
+    (within 1e-15 relative of ``np.tanh``)."""
     W, b = _views(theta, M)
-    w = Z.shape[2]
     if M >= GEMM_MIN_DIM:  # W z by BLAS on a contiguous copy of the column block
         Zc, P = work[0], work[1]
         for j in range(M):
             Zc[j, :] = Z[j, t]
         np.dot(W.reshape((M, M)), Zc, P)
         for i in range(M):
-            out, pi = Zout[i, u], P[i]
-            c = b[i]
-            for s in range(w):
-                out[s] = pi[s] + c
-            tanh_inplace(out, Zc[0])  # SIMD tanh (Zc is free once P is formed)
+            store(Zout[i, u], tanh(add(load(P[i]), full(b[i]))))
         return
-    # rows i and i+1 together: each row of z is loaded once for both (see
-    # add_rows_times_chunk); an odd M ends with one row
-    i = 0
-    while i + 1 < M:
-        o0, o1, c0, c1 = Zout[i, u], Zout[i + 1, u], b[i], b[i + 1]
-        for s in range(w):
-            o0[s] = c0
-            o1[s] = c1
-        add_rows_times_chunk(W, M, i, Z, t, w, o0, o1)
-        i += 2
-    if i < M:
-        o0, c0 = Zout[i, u], b[i]
-        for s in range(w):
-            o0[s] = c0
-        add_row_times_chunk(W, M, i, Z, t, w, o0)
     for i in range(M):
-        tanh_inplace(Zout[i, u], work[0, 0])  # SIMD tanh: ~6x faster than np.tanh per element
+        store(Zout[i, u], full(b[i]))
+    add_matrix_times(W, M, Z, t, Zout, u)
+    for i in range(M):
+        store(Zout[i, u], tanh(load(Zout[i, u])))
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit_lanes(cache=True, fastmath={"contract"})
 def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
     """Adjoint for the states: ``G[:, v]`` (dL/dZout[:, u]) is overwritten by the
     pre-activation gradient :math:`g_a = g \\odot (1 - z'^2)`, which the parameter gradient
-    needs, and ``Gin[:, p] = W^T g_a``."""
-    W, b = _views(theta, M)
-    w = Z.shape[2]
+    needs, and ``Gin[:, p] = W^T g_a`` (from the copy W^T of the kernel vector)."""
     for i in range(M):
-        g, zo = G[i, v], Zout[i, u]
-        for s in range(w):
-            g[s] *= 1.0 - zo[s] * zo[s]
-    if M >= GEMM_MIN_DIM:  # W^T g_a by BLAS, from the contiguous copy W^T
+        store(G[i, v], tanh_grad(load(Zout[i, u]), load(G[i, v])))
+    if M >= GEMM_MIN_DIM:  # by BLAS
         Gc = work[0]
         for i in range(M):
             Gc[i, :] = G[i, v]
@@ -302,24 +289,30 @@ def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
         for j in range(M):
             Gin[j, p, :] = work[1, j]
         return
-    transposed_matrix_times_chunk(W, M, G, v, w, Gin, p)  # two rows per pass (see there)
+    for j in range(M):
+        store(Gin[j, p], full(0.0))
+    add_matrix_times(_columns(theta, M), M, G, v, Gin, p)
 
 
-@njit(cache=True, fastmath={"contract", "reassoc"})
+@njit_lanes(cache=True, fastmath={"contract"})
 def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
-    """``g_theta += dL/dtheta`` over every step and window: dL/dW = ``G Zin^T`` as one
-    BLAS product (``G`` holds the pre-activation gradients), dL/db a vectorised sum
-    (``fastmath`` "reassoc": a reordered sum)."""
+    """``g_theta += dL/dtheta`` summed over every step and window of a chunk, from the
+    inputs ``Zin`` and the pre-activation gradients ``G`` (both (M, n, 16)): dL/dW =
+    ``G Zin^T`` (:func:`refrnn._lanes.add_summed_products`; BLAS from M =
+    ``GEMM_MIN_DIM``), dL/db = :math:`\\sum g` in lane values."""
     gW, gb = _views(g_theta, M)
-    n = Zin.shape[1] * Zin.shape[2]
-    G2, Z2 = G.reshape((M, n)), Zin.reshape((M, n))
-    GW = np.dot(G2, Z2.T)
+    n = Zin.shape[1]
+    if M >= GEMM_MIN_DIM:
+        k = n * Zin.shape[2]
+        GW = np.dot(G.reshape((M, k)), Zin.reshape((M, k)).T)
+        for i in range(M):
+            gw = row_view(gW, M, i)
+            for j in range(M):
+                gw[j] += GW[i, j]
+    else:
+        add_summed_products(G, Zin, gW)
     for i in range(M):
-        g = G2[i]
-        c = 0.0
-        for s in range(n):
-            c += g[s]
-        gb[i] += c
-        gw = row_view(gW, M, i)
-        for j in range(M):
-            gw[j] += GW[i, j]
+        c = full(0.0)
+        for t in range(n):
+            c = add(load(G[i, t]), c)
+        gb[i] += total(c)

@@ -70,8 +70,9 @@ def definitions_are_consistent(eq, params, dparams, z, dz, g, *, h, fd_atol):
 
 
 def batch_kernels_equal_definitions(eq, params, Z, G):
-    """The batch-major kernels (``*_batch_kernel``: states of shape (M, n, w), windows the
-    inner dimension) against the definitions, over all n steps and w windows at once.
+    """The batch-major kernels (``*_batch_kernel``: states of shape (M, n, 16), the 16
+    windows of a chunk the inner dimension) against the definitions, over all n steps and
+    windows at once.
 
     ``Z`` holds the inputs of n steps, ``G`` the upstream gradients of their outputs. The
     step's and the adjoint's columns are compared one by one (sums of M terms reordered:
