@@ -59,6 +59,7 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
     th = bptt._kernel_theta(model)
     k, P = model.kind, th.shape[0]
     ws = _batched.Workspace(S, T, M, N, P)
+    grad = np.empty(model.theta.shape[0] + N * M)
     # scratch of the window-by-window kernels, as loss_and_grad allocates it
     GF = np.zeros(F.shape)  # gradients with respect to the forcing states
     Z, Zf = np.empty((S, T + 1, M)), np.empty((S, T + 1, M))
@@ -74,9 +75,12 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
                   G_theta, G_B, GF, sq, bad)  # fmt: skip
     fns = {
         "loss_and_grad (total)": lambda: refrnn.loss_and_grad(model, X, tau, detach_forcing=True),
-        "  _batched.loss_and_grad_chunks (batch-major kernel)": lambda: (
-            _batched.loss_and_grad_chunks(k, th, M, identity, B, X, F, tau_k, alpha, False, ws)
-        ),
+        "  _batched.batch_loss_and_grad (batch-major kernel)": lambda: (
+            _batched.batch_loss_and_grad(
+                k, th, model.theta.shape[0], M, identity, B, model.B_pinv, X,
+                ws.forcing(F.shape[1]), False, tau_k, alpha, False, grad, ws.Xt, *ws.args(),
+            )
+        ),  # fmt: skip
         "reference: per-window fused kernel (fallback path)": lambda: bptt._loss_and_grad_kernel(
             *fused_args
         ),

@@ -6,7 +6,7 @@ and every model kind. For the kinds in :data:`refrnn._kernels.BATCHED_KINDS` (PL
 RNN) this module computes the same loss and gradient with windows as the inner dimension:
 
 * the windows are split into chunks of :data:`CHUNK` = 16; a chunk's states live in
-  arrays of shape (M, T, 16) (unit, step, window), and every row of 16 windows is a
+  arrays of shape (T, M, 16) (step, unit, window), and every row of 16 windows is a
   *lane value* held in registers (:mod:`refrnn._lanes`): each step is a small matrix
   product whose multiply-adds run on 16 windows at once (the model's
   ``*_batch_kernel``). A last chunk with fewer windows is padded with copies of its last
@@ -22,11 +22,12 @@ RNN) this module computes the same loss and gradient with windows as the inner d
   call with no Python in between.
 
 Tolerance: the sums are reordered (products summed in another order, fused
-multiply-adds, the parameter gradients summed per lane first, BLAS), so the results agree with the window-by-window kernels and with
-the NumPy definitions to rounding, ~1e-15 relative per step; ``tests/test_batched.py``
-checks 1e-12 against :func:`refrnn.bptt.loss_and_grad_numpy`, as for the other kernels.
-On a chaotic orbit, rounding differences grow like :math:`e^{\lambda_1 t}`, which is the
-1e-10 of :data:`refrnn.testing.TOLERANCES`.
+multiply-adds, the parameter gradients summed per lane first, BLAS), so the results
+agree with the window-by-window kernels and with the NumPy definitions to rounding,
+~1e-15 relative per step; ``tests/test_batched.py`` checks 1e-12 against
+:func:`refrnn.bptt.loss_and_grad_numpy`, as for the other kernels. On a chaotic orbit,
+rounding differences grow like :math:`e^{\lambda_1 t}`, which is the 1e-10 of
+:data:`refrnn.testing.TOLERANCES`.
 
 Numba's array layout: ``Xt`` is the data transposed to (T+1, N, S) and ``F`` the forcing
 states to (K, M, S); each chunk first copies its 16 columns of both (:func:`_gather`), so
@@ -112,11 +113,12 @@ class Workspace:
     The windows fill C = ceil(S / 16) chunks of 16 lanes, Sp = 16 C lanes in all (the last
     chunk's spare lanes repeat its last window with zero loss weight). ``xc``
     ((T+1) N Sp) and ``fc`` (up to (T+1) M Sp) hold each chunk's data and forcing states;
-    ``zin``, ``h``, ``zo``, ``g`` hold M*T*Sp entries (each chunk a contiguous (M, T, 16)
+    ``zin``, ``h``, ``zo``, ``g`` hold M*T*Sp entries (each chunk a contiguous (T, M, 16)
     block: step inputs, the model's hidden activations, step outputs, gradients), ``gx``
     N*T*Sp (loss cotangents), ``g0`` M*Sp (dL/dz_0); per chunk ``G_theta`` (P_k,),
     ``G_B`` (N, M), ``G_P`` (M, N). ``sq`` and ``chk`` (squared errors, finiteness) are
-    the first S of ``sq_lanes`` and ``chk_lanes`` (Sp,).
+    the first S of ``sq_lanes`` and ``chk_lanes`` (Sp,). ``Xt`` (T+1, N, S) holds the
+    windows transposed, ``F`` the forcing states (:meth:`forcing`).
     """
 
     def __init__(self, S, T, M, N, P_k):
@@ -134,6 +136,13 @@ class Workspace:
         self.G_P = np.empty((C, M, N))
         self.sq_lanes, self.chk_lanes = np.empty(Sp), np.empty(Sp)
         self.sq, self.chk = self.sq_lanes[:S], self.chk_lanes[:S]
+        self.Xt = np.empty((T + 1, N, S))
+        self._F = np.empty((T + 1) * M * S)
+
+    def forcing(self, K):
+        """The forcing states' array, shape (K, M, S) (K forced steps, at most T+1)."""
+        S, _, M = self.shape[0], self.shape[1], self.shape[2]
+        return self._F[: K * M * S].reshape(K, M, S)
 
     @classmethod
     def reused(cls, S, T, M, N, P_k):
@@ -167,9 +176,9 @@ def _chunk(kind, theta, M, identity, B, Xc, Fc, w, tau, alpha, scale, through_pi
 
     ``Xc`` (T+1, N, 16) the chunk's data and ``Fc`` (K, M, 16) its forcing states (lanes
     from ``w`` on repeat the last window: see :func:`_gather`; their loss weight is zero,
-    so they add nothing to any gradient). ``zin``, ``hb``, ``zo``, ``g`` (M, T, 16);
+    so they add nothing to any gradient). ``zin``, ``hb``, ``zo``, ``g`` (T, M, 16);
     column t-1 belongs to step t: input :math:`\\tilde z_{t-1}`, hidden activations,
-    output :math:`z_t`, dL/dz_t. ``gx`` (N, T, 16) the loss cotangents, ``g0`` (M, 1, 16)
+    output :math:`z_t`, dL/dz_t. ``gx`` (T, N, 16) the loss cotangents, ``g0`` (1, M, 16)
     dL/dz_0, ``work`` (2, M, 16) scratch. ``chk`` (16,) ends non-finite where a state
     did; ``sq`` (16,) the summed squared errors. ``g_theta``, ``g_B``, ``g_P`` (dL/dB^+,
     only with ``through_pinv``) are overwritten. Rows of 16 lanes are lane values
@@ -186,58 +195,58 @@ def _chunk(kind, theta, M, identity, B, Xc, Fc, w, tau, alpha, scale, through_pi
     chk_t = full(0.0)
     # ---- forward: z_0 = F[0]; z_t = F(z~_{t-1}); residuals before forcing
     for i in range(M):
-        store(zin[i, 0], load(Fc[0, i]))
+        store(zin[0, i], load(Fc[0, i]))
     for t in range(1, T1):
         c = t - 1
         _kernels.step_batch(kind, theta, M, zin, c, zo, c, hb, work)
         for i in range(M):
-            chk_t = axpy(0.0, load(zo[i, c]), chk_t)  # 0 z is NaN where z is inf or NaN
+            chk_t = axpy(0.0, load(zo[c, i]), chk_t)  # 0 z is NaN where z is inf or NaN
         for n in range(N):
             if identity:
-                xhat = load(zo[n, c])
+                xhat = load(zo[c, n])
             else:
                 xhat = full(0.0)
                 for i in range(M):
-                    xhat = axpy(B[n, i], load(zo[i, c]), xhat)
+                    xhat = axpy(B[n, i], load(zo[c, i]), xhat)
             r = sub(load(Xc[t, n]), xhat)
             sq_t = mul_add(r, r, sq_t)
-            store(gx[n, c], mul(weight, r))
+            store(gx[c, n], mul(weight, r))
         if t < T:
             for i in range(M):
-                store(zin[i, t], load(zo[i, c]))
+                store(zin[t, i], load(zo[c, i]))
             if _forced(t, tau):
                 k = t // tau
                 for i in range(stop):
                     if alpha == 1.0:
-                        store(zin[i, t], load(Fc[k, i]))
+                        store(zin[t, i], load(Fc[k, i]))
                     else:
                         store(
-                            zin[i, t],
-                            axpy(alpha, load(Fc[k, i]), times(1.0 - alpha, load(zin[i, t]))),
+                            zin[t, i],
+                            axpy(alpha, load(Fc[k, i]), times(1.0 - alpha, load(zin[t, i]))),
                         )
     store(sq, sq_t)
     store(chk, chk_t)
-    # ---- backward: g[:, t-1] = dL/dz_t, built from dL/dz~_t (written by step t+1)
+    # ---- backward: g[t-1, :] = dL/dz_t, built from dL/dz~_t (written by step t+1)
     for i in range(M):
-        store(g[i, T - 1], full(0.0))  # nothing after step T
+        store(g[T - 1, i], full(0.0))  # nothing after step T
     for t in range(T, 0, -1):
         c = t - 1
         if _forced(t, tau):
             if through_pinv:  # the forcing state's share alpha of z~_t is B^+ x_t
                 for i in range(M):
                     for n in range(N):
-                        g_P[i, n] += alpha * dot(load(g[i, c]), load(Xc[t, n]))
+                        g_P[i, n] += alpha * dot(load(g[c, i]), load(Xc[t, n]))
             for i in range(stop):
-                store(g[i, c], full(0.0) if alpha == 1.0 else times(1.0 - alpha, load(g[i, c])))
+                store(g[c, i], full(0.0) if alpha == 1.0 else times(1.0 - alpha, load(g[c, i])))
         for i in range(M):
-            gi = load(g[i, c])
+            gi = load(g[c, i])
             if identity:
                 if i < N:
-                    gi = add(gi, load(gx[i, c]))
+                    gi = add(gi, load(gx[c, i]))
             else:
                 for n in range(N):
-                    gi = axpy(B[n, i], load(gx[n, c]), gi)
-            store(g[i, c], gi)
+                    gi = axpy(B[n, i], load(gx[c, n]), gi)
+            store(g[c, i], gi)
         if t > 1:
             _kernels.step_vjp_batch(kind, theta, M, zin, c, zo, c, hb, g, c, g, c - 1, work)
         else:
@@ -245,7 +254,7 @@ def _chunk(kind, theta, M, identity, B, Xc, Fc, w, tau, alpha, scale, through_pi
     if through_pinv:  # z_0 = B^+ x_0
         for i in range(M):
             for n in range(N):
-                g_P[i, n] += dot(load(g0[i, 0]), load(Xc[0, n]))
+                g_P[i, n] += dot(load(g0[0, i]), load(Xc[0, n]))
     # ---- parameter gradients: one product over all steps and windows each
     _kernels.param_grads_batch(kind, theta, M, zin, hb, g, g_theta)
     if not identity:  # dL/dB = sum_t (dL/dxhat_t) z_t^T
@@ -279,27 +288,14 @@ def _chunks(kind, theta, M, identity, B, Xt, F, tau, alpha, scale, through_pinv,
         _gather(F, s0, S, Fc)
         _chunk(
             kind, theta, M, identity, B, Xc, Fc, min(LANES, S - s0), tau, alpha, scale,
-            through_pinv, zin[a:b].reshape((M, T, LANES)), hb[a:b].reshape((M, T, LANES)),
-            zo[a:b].reshape((M, T, LANES)), g[a:b].reshape((M, T, LANES)),
-            gx[N * T * s0 : N * T * (s0 + LANES)].reshape((N, T, LANES)),
-            g0[M * s0 : M * (s0 + LANES)].reshape((M, 1, LANES)),
+            through_pinv, zin[a:b].reshape((T, M, LANES)), hb[a:b].reshape((T, M, LANES)),
+            zo[a:b].reshape((T, M, LANES)), g[a:b].reshape((T, M, LANES)),
+            gx[N * T * s0 : N * T * (s0 + LANES)].reshape((T, N, LANES)),
+            g0[M * s0 : M * (s0 + LANES)].reshape((1, M, LANES)),
             work[2 * M * s0 : 2 * M * (s0 + LANES)].reshape((2, M, LANES)),
             chk[s0 : s0 + LANES], sq[s0 : s0 + LANES],
             G_theta[c], G_B[c], G_P[c],
         )  # fmt: skip
-
-
-def loss_and_grad_chunks(kind, theta_k, M, identity, B, X, F, tau, alpha, through_pinv, ws):
-    """Run :func:`_chunks` on windows ``X`` (S, T+1, N) and forcing states ``F`` (S, K, M)
-    (both validated by the caller). Returns False if a state or a squared error was not
-    finite (the caller then takes the window-by-window path, which says where); the
-    results are in ``ws``."""
-    S, T1, N = X.shape
-    Xt = np.ascontiguousarray(X.transpose(1, 2, 0))
-    Ft = np.ascontiguousarray(F.transpose(1, 2, 0))
-    scale = -2.0 / (S * (T1 - 1) * N)
-    _chunks(kind, theta_k, M, identity, B, Xt, Ft, tau, alpha, scale, through_pinv, *ws.args())
-    return bool(np.all(np.isfinite(ws.chk)) and np.all(np.isfinite(ws.sq)))
 
 
 # ======================================================================================
@@ -358,26 +354,25 @@ def _pinv(B, out):
     return True
 
 
-@njit_lanes(cache=True, parallel=True)
-def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau, alpha,
-                through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, Bpinv, Xt,
-                xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
-    """One training step on a batch: loss and gradient, clipping, Adam.
+@njit_lanes(cache=True)
+def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau,
+                        alpha, through_pinv, grad, Xt, xc, fc, zin, hb, zo, g, gx, g0, work, chk,
+                        sq, G_theta, G_B, G_P):  # fmt: skip
+    """Loss and gradient of a batch of windows, in one call.
 
-    ``windows`` (S, T+1, N); ``F`` (K, M, S): the forcing states if ``have_forcing``, else
-    filled here. The parameter vector is ``[theta (P,) | B.ravel()]`` (B only for the
-    linear readout), as are the Adam moments ``m``, ``v`` (updated in place) and ``new``
-    (the updated parameters). ``c1``, ``c2`` are Adam's bias corrections. ``Bpinv``
-    (M, N) is scratch for :math:`B^+`, computed here from B (:func:`_pinv`), so that the
-    step is a function of the parameters alone (a resumed run repeats it exactly).
+    ``windows`` (S, T+1, N), validated by the caller; ``F`` (K, M, S): the forcing states
+    if ``have_forcing``, else filled here from the windows (:math:`B^+ x` with ``Bpinv``
+    (M, N), or :math:`[x, 0]`); ``Xt`` (T+1, N, S) scratch for the windows transposed.
+    ``grad`` (P + N*M,) receives the gradient as ``[theta (P,) | B.ravel()]`` (B only for
+    the linear readout), the chunks' partial gradients reduced in chunk order, with the
+    path through :math:`B^+` if ``through_pinv``. The rest are the arrays of
+    :class:`Workspace`.
 
-    Returns ``(status, loss, norm)``: status 0 success, 1 a non-finite state, loss or
-    gradient (nothing updated), 2 invalid new parameters (non-finite, or B rank deficient).
+    Returns ``(status, loss)``: status 0 success, 1 a non-finite state, loss or gradient
+    entry (the caller's window-by-window path then says where).
     """
     S, T1, N = windows.shape
     T = T1 - 1
-    if not identity and not _pinv(B, Bpinv):
-        return 1, 0.0, 0.0
     for t in range(T1):
         for n in range(N):
             for s in range(S):
@@ -390,17 +385,16 @@ def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau,
     total = 0.0
     for s in range(S):
         if not (np.isfinite(chk[s]) and np.isfinite(sq[s])):
-            return 1, 0.0, 0.0
+            return 1, 0.0
         total += sq[s]
     loss = total / (S * T * N)
     # the gradient, reduced over chunks in chunk order
-    nB = 0 if identity else N * M
-    grad = np.zeros(P + nB)
+    grad[:] = 0.0
     for c in range(G_theta.shape[0]):
         for p in range(P):
             grad[p] += G_theta[c, p]
     if not identity:
-        gB = np.zeros((N, M))
+        gB = grad[P:].reshape((N, M))
         for c in range(G_B.shape[0]):
             gB += G_B[c]
         if through_pinv:
@@ -410,9 +404,37 @@ def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau,
             extra = np.empty((N, M))
             pinv_vjp_kernel(B, Bpinv, GP, extra)
             gB += extra
-        for n in range(N):
-            for i in range(M):
-                grad[P + n * M + i] = gB[n, i]
+    for p in range(grad.shape[0]):
+        if not np.isfinite(grad[p]):
+            return 1, loss
+    return 0, loss
+
+
+@njit_lanes(cache=True)
+def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau, alpha,
+                through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, Bpinv, grad, Xt,
+                xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
+    """One training step on a batch: :func:`batch_loss_and_grad`, clipping, Adam.
+
+    The parameter vector is ``[theta (P,) | B.ravel()]`` (B only for the linear readout),
+    as are the Adam moments ``m``, ``v`` (updated in place), ``new`` (the updated
+    parameters) and ``grad`` (scratch). ``c1``, ``c2`` are Adam's bias corrections.
+    ``Bpinv`` (M, N) is scratch for :math:`B^+`, computed here from B (:func:`_pinv`), so
+    that the step is a function of the parameters alone (a resumed run repeats it
+    exactly). The other arguments as in :func:`batch_loss_and_grad`.
+
+    Returns ``(status, loss, norm)``: status 0 success, 1 a non-finite state, loss or
+    gradient (nothing updated), 2 invalid new parameters (non-finite, or B rank deficient).
+    """
+    N = windows.shape[2]
+    if not identity and not _pinv(B, Bpinv):
+        return 1, 0.0, 0.0
+    status, loss = batch_loss_and_grad(
+        kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau, alpha,
+        through_pinv, grad, Xt, xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P,
+    )  # fmt: skip
+    if status != 0:
+        return 1, loss, 0.0
     ss = 0.0
     for p in range(grad.shape[0]):
         ss += grad[p] * grad[p]

@@ -5,10 +5,10 @@ The batch kernels of :mod:`refrnn._batched` run :data:`LANES` = 16 windows side 
 as a *lane value*, a tuple of 16 floats, and the helpers below combine lane values
 element by element::
 
-    acc = axpb(A[i], load(Z[i, t]), h[i])     # A_i z_i + h_i, all 16 windows
+    acc = axpb(A[i], load(Z[t, i]), h[i])     # A_i z_i + h_i, all 16 windows
     for j in range(M):
-        acc = axpy(W[i, j], load(H[j, t]), acc)   # + W_ij relu(z_j)
-    store(Zout[i, u], acc)
+        acc = axpy(W[i, j], load(H[t, j]), acc)   # + W_ij relu(z_j)
+    store(Zout[u, i], acc)
 
 **Why tuples.** A tuple is not memory: LLVM keeps its 16 entries in registers, so the sum
 over j above runs with no loads or stores of the accumulator, and LLVM's SLP vectoriser
@@ -27,7 +27,7 @@ before. ``tests/test_batched.py`` checks every kernel compiled this way against 
 definitions (1e-12), so a miscompilation would show there.
 
 Every helper is inlined into its caller (Numba IR) and works on rows of at least
-:data:`LANES` contiguous float64 (the rows of a chunk, ``X[j, t]`` of an (M, T, 16)
+:data:`LANES` contiguous float64 (the rows of a chunk, ``X[t, j]`` of a (T, M, 16)
 array). The sums keep the order of the definitions; ``fastmath={"contract"}`` in the
 callers lets ``a * x + y`` be one fused multiply-add (one rounding instead of two).
 """
@@ -35,6 +35,7 @@ callers lets ``a * x + y`` be one fused multiply-add (one rounding instead of tw
 from __future__ import annotations
 
 import numba
+import numpy as np
 from numba import njit
 
 from ._vecmath import tanh_one
@@ -264,28 +265,28 @@ def add_matrix_times(W, M, X, t, Y, u):
     W : ndarray, shape (M*M,)
         The matrix, flattened row-major (``W[i * M + j]`` is :math:`W_{ij}`).
     M : int
-    X : ndarray, shape (M, n, 16)
-        The vectors, windows last; ``X[j, t]`` is entry j at column t.
+    X : ndarray, shape (n, M, 16)
+        The vectors, windows last; ``X[t, j]`` is entry j at column t.
     t : int
-    Y : ndarray, shape (M, n', 16)
-        Accumulated into, at column ``u``; must not be ``X[:, t]``.
+    Y : ndarray, shape (n', M, 16)
+        Accumulated into, at column ``u``; must not be ``X[t, :]``.
     u : int
     """
     i = 0
     while i + 1 < M:
-        y0, y1 = load(Y[i, u]), load(Y[i + 1, u])
+        y0, y1 = load(Y[u, i]), load(Y[u, i + 1])
         for j in range(M):
-            x = load(X[j, t])
+            x = load(X[t, j])
             y0 = axpy(W[i * M + j], x, y0)
             y1 = axpy(W[(i + 1) * M + j], x, y1)
-        store(Y[i, u], y0)
-        store(Y[i + 1, u], y1)
+        store(Y[u, i], y0)
+        store(Y[u, i + 1], y1)
         i += 2
     if i < M:
-        y0 = load(Y[i, u])
+        y0 = load(Y[u, i])
         for j in range(M):
-            y0 = axpy(W[i * M + j], load(X[j, t]), y0)
-        store(Y[i, u], y0)
+            y0 = axpy(W[i * M + j], load(X[t, j]), y0)
+        store(Y[u, i], y0)
 
 
 @njit(cache=True, inline="always", fastmath={"contract"})
@@ -301,20 +302,20 @@ def add_summed_products(G, H, out):
 
     Parameters
     ----------
-    G : ndarray, shape (P, n, 16)
-    H : ndarray, shape (Q, n, 16)
+    G : ndarray, shape (n, P, 16)
+    H : ndarray, shape (n, Q, 16)
     out : ndarray, shape (P*Q,)
         Accumulated into; the P x Q matrix flattened row-major (``out[i * Q + j]``), as
         the kernels store their parameter blocks.
     """
-    P, n, Q = G.shape[0], G.shape[1], H.shape[0]
+    n, P, Q = G.shape[0], G.shape[1], H.shape[1]
     for i in range(0, P, 2):
         i1 = min(i + 1, P - 1)
         for j in range(0, Q, 2):
             j1 = min(j + 1, Q - 1)
             a00, a01, a10, a11 = full(0.0), full(0.0), full(0.0), full(0.0)
             for t in range(n):
-                g0, g1, h0, h1 = load(G[i, t]), load(G[i1, t]), load(H[j, t]), load(H[j1, t])
+                g0, g1, h0, h1 = load(G[t, i]), load(G[t, i1]), load(H[t, j]), load(H[t, j1])
                 a00 = mul_add(g0, h0, a00)
                 a01 = mul_add(g0, h1, a01)
                 a10 = mul_add(g1, h0, a10)
@@ -326,3 +327,15 @@ def add_summed_products(G, H, out):
                 out[i1 * Q + j] += total(a10)
                 if j1 > j:
                     out[i1 * Q + j1] += total(a11)
+
+
+@njit(cache=True)
+def unit_major(A):
+    """A contiguous (M, n*16) copy of the (n, M, 16) array ``A``: unit by unit, all steps
+    and windows in a row, the operand of one BLAS product over a whole chunk."""
+    n, M = A.shape[0], A.shape[1]
+    out = np.empty((M, n * LANES))
+    for t in range(n):
+        for i in range(M):
+            out[i, t * LANES : (t + 1) * LANES] = A[t, i]
+    return out

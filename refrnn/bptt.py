@@ -612,27 +612,31 @@ def loss_and_grad(
     tau_k, alpha_k = schedule(tau, alpha)
     S, T1, N = X.shape
     identity, B = _readout_arrays(model)
-    F, Xf = _forcing(model, X, tau_k, forcing)
     M = model.M
     theta_k = _kernel_theta(model)
     if model.kind in _kernels.BATCHED_KINDS and not return_state_grads:
-        # the same computation with windows as the inner dimension (refrnn._batched); if a
-        # state or an error is not finite, the window-by-window kernels below say where
+        # the same computation with windows as the inner dimension, in one call
+        # (refrnn._batched); if a state or an error is not finite, the window-by-window
+        # kernels below say where
         ws = _batched.Workspace.reused(S, T1 - 1, M, N, theta_k.shape[0])
+        every = tau_k if tau_k > 0 else T1
+        Ft = ws.forcing(len(range(0, T1, every)))
+        if forcing is not None:
+            Ft[:] = _forcing(model, X, tau_k, forcing)[0].transpose(1, 2, 0)
+        P = model.theta.shape[0]
+        grad = np.empty(P + (0 if identity else N * M))
+        Bpinv = np.zeros((1, 1)) if identity else model.B_pinv
         with _batched.blas_limit(M):
-            ok = _batched.loss_and_grad_chunks(
-                model.kind, theta_k, M, identity, B, X, F, tau_k, alpha_k, through_pinv, ws
-            )
-        if ok:
-            grads = model.unpack(ws.G_theta.sum(axis=0)[: model.theta.shape[0]])
+            status, loss = _batched.batch_loss_and_grad(
+                model.kind, theta_k, P, M, identity, B, Bpinv, X, Ft, forcing is not None,
+                tau_k, alpha_k, through_pinv, grad, ws.Xt, *ws.args(),
+            )  # fmt: skip
+        if status == 0:
+            grads = model.unpack(grad[:P])
             if not identity:
-                grads["B"] = ws.G_B.sum(axis=0)
-                if through_pinv:
-                    G_B_pinv = np.empty((N, M))
-                    pinv_vjp_kernel(model.B, model.B_pinv, ws.G_P.sum(axis=0), G_B_pinv)
-                    grads["B"] += G_B_pinv
-            _raise_if_grads_not_finite(model, grads, tau)
-            return float(ws.sq.sum() / (S * (T1 - 1) * N)), grads
+                grads["B"] = grad[P:].reshape(N, M)
+            return loss, grads
+    F, Xf = _forcing(model, X, tau_k, forcing)
     # Only the states z_t are kept for the backward pass; z~_t and dL/dz_t live in two
     # scratch rows per window unless the caller asks for the state gradients.
     Z = np.empty((S, T1, M))

@@ -583,8 +583,7 @@ class _FusedBatchStep:
             start += n
         P_k = _kernels.kernel_layout(model.kind, model.theta, M).shape[0]
         self.ws = _batched.Workspace(batch_size, seq_len, M, N, P_k)
-        self.Xt = np.empty((seq_len + 1, N, batch_size))
-        self.F = {}  # forcing states (K, M, S), by K
+        self.grad = np.empty(size)
         self.Bpinv = np.empty((M, N))
 
     def __call__(self, model, opt, windows, forcing, tau, alpha, detach_forcing, clip_norm):
@@ -594,8 +593,7 @@ class _FusedBatchStep:
         S, T1, N = windows.shape
         M = model.M
         every = tau_k if tau_k > 0 else T1
-        K = len(range(0, T1, every))
-        F = self.F.setdefault(K, np.empty((K, M, S)))
+        F = self.ws.forcing(len(range(0, T1, every)))
         if forcing is not None:
             F[:] = forcing[:, ::every].transpose(1, 2, 0)
         k = opt.k + 1
@@ -608,7 +606,7 @@ class _FusedBatchStep:
                 self.identity, B, windows, F, forcing is not None, tau_k, alpha_k,
                 self.through_pinv, -1.0 if self.clip_norm is None else float(self.clip_norm),
                 opt.lr, opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, new, self.Bpinv,
-                self.Xt, *self.ws.args(),
+                self.grad, self.ws.Xt, *self.ws.args(),
             )  # fmt: skip
         if status == 1:
             # a non-finite state, loss or gradient: the window-by-window path says where

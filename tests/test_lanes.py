@@ -45,13 +45,13 @@ def test_matrix_times_equals_numpy(M, seed):
     nothing else of Y changes."""
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((M, M))
-    X = rng.standard_normal((M, 3, LANES))
-    Y = rng.standard_normal((M, 2, LANES))
+    X = rng.standard_normal((3, M, LANES))  # (step, unit, window)
+    Y = rng.standard_normal((2, M, LANES))
     want = Y.copy()
-    want[:, 1] += W @ X[:, 2]
+    want[1] += W @ X[2]
     _matrix_times(W.ravel().copy(), M, X, 2, Y, 1)
     np.testing.assert_allclose(Y, want, rtol=1e-13, atol=1e-13)
-    assert np.array_equal(Y[:, 0], want[:, 0])
+    assert np.array_equal(Y[0], want[0])
 
 
 @settings(max_examples=100, deadline=None)
@@ -61,9 +61,9 @@ def test_summed_products_equal_numpy(P, Q, n, seed):
     """out += G H^T summed over columns and lanes, for odd and even row counts (the last
     pass of an odd count repeats a row but must add it once)."""
     rng = np.random.default_rng(seed)
-    G, H = rng.standard_normal((P, n, LANES)), rng.standard_normal((Q, n, LANES))
+    G, H = rng.standard_normal((n, P, LANES)), rng.standard_normal((n, Q, LANES))
     out = rng.standard_normal(P * Q)
-    want = out + np.einsum("its,jts->ij", G, H).ravel()
+    want = out + np.einsum("tis,tjs->ij", G, H).ravel()
     _summed_products(G, H, out)
     np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)
 
@@ -115,3 +115,8 @@ def test_compiling_with_lanes_restores_numbas_setting():
         numba.core.codegen.JITCPUCodegen._pass_builder = original
     assert seen and all(v == 1 for v in seen)
     assert numba.config.SLP_VECTORIZE == before
+
+
+def test_unit_major_copy():
+    A = np.random.default_rng(4).standard_normal((3, 5, LANES))
+    np.testing.assert_array_equal(_lanes.unit_major(A), A.transpose(1, 0, 2).reshape(5, -1))

@@ -47,6 +47,7 @@ from .._lanes import (
     relu,
     store,
     total,
+    unit_major,
 )
 from .._linalg import GEMM_MIN_DIM, row_view
 
@@ -293,64 +294,55 @@ def jacobian_kernel(theta, M, z, J):
 # whatever the activity pattern (no branch per unit) and one W entry serves w windows.
 @njit_lanes(cache=True, fastmath={"contract"})
 def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
-    """``Zout[:, u] = F(Z[:, t])`` for the 16 windows of a chunk (lane values, see
-    :mod:`refrnn._lanes`); ``H[:, t] = relu(Z[:, t])``, which
+    """``Zout[u, :] = F(Z[t, :])`` for the 16 windows of a chunk (lane values, see
+    :mod:`refrnn._lanes`); ``H[t, :] = relu(Z[t, :])``, which
     :func:`param_grads_batch_kernel` needs for dL/dW. ``Z``, ``Zout``, ``H`` shape
-    (M, n, 16); ``work`` (2, M, 16) is scratch. ``fastmath`` "contract" only: fused
+    (n, M, 16); ``work`` (2, M, 16) is scratch. ``fastmath`` "contract" only: fused
     multiply-adds (one rounding instead of two)."""
     A, W, h = _views(theta, M)
     for j in range(M):
-        store(H[j, t], relu(load(Z[j, t])))
+        store(H[t, j], relu(load(Z[t, j])))
     for i in range(M):
-        store(Zout[i, u], axpb(A[i], load(Z[i, t]), h[i]))
+        store(Zout[u, i], axpb(A[i], load(Z[t, i]), h[i]))
     if M >= GEMM_MIN_DIM:
-        # W relu(Z) by BLAS on a contiguous copy of the step's column block (the copy is
-        # O(M w), the product O(M^2 w))
-        R, P = work[0], work[1]
-        for j in range(M):
-            R[j, :] = H[j, t]
-        np.dot(W.reshape((M, M)), R, P)
+        # W relu(Z) by BLAS (the step's rows are one contiguous (M, 16) block)
+        P = work[1]
+        np.dot(W.reshape((M, M)), H[t], P)
         for i in range(M):
-            store(Zout[i, u], add(load(Zout[i, u]), load(P[i])))
+            store(Zout[u, i], add(load(Zout[u, i]), load(P[i])))
         return
     add_matrix_times(W, M, H, t, Zout, u)
 
 
 @njit_lanes(cache=True, fastmath={"contract"})
 def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
-    """Adjoint of :func:`step_batch_kernel` for the states: ``Gin[:, p]`` =
-    dL/dZ[:, t] from ``G[:, v]`` = dL/dZout[:, u], i.e. :math:`A \\odot g +
-    \\mathrm{relu}'(z) \\odot (W^\\top g)`. ``G[:, v]`` is left as it is: it is what the
+    """Adjoint of :func:`step_batch_kernel` for the states: ``Gin[p, :]`` =
+    dL/dZ[:, t] from ``G[v, :]`` = dL/dZout[:, u], i.e. :math:`A \\odot g +
+    \\mathrm{relu}'(z) \\odot (W^\\top g)`. ``G[v, :]`` is left as it is: it is what the
     parameter gradient needs (:func:`param_grads_batch_kernel`)."""
     A, W, h = _views(theta, M)
     # W^T g from the copy W^T of the kernel vector, whose rows are W's columns
     if M >= GEMM_MIN_DIM:  # by BLAS
-        Gc, P = work[0], work[1]
-        for i in range(M):
-            Gc[i, :] = G[i, v]
-        np.dot(_columns(theta, M).reshape((M, M)), Gc, P)
-        for j in range(M):
-            Gin[j, p, :] = P[j]
+        np.dot(_columns(theta, M).reshape((M, M)), G[v], Gin[p])
     else:
         for j in range(M):
-            store(Gin[j, p], full(0.0))
+            store(Gin[p, j], full(0.0))
         add_matrix_times(_columns(theta, M), M, G, v, Gin, p)
     for j in range(M):
-        store(Gin[j, p], axpy(A[j], load(G[j, v]), gate(load(H[j, t]), load(Gin[j, p]))))
+        store(Gin[p, j], axpy(A[j], load(G[v, j]), gate(load(H[t, j]), load(Gin[p, j]))))
 
 
 @njit_lanes(cache=True, fastmath={"contract"})
 def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
     """``g_theta += dL/dtheta`` summed over every step and window of a chunk, from the
     inputs ``Zin``, their ``H = relu(Zin)`` and the upstream gradients ``G`` (all
-    (M, n, 16)): dL/dW = :math:`\\sum g\\,\\mathrm{relu}(z)^\\top` as ``G H^T``
+    (n, M, 16)): dL/dW = :math:`\\sum g\\,\\mathrm{relu}(z)^\\top` as ``G H^T``
     (:func:`refrnn._lanes.add_summed_products`; BLAS from M = ``GEMM_MIN_DIM``), dL/dA =
     :math:`\\sum g \\odot z` and dL/dh = :math:`\\sum g` in lane values."""
     gA, gW, gh = _views(g_theta, M)
-    n = Zin.shape[1]
+    n = Zin.shape[0]
     if M >= GEMM_MIN_DIM:
-        k = n * Zin.shape[2]
-        GW = np.dot(G.reshape((M, k)), H.reshape((M, k)).T)
+        GW = np.dot(unit_major(G), unit_major(H).T)
         for i in range(M):
             gw = row_view(gW, M, i)
             for j in range(M):
@@ -360,8 +352,8 @@ def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
     for i in range(M):
         a, c = full(0.0), full(0.0)
         for t in range(n):
-            g = load(G[i, t])
-            a = mul_add(g, load(Zin[i, t]), a)
+            g = load(G[t, i])
+            a = mul_add(g, load(Zin[t, i]), a)
             c = add(g, c)
         gA[i] += total(a)
         gh[i] += total(c)

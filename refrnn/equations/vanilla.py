@@ -40,6 +40,7 @@ from .._lanes import (
     tanh,
     tanh_grad,
     total,
+    unit_major,
 )
 from .._linalg import GEMM_MIN_DIM, row_view
 
@@ -253,58 +254,50 @@ def jacobian_kernel(theta, M, z, J):
 # squares >= 1), which would keep LLVM from vectorising the 16 lanes
 @njit_lanes(cache=True, fastmath={"contract"}, error_model="numpy")
 def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
-    """``Zout[:, u] = tanh(W Z[:, t] + b)`` for the 16 windows of a chunk (lane values, see
-    :mod:`refrnn._lanes`; ``Z``, ``Zout`` shape (M, n, 16); ``H`` unused: the parameter
+    """``Zout[u, :] = tanh(W Z[t, :] + b)`` for the 16 windows of a chunk (lane values, see
+    :mod:`refrnn._lanes`; ``Z``, ``Zout`` shape (n, M, 16); ``H`` unused: the parameter
     gradient needs only the inputs; ``work`` (2, M, 16) scratch). ``fastmath`` "contract":
     fused multiply-adds; tanh by :func:`refrnn._lanes.tanh`, which LLVM vectorises
     (within 1e-15 relative of ``np.tanh``)."""
     W, b = _views(theta, M)
-    if M >= GEMM_MIN_DIM:  # W z by BLAS on a contiguous copy of the column block
-        Zc, P = work[0], work[1]
-        for j in range(M):
-            Zc[j, :] = Z[j, t]
-        np.dot(W.reshape((M, M)), Zc, P)
+    if M >= GEMM_MIN_DIM:  # W z by BLAS (the step's rows are one contiguous (M, 16) block)
+        P = work[1]
+        np.dot(W.reshape((M, M)), Z[t], P)
         for i in range(M):
-            store(Zout[i, u], tanh(add(load(P[i]), full(b[i]))))
+            store(Zout[u, i], tanh(add(load(P[i]), full(b[i]))))
         return
     for i in range(M):
-        store(Zout[i, u], full(b[i]))
+        store(Zout[u, i], full(b[i]))
     add_matrix_times(W, M, Z, t, Zout, u)
     for i in range(M):
-        store(Zout[i, u], tanh(load(Zout[i, u])))
+        store(Zout[u, i], tanh(load(Zout[u, i])))
 
 
 @njit_lanes(cache=True, fastmath={"contract"})
 def step_vjp_batch_kernel(theta, M, Z, t, Zout, u, H, G, v, Gin, p, work):
-    """Adjoint for the states: ``G[:, v]`` (dL/dZout[:, u]) is overwritten by the
+    """Adjoint for the states: ``G[v, :]`` (dL/dZout[:, u]) is overwritten by the
     pre-activation gradient :math:`g_a = g \\odot (1 - z'^2)`, which the parameter gradient
-    needs, and ``Gin[:, p] = W^T g_a`` (from the copy W^T of the kernel vector)."""
+    needs, and ``Gin[p, :] = W^T g_a`` (from the copy W^T of the kernel vector)."""
     for i in range(M):
-        store(G[i, v], tanh_grad(load(Zout[i, u]), load(G[i, v])))
+        store(G[v, i], tanh_grad(load(Zout[u, i]), load(G[v, i])))
     if M >= GEMM_MIN_DIM:  # by BLAS
-        Gc = work[0]
-        for i in range(M):
-            Gc[i, :] = G[i, v]
-        np.dot(_columns(theta, M).reshape((M, M)), Gc, work[1])
-        for j in range(M):
-            Gin[j, p, :] = work[1, j]
+        np.dot(_columns(theta, M).reshape((M, M)), G[v], Gin[p])
         return
     for j in range(M):
-        store(Gin[j, p], full(0.0))
+        store(Gin[p, j], full(0.0))
     add_matrix_times(_columns(theta, M), M, G, v, Gin, p)
 
 
 @njit_lanes(cache=True, fastmath={"contract"})
 def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
     """``g_theta += dL/dtheta`` summed over every step and window of a chunk, from the
-    inputs ``Zin`` and the pre-activation gradients ``G`` (both (M, n, 16)): dL/dW =
+    inputs ``Zin`` and the pre-activation gradients ``G`` (both (n, M, 16)): dL/dW =
     ``G Zin^T`` (:func:`refrnn._lanes.add_summed_products`; BLAS from M =
     ``GEMM_MIN_DIM``), dL/db = :math:`\\sum g` in lane values."""
     gW, gb = _views(g_theta, M)
-    n = Zin.shape[1]
+    n = Zin.shape[0]
     if M >= GEMM_MIN_DIM:
-        k = n * Zin.shape[2]
-        GW = np.dot(G.reshape((M, k)), Zin.reshape((M, k)).T)
+        GW = np.dot(unit_major(G), unit_major(Zin).T)
         for i in range(M):
             gw = row_view(gW, M, i)
             for j in range(M):
@@ -314,5 +307,5 @@ def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
     for i in range(M):
         c = full(0.0)
         for t in range(n):
-            c = add(load(G[i, t]), c)
+            c = add(load(G[t, i]), c)
         gb[i] += total(c)

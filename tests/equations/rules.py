@@ -70,7 +70,7 @@ def definitions_are_consistent(eq, params, dparams, z, dz, g, *, h, fd_atol):
 
 
 def batch_kernels_equal_definitions(eq, params, Z, G):
-    """The batch-major kernels (``*_batch_kernel``: states of shape (M, n, 16), the 16
+    """The batch-major kernels (``*_batch_kernel``: states of shape (n, M, 16), the 16
     windows of a chunk the inner dimension) against the definitions, over all n steps and
     windows at once.
 
@@ -79,7 +79,7 @@ def batch_kernels_equal_definitions(eq, params, Z, G):
     1e-12 as above); the parameter gradient sums n*w adjoints (BLAS and reordered sums),
     so it is compared relative to its largest entry.
     """
-    M, n, w = Z.shape
+    n, M, w = Z.shape
     theta = _pack(eq, params)
     theta_k = eq.kernel_layout(theta, M)
     tol = dict(rtol=KERNEL_RTOL, atol=KERNEL_ATOL)
@@ -88,13 +88,13 @@ def batch_kernels_equal_definitions(eq, params, Z, G):
     Gk = G.copy()  # the adjoint kernels may overwrite G with what the parameter gradient needs
     for t in range(n):
         eq.step_batch_kernel(theta_k, M, Z, t, Zout, t, H, work)
-        np.testing.assert_allclose(Zout[:, t].T, eq.step(params, Z[:, t].T), **tol)
+        np.testing.assert_allclose(Zout[t].T, eq.step(params, Z[t].T), **tol)
         eq.step_vjp_batch_kernel(theta_k, M, Z, t, Zout, t, H, Gk, t, Gin, t, work)
-        g_z, _ = eq.step_vjp(params, Z[:, t].T, Zout[:, t].T, G[:, t].T)
-        np.testing.assert_allclose(Gin[:, t].T, g_z, **tol)
+        g_z, _ = eq.step_vjp(params, Z[t].T, Zout[t].T, G[t].T)
+        np.testing.assert_allclose(Gin[t].T, g_z, **tol)
     g_theta = np.zeros_like(theta_k)
     eq.param_grads_batch_kernel(theta_k, M, Z, H, Gk, g_theta)
-    X, Xo, U = (np.ascontiguousarray(A.reshape(M, n * w).T) for A in (Z, Zout, G))
+    X, Xo, U = (np.ascontiguousarray(A.transpose(0, 2, 1).reshape(n * w, M)) for A in (Z, Zout, G))
     want = _pack(eq, eq.step_vjp(params, X, Xo, U)[1])
     P = theta.shape[0]
     np.testing.assert_allclose(g_theta[:P], want, rtol=0, atol=1e-12 * np.max(np.abs(want)))

@@ -88,7 +88,8 @@ def test_batch_kernels_equal_definitions(M, n, seed, kink):
     rng = np.random.default_rng(seed)
     params = refrnn.PLRNN.random(M, 1, rng=rng).params
     del params["B"]
-    Z = np.stack([_away_from_kink(rng, M) for _ in range(n * w)], axis=1).reshape(M, n, w)
+    Z = np.stack([_away_from_kink(rng, M) for _ in range(n * w)]).reshape(n, w, M)
+    Z = np.ascontiguousarray(Z.transpose(0, 2, 1))  # (step, unit, window)
     if kink:
         Z[rng.random(Z.shape) < 0.3] = 0.0
-    batch_kernels_equal_definitions(plrnn, params, Z, rng.normal(size=(M, n, w)))
+    batch_kernels_equal_definitions(plrnn, params, Z, rng.normal(size=(n, M, w)))

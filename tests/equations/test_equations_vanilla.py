@@ -58,5 +58,5 @@ def test_batch_kernels_equal_definitions(M, n, gain, seed):
     rng = np.random.default_rng(seed)
     params = refrnn.VanillaRNN.random(M, 1, rng=rng, gain=gain).params
     del params["B"]
-    Z, G = rng.normal(size=(M, n, w)), rng.normal(size=(M, n, w))
+    Z, G = rng.normal(size=(n, M, w)), rng.normal(size=(n, M, w))  # (step, unit, window)
     batch_kernels_equal_definitions(vanilla, params, Z, G)
