@@ -33,6 +33,7 @@ __all__ = [
     "qr_positive_lapack",
     "lapack_qr_work_size",
     "one_blas_thread",
+    "add_product_nt",
     "all_finite",
     "row_view",
 ]
@@ -52,7 +53,28 @@ for _name in ("dgeqrf", "dorgqr"):
     _llvm.add_symbol(
         "refrnn_" + _name, get_cython_function_address("scipy.linalg.cython_lapack", _name)
     )
+_llvm.add_symbol("refrnn_dgemm", get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
 _int_p, _dbl_p = types.CPointer(types.int32), types.CPointer(types.float64)
+_chr_p = types.CPointer(types.int8)
+#: dgemm(TRANSA, TRANSB, M, N, K, ALPHA, A, LDA, B, LDB, BETA, C, LDC)
+_dgemm = types.ExternalFunction(
+    "refrnn_dgemm",
+    types.void(
+        _chr_p,
+        _chr_p,
+        _int_p,
+        _int_p,
+        _int_p,
+        _dbl_p,
+        _dbl_p,
+        _int_p,
+        _dbl_p,
+        _int_p,
+        _dbl_p,
+        _dbl_p,
+        _int_p,
+    ),  # fmt: skip
+)
 #: dgeqrf(M, N, A, LDA, TAU, WORK, LWORK, INFO)
 _dgeqrf = types.ExternalFunction(
     "refrnn_dgeqrf", types.void(_int_p, _int_p, _dbl_p, _int_p, _dbl_p, _dbl_p, _int_p, _int_p)
@@ -62,6 +84,27 @@ _dorgqr = types.ExternalFunction(
     "refrnn_dorgqr",
     types.void(_int_p, _int_p, _int_p, _dbl_p, _int_p, _dbl_p, _dbl_p, _int_p, _int_p),
 )
+
+
+@njit(cache=True)
+def add_product_nt(A, B, C, iw, chars, scalars):
+    r""":math:`C \mathrel{+}= A B^\top` by BLAS ``dgemm``, with no copy and no allocation.
+
+    For C-ordered ``A`` (m, k), ``B`` (n, k), ``C`` (m, n): Fortran sees each as its
+    transpose, so this is ``dgemm("T", "N")`` computing :math:`C^\top \mathrel{+}= B A^\top`
+    (beta = 1). Used for parameter gradients summed over the steps of a chunk, one
+    product per step, where one product over all steps would need a transposed copy of
+    both operands. ``iw`` (int32, >= 6), ``chars`` (int8, >= 2) and ``scalars``
+    (float64, >= 2) are scratch for the arguments, which Fortran takes by pointer.
+    """
+    m, k, n = A.shape[0], A.shape[1], B.shape[0]
+    iw[0], iw[1], iw[2], iw[3] = n, m, k, n  # M, N, K of the Fortran call; LDC
+    iw[4] = k  # LDA = LDB
+    chars[0], chars[1] = 84, 78  # "T", "N"
+    scalars[0], scalars[1] = 1.0, 1.0  # alpha, beta
+    _dgemm(chars[0:].ctypes, chars[1:].ctypes, iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes,
+           scalars[0:].ctypes, B.ctypes, iw[4:].ctypes, A.ctypes, iw[4:].ctypes,
+           scalars[1:].ctypes, C.ctypes, iw[3:].ctypes)  # fmt: skip
 
 
 @njit(cache=True)

@@ -117,6 +117,14 @@ def test_compiling_with_lanes_restores_numbas_setting():
     assert numba.config.SLP_VECTORIZE == before
 
 
-def test_unit_major_copy():
-    A = np.random.default_rng(4).standard_normal((3, 5, LANES))
-    np.testing.assert_array_equal(_lanes.unit_major(A), A.transpose(1, 0, 2).reshape(5, -1))
+@settings(max_examples=30, deadline=None)
+@given(P=st.integers(1, 7), Q=st.integers(1, 7), n=st.integers(1, 40),
+       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+def test_summed_products_by_blas_equal_numpy(P, Q, n, seed):
+    """The BLAS form, in blocks of BLAS_STEPS steps (the last one padded with zeros)."""
+    rng = np.random.default_rng(seed)
+    G, H = rng.standard_normal((n, P, LANES)), rng.standard_normal((n, Q, LANES))
+    out = rng.standard_normal((P, Q))
+    want = out + np.einsum("tis,tjs->ij", G, H)
+    _lanes.add_summed_products_blas(G, H, out)
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)

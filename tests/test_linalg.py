@@ -243,3 +243,17 @@ def test_matmul_into_equals_numpy():
     matmul_into(A, B, out)
     # sums of 3 products in the same order as a textbook loop: a few ulps from BLAS
     np.testing.assert_allclose(out, A @ B, rtol=1e-14, atol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 9), n=st.integers(1, 9), k=st.integers(1, 20),
+       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+def test_add_product_nt_accumulates_a_times_b_transposed(m, n, k, seed):
+    """dgemm called with the transposes Fortran sees: C += A B^T, C's old value kept."""
+    from refrnn._linalg import add_product_nt
+
+    rng = np.random.default_rng(seed)
+    A, B, C = rng.normal(size=(m, k)), rng.normal(size=(n, k)), rng.normal(size=(m, n))
+    want = C + A @ B.T
+    add_product_nt(A, B, C, np.zeros(6, np.int32), np.zeros(2, np.int8), np.zeros(2))
+    np.testing.assert_allclose(C, want, rtol=1e-13, atol=1e-13)

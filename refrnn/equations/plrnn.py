@@ -37,6 +37,7 @@ from .._lanes import (
     add,
     add_matrix_times,
     add_summed_products,
+    add_summed_products_blas,
     axpb,
     axpy,
     full,
@@ -47,7 +48,6 @@ from .._lanes import (
     relu,
     store,
     total,
-    unit_major,
 )
 from .._linalg import GEMM_MIN_DIM, row_view
 
@@ -342,11 +342,7 @@ def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
     gA, gW, gh = _views(g_theta, M)
     n = Zin.shape[0]
     if M >= GEMM_MIN_DIM:
-        GW = np.dot(unit_major(G), unit_major(H).T)
-        for i in range(M):
-            gw = row_view(gW, M, i)
-            for j in range(M):
-                gw[j] += GW[i, j]
+        add_summed_products_blas(G, H, gW.reshape((M, M)))
     else:
         add_summed_products(G, H, gW)
     for i in range(M):

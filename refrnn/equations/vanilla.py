@@ -33,6 +33,7 @@ from .._lanes import (
     add,
     add_matrix_times,
     add_summed_products,
+    add_summed_products_blas,
     full,
     load,
     njit_lanes,
@@ -40,7 +41,6 @@ from .._lanes import (
     tanh,
     tanh_grad,
     total,
-    unit_major,
 )
 from .._linalg import GEMM_MIN_DIM, row_view
 
@@ -297,11 +297,7 @@ def param_grads_batch_kernel(theta, M, Zin, H, G, g_theta):
     gW, gb = _views(g_theta, M)
     n = Zin.shape[0]
     if M >= GEMM_MIN_DIM:
-        GW = np.dot(unit_major(G), unit_major(Zin).T)
-        for i in range(M):
-            gw = row_view(gW, M, i)
-            for j in range(M):
-                gw[j] += GW[i, j]
+        add_summed_products_blas(G, Zin, gW.reshape((M, M)))
     else:
         add_summed_products(G, Zin, gW)
     for i in range(M):
