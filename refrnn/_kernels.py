@@ -19,7 +19,7 @@ Every kernel follows one calling convention:
     adjoint: ``g_theta += (dF/dtheta)^T g`` and ``g_x = (dF/dx)^T g``.
 ``step_batch``, ``step_vjp_batch``, ``param_grads_batch``
     the same for many windows at once (batch-major, kinds in :data:`BATCHED_KINDS`):
-    states are arrays of shape (dim, n_steps, n_windows) indexed by a step column, and
+    states are arrays of shape (n_steps, dim, 16) indexed by a step, and
     the parameter gradient is formed once over all steps and windows.
 
 The first four serve the RNN models (BPTT). ``map_step`` and ``map_jacobian`` add a

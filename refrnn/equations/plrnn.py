@@ -288,10 +288,10 @@ def jacobian_kernel(theta, M, z, J):
 
 
 # ======================================================================================
-# Batch-major kernels: many windows in one call, windows the inner (SIMD) dimension.
-# States of w windows over n steps are arrays Z of shape (M, n, w); ``Z[i, t]`` is the
-# contiguous row of unit i at step t, so every inner loop runs over windows: it vectorises
-# whatever the activity pattern (no branch per unit) and one W entry serves w windows.
+# Batch-major kernels: the 16 windows of a chunk in one call, windows the inner (SIMD)
+# dimension. States over n steps are arrays Z of shape (n, M, 16); ``Z[t, i]`` is the
+# contiguous row of unit i at step t, held as a lane value (refrnn._lanes), so every
+# multiply-add serves 16 windows whatever the activity pattern (no branch per unit).
 @njit_lanes(cache=True, fastmath={"contract"})
 def step_batch_kernel(theta, M, Z, t, Zout, u, H, work):
     """``Zout[u, :] = F(Z[t, :])`` for the 16 windows of a chunk (lane values, see

@@ -249,7 +249,7 @@ def jacobian_kernel(theta, M, z, J):
 
 # ======================================================================================
 # Batch-major kernels: many windows in one call, windows the inner (SIMD) dimension
-# (arrays of shape (M, n, w), as in :mod:`refrnn.equations.plrnn`).
+# (arrays of shape (n, M, 16), as in :mod:`refrnn.equations.plrnn`).
 # error_model "numpy": no zero-divisor check in tanh's one division (it divides by a sum of
 # squares >= 1), which would keep LLVM from vectorising the 16 lanes
 @njit_lanes(cache=True, fastmath={"contract"}, error_model="numpy")
