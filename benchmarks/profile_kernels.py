@@ -75,11 +75,22 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
                   G_theta, G_B, GF, sq, bad)  # fmt: skip
     fns = {
         "loss_and_grad (total)": lambda: refrnn.loss_and_grad(model, X, tau, detach_forcing=True),
-        "  _batched.batch_loss_and_grad (batch-major kernel)": lambda: (
-            _batched.batch_loss_and_grad(
-                k, th, model.theta.shape[0], M, identity, B, model.B_pinv, X,
-                ws.forcing(F.shape[1]), False, tau_k, alpha, False, grad, ws.Xt, *ws.args(),
-            )
+        "  _batched.batch_loss_and_grad (batch-major kernel)": lambda: _batched.batch_loss_and_grad(
+            k,
+            th,
+            model.theta.shape[0],
+            M,
+            identity,
+            B,
+            model.B_pinv,
+            X,
+            ws.forcing(F.shape[1]),
+            False,
+            tau_k,
+            alpha,
+            False,
+            grad,
+            ws,
         ),  # fmt: skip
         "reference: per-window fused kernel (fallback path)": lambda: bptt._loss_and_grad_kernel(
             *fused_args

@@ -354,41 +354,37 @@ def _pinv(B, out):
     return True
 
 
-@njit_lanes(cache=True)
-def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau,
-                        alpha, through_pinv, grad, Xt, xc, fc, zin, hb, zo, g, gx, g0, work, chk,
-                        sq, G_theta, G_B, G_P):  # fmt: skip
-    """Loss and gradient of a batch of windows, in one call.
-
-    ``windows`` (S, T+1, N), validated by the caller; ``F`` (K, M, S): the forcing states
-    if ``have_forcing``, else filled here from the windows (:math:`B^+ x` with ``Bpinv``
-    (M, N), or :math:`[x, 0]`); ``Xt`` (T+1, N, S) scratch for the windows transposed.
-    ``grad`` (P + N*M,) receives the gradient as ``[theta (P,) | B.ravel()]`` (B only for
-    the linear readout), the chunks' partial gradients reduced in chunk order, with the
-    path through :math:`B^+` if ``through_pinv``. The rest are the arrays of
-    :class:`Workspace`.
-
-    Returns ``(status, loss)``: status 0 success, 1 a non-finite state, loss or gradient
-    entry (the caller's window-by-window path then says where).
-    """
+@njit(cache=True)
+def _prepare(identity, Bpinv, windows, F, have_forcing, tau, Xt):
+    """``Xt`` (T+1, N, S) = the windows (S, T+1, N) transposed, and unless
+    ``have_forcing`` the forcing states ``F`` (K, M, S) from them (:math:`B^+ x` with
+    ``Bpinv`` (M, N), or :math:`[x, 0]`)."""
     S, T1, N = windows.shape
-    T = T1 - 1
     for t in range(T1):
         for n in range(N):
             for s in range(S):
                 Xt[t, n, s] = windows[s, t, n]
     if not have_forcing:
         _forcing_states(identity, Bpinv, Xt, tau if tau > 0 else T1, F)
-    scale = -2.0 / (S * T * N)
-    _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc, zin, hb,
-            zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
+
+
+@njit(cache=True)
+def _reduce(P, M, identity, B, Bpinv, through_pinv, T, chk, sq, G_theta, G_B, G_P, grad):
+    """The loss, and the gradient ``grad`` (P + N*M,) = ``[theta (P,) | B.ravel()]`` (B
+    only for the linear readout) from the chunks' partial gradients, reduced in chunk
+    order, with the path through :math:`B^+` if ``through_pinv``. ``chk``, ``sq`` (S,).
+
+    Returns ``(status, loss)``: status 1 if a state, the loss or a gradient entry is not
+    finite (the caller's window-by-window path then says where), else 0.
+    """
+    S = chk.shape[0]
+    N = G_B.shape[1]
     total = 0.0
     for s in range(S):
         if not (np.isfinite(chk[s]) and np.isfinite(sq[s])):
             return 1, 0.0
         total += sq[s]
     loss = total / (S * T * N)
-    # the gradient, reduced over chunks in chunk order
     grad[:] = 0.0
     for c in range(G_theta.shape[0]):
         for p in range(P):
@@ -410,29 +406,57 @@ def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, hav
     return 0, loss
 
 
-@njit_lanes(cache=True)
+def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau,
+                        alpha, through_pinv, grad, ws):  # fmt: skip
+    """Loss and gradient of a batch of windows: :func:`_prepare`, :func:`_chunks`,
+    :func:`_reduce`, called from Python (see :func:`_train_step` for why not from one
+    kernel).
+
+    ``windows`` (S, T+1, N), validated by the caller; ``F`` (K, M, S): the forcing states
+    if ``have_forcing``, else filled here; ``grad`` (P + N*M,) receives the gradient;
+    ``ws`` a :class:`Workspace`. Returns ``(status, loss)`` as :func:`_reduce`.
+    """
+    S, T1, N = windows.shape
+    _prepare(identity, Bpinv, windows, F, have_forcing, tau, ws.Xt)
+    _chunks(kind, theta_k, M, identity, B, ws.Xt, F, tau, alpha, -2.0 / (S * (T1 - 1) * N),
+            through_pinv, *ws.args())  # fmt: skip
+    return _reduce(P, M, identity, B, Bpinv, through_pinv, T1 - 1, ws.chk, ws.sq, ws.G_theta,
+                   ws.G_B, ws.G_P, grad)  # fmt: skip
+
+
+@njit_lanes(cache=True, parallel=True)
 def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau, alpha,
                 through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, Bpinv, grad, Xt,
                 xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
-    """One training step on a batch: :func:`batch_loss_and_grad`, clipping, Adam.
+    """One training step on a batch: what :func:`batch_loss_and_grad` computes, then
+    clipping and Adam.
 
     The parameter vector is ``[theta (P,) | B.ravel()]`` (B only for the linear readout),
     as are the Adam moments ``m``, ``v`` (updated in place), ``new`` (the updated
     parameters) and ``grad`` (scratch). ``c1``, ``c2`` are Adam's bias corrections.
     ``Bpinv`` (M, N) is scratch for :math:`B^+`, computed here from B (:func:`_pinv`), so
     that the step is a function of the parameters alone (a resumed run repeats it
-    exactly). The other arguments as in :func:`batch_loss_and_grad`.
+    exactly). The other arguments as in :func:`batch_loss_and_grad` (``Xt`` and the rest
+    are the arrays of :class:`Workspace`).
+
+    This is the only kernel that calls the parallel :func:`_chunks`: a cached kernel with
+    two compiled signatures (a read-only and a writable ``Bpinv``) that called it made
+    later processes crash on loading Numba's cache (reproduced: a training run, then
+    ``loss_and_grad`` in two more processes), so :func:`batch_loss_and_grad` calls it
+    from Python.
 
     Returns ``(status, loss, norm)``: status 0 success, 1 a non-finite state, loss or
     gradient (nothing updated), 2 invalid new parameters (non-finite, or B rank deficient).
     """
-    N = windows.shape[2]
+    S, T1, N = windows.shape
     if not identity and not _pinv(B, Bpinv):
         return 1, 0.0, 0.0
-    status, loss = batch_loss_and_grad(
-        kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau, alpha,
-        through_pinv, grad, Xt, xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P,
-    )  # fmt: skip
+    _prepare(identity, Bpinv, windows, F, have_forcing, tau, Xt)
+    scale = -2.0 / (S * (T1 - 1) * N)
+    _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc, zin,
+            hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
+    status, loss = _reduce(P, M, identity, B, Bpinv, through_pinv, T1 - 1, chk[:S], sq[:S],
+                           G_theta, G_B, G_P, grad)  # fmt: skip
     if status != 0:
         return 1, loss, 0.0
     ss = 0.0

@@ -629,7 +629,7 @@ def loss_and_grad(
         with _batched.blas_limit(M):
             status, loss = _batched.batch_loss_and_grad(
                 model.kind, theta_k, P, M, identity, B, Bpinv, X, Ft, forcing is not None,
-                tau_k, alpha_k, through_pinv, grad, ws.Xt, *ws.args(),
+                tau_k, alpha_k, through_pinv, grad, ws,
             )  # fmt: skip
         if status == 0:
             grads = model.unpack(grad[:P])

@@ -182,3 +182,31 @@ def test_gather_windows_equals_fancy_indexing():
     for series in (X, X[:, ::2]):
         ref = series[starts[:, None] + np.arange(40)]
         assert np.array_equal(_batched.gather_windows(series, starts, 39), ref)
+
+
+_TRAIN = """
+import numpy as np, refrnn
+X = refrnn.data.generate(refrnn.systems.Lorenz63(), 600, rng=0, test_fraction=0.0).train
+refrnn.train(refrnn.PLRNN.random(4, 3, rng=0), X, tau=5, n_epochs=1, batches_per_epoch=2,
+             batch_size=4, seq_len=20, eval_every=None, rng=0)
+"""
+_LOSS = """
+import numpy as np, refrnn
+m = refrnn.PLRNN.random(10, 3, rng=0)
+X = np.random.default_rng(0).normal(size=(400, 3))
+for T, S, tau in [(5, 1, None), (20, 5, 5), (40, 17, 10)]:
+    refrnn.loss_and_grad(m, np.stack([X[i : i + T + 1] for i in range(S)]), tau=tau)
+"""
+
+
+def test_cached_kernels_load_in_later_processes():
+    """Training and loss_and_grad in turn, each in a new process that loads what the
+    previous ones compiled into Numba's cache. A cached kernel with two compiled
+    signatures calling the parallel chunk kernel once made such a sequence crash
+    (segmentation fault) in the fourth process."""
+    import subprocess
+    import sys
+
+    for code in (_TRAIN, _LOSS, _TRAIN, _LOSS):
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-2000:]
