@@ -141,7 +141,7 @@ class Workspace:
 
     def forcing(self, K):
         """The forcing states' array, shape (K, M, S) (K forced steps, at most T+1)."""
-        S, _, M = self.shape[0], self.shape[1], self.shape[2]
+        S, M = self.shape[0], self.shape[2]
         return self._F[: K * M * S].reshape(K, M, S)
 
     @classmethod

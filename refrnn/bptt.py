@@ -615,7 +615,7 @@ def loss_and_grad(
     M = model.M
     theta_k = _kernel_theta(model)
     if model.kind in _kernels.BATCHED_KINDS and not return_state_grads:
-        # the same computation with windows as the inner dimension, in one call
+        # the same computation with windows as the inner dimension
         # (refrnn._batched); if a state or an error is not finite, the window-by-window
         # kernels below say where
         ws = _batched.Workspace.reused(S, T1 - 1, M, N, theta_k.shape[0])
