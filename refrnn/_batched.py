@@ -17,9 +17,10 @@ RNN) this module computes the same loss and gradient with windows as the inner d
 * chunks run in parallel (``prange``); each writes its own partial gradient, and the
   partial gradients are summed in chunk order, so the result does not depend on the
   number of threads;
-* :func:`_train_step` adds the rest of a training step -- the path through :math:`B^+`,
-  the global-norm clipping, Adam and the new pseudo-inverse -- so that a batch is one
-  call with no Python in between.
+* :func:`_train_batches` adds the rest of a training step -- the path through
+  :math:`B^+`, the global-norm clipping, Adam, the new pseudo-inverse and the parameters'
+  moving average -- and runs the steps of a whole epoch, so that an epoch is one call
+  with no Python in between.
 
 Tolerance: the sums are reordered (products summed in another order, fused
 multiply-adds, the parameter gradients summed per lane first, BLAS), so the results
@@ -43,9 +44,11 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import warnings
 
 import numpy as np
 from numba import njit, prange
+from numba.core.errors import NumbaPerformanceWarning
 
 from . import _kernels
 from ._lanes import (
@@ -91,7 +94,7 @@ def blas_limit(M):
     """The context the batch kernels run in: :func:`refrnn._linalg.one_blas_thread` from
     M = ``GEMM_MIN_DIM`` on, where the chunks, running in parallel, each call BLAS; below
     it they call none (the lanes do the products; the 3 x M SVD of B^+ in
-    :func:`_train_step` is too small for BLAS's threads), and entering the context would
+    :func:`_train_batches` is too small for BLAS's threads), and entering the context would
     cost ~10 us per call for nothing."""
     return one_blas_thread() if M >= GEMM_MIN_DIM else contextlib.nullcontext()
 
@@ -409,7 +412,7 @@ def _reduce(P, M, identity, B, Bpinv, through_pinv, T, chk, sq, G_theta, G_B, G_
 def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau,
                         alpha, through_pinv, grad, ws):  # fmt: skip
     """Loss and gradient of a batch of windows: :func:`_prepare`, :func:`_chunks`,
-    :func:`_reduce`, called from Python (see :func:`_train_step` for why not from one
+    :func:`_reduce`, called from Python (see :func:`_train_batches` for why not from one
     kernel).
 
     ``windows`` (S, T+1, N), validated by the caller; ``F`` (K, M, S): the forcing states
@@ -425,19 +428,26 @@ def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, hav
 
 
 @njit_lanes(cache=True, parallel=True)
-def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau, alpha,
-                through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, new, Bpinv, grad, Xt,
-                xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
-    """One training step on a batch: what :func:`batch_loss_and_grad` computes, then
-    clipping and Adam.
+def _train_batches(kind, P, M, identity, theta_k, B, windows, F, have_forcing, tau, alpha,
+                   through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, ema, avg, new, Bpinv,
+                   grad, losses, norms, Xt, xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq,
+                   G_theta, G_B, G_P):  # fmt: skip
+    """Training steps on the batches ``windows[0], windows[1], ...``, one after the other:
+    for each, what :func:`batch_loss_and_grad` computes, then clipping, Adam and (if
+    ``ema`` > 0) the parameters' moving average -- an epoch in one call.
 
     The parameter vector is ``[theta (P,) | B.ravel()]`` (B only for the linear readout),
-    as are the Adam moments ``m``, ``v`` (updated in place), ``new`` (the updated
-    parameters) and ``grad`` (scratch). ``c1``, ``c2`` are Adam's bias corrections.
-    ``Bpinv`` (M, N) is scratch for :math:`B^+`, computed here from B (:func:`_pinv`), so
-    that the step is a function of the parameters alone (a resumed run repeats it
-    exactly). The other arguments as in :func:`batch_loss_and_grad` (``Xt`` and the rest
-    are the arrays of :class:`Workspace`).
+    as are the Adam moments ``m``, ``v``, the average ``avg`` (all updated in place),
+    ``new`` (scratch for the updated parameters) and ``grad`` (scratch). ``theta_k`` (the
+    kernel layout, :func:`refrnn._kernels.kernel_layout`) and ``B`` (N, M) hold the
+    current parameters and are overwritten by each successful step. ``windows`` (n_b, S,
+    T+1, N); ``c1``, ``c2`` (n_b,) Adam's bias corrections of each step; ``losses``,
+    ``norms`` (n_b,) receive each batch's loss and gradient norm. ``F``: the forcing states
+    if ``have_forcing`` (then n_b = 1), else scratch. ``Bpinv`` (M, N) is scratch for
+    :math:`B^+`, computed from B (:func:`_pinv`) so that each step is a function of the
+    parameters alone (a resumed run repeats it exactly); after a step it is the
+    pseudo-inverse of the new B, which the next step uses. The other arguments as in
+    :func:`batch_loss_and_grad` (``Xt`` and the rest are the arrays of :class:`Workspace`).
 
     This is the only kernel that calls the parallel :func:`_chunks`: a cached kernel with
     two compiled signatures (a read-only and a writable ``Bpinv``) that called it made
@@ -445,42 +455,76 @@ def _train_step(kind, theta_k, P, M, identity, B, windows, F, have_forcing, tau,
     ``loss_and_grad`` in two more processes), so :func:`batch_loss_and_grad` calls it
     from Python.
 
-    Returns ``(status, loss, norm)``: status 0 success, 1 a non-finite state, loss or
-    gradient (nothing updated), 2 invalid new parameters (non-finite, or B rank deficient).
+    Returns ``(status, b)``: status 0 and b = n_b when every step succeeded; else the
+    batch b that failed, with status 1 for a non-finite state, loss or gradient (nothing
+    of that step updated: the caller's window-by-window path then says where), 2 for
+    invalid new parameters (non-finite, or B rank deficient; they are in ``new``, and
+    ``m``, ``v`` are updated). Steps before b are complete in every array.
     """
-    S, T1, N = windows.shape
+    n_b, S, T1, N = windows.shape
     if not identity and not _pinv(B, Bpinv):
-        return 1, 0.0, 0.0
-    _prepare(identity, Bpinv, windows, F, have_forcing, tau, Xt)
+        return 1, 0
     scale = -2.0 / (S * (T1 - 1) * N)
-    _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc, zin,
-            hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
-    status, loss = _reduce(P, M, identity, B, Bpinv, through_pinv, T1 - 1, chk[:S], sq[:S],
-                           G_theta, G_B, G_P, grad)  # fmt: skip
-    if status != 0:
-        return 1, loss, 0.0
-    ss = 0.0
-    for p in range(grad.shape[0]):
-        ss += grad[p] * grad[p]
-    if not np.isfinite(ss):
-        return 1, loss, 0.0
-    norm = math.sqrt(ss)
-    if clip > 0.0 and norm > clip:
-        f = clip / norm
-        for p in range(grad.shape[0]):
-            grad[p] = grad[p] * f
-    # Adam, operation for operation as refrnn.training.Adam.step
-    ok = True
-    for p in range(grad.shape[0]):
-        gp = grad[p]
-        m[p] = m[p] * beta1 + (1.0 - beta1) * gp
-        v[p] = v[p] * beta2 + (1.0 - beta2) * gp * gp
-        old = theta_k[p] if p < P else B[(p - P) // M, (p - P) % M]
-        new[p] = old - lr * (m[p] / c1) / (math.sqrt(v[p] / c2) + eps)
-        if not np.isfinite(new[p]):
-            ok = False
-    if not ok:
-        return 2, loss, norm
-    if not identity and not _pinv(new[P:].reshape((N, M)), Bpinv):  # full row rank?
-        return 2, loss, norm
-    return 0, loss, norm
+    n_par = grad.shape[0]
+    for b in range(n_b):
+        _prepare(identity, Bpinv, windows[b], F, have_forcing, tau, Xt)
+        _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc,
+                zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
+        status, loss = _reduce(P, M, identity, B, Bpinv, through_pinv, T1 - 1, chk[:S],
+                               sq[:S], G_theta, G_B, G_P, grad)  # fmt: skip
+        if status != 0:
+            return 1, b
+        ss = 0.0
+        for p in range(n_par):
+            ss += grad[p] * grad[p]
+        if not np.isfinite(ss):
+            return 1, b
+        norm = math.sqrt(ss)
+        losses[b], norms[b] = loss, norm
+        if clip > 0.0 and norm > clip:
+            f = clip / norm
+            for p in range(n_par):
+                grad[p] = grad[p] * f
+        # Adam, operation for operation as refrnn.training.Adam.step
+        ok = True
+        for p in range(n_par):
+            gp = grad[p]
+            m[p] = m[p] * beta1 + (1.0 - beta1) * gp
+            v[p] = v[p] * beta2 + (1.0 - beta2) * gp * gp
+            old = theta_k[p] if p < P else B[(p - P) // M, (p - P) % M]
+            new[p] = old - lr * (m[p] / c1[b]) / (math.sqrt(v[p] / c2[b]) + eps)
+            if not np.isfinite(new[p]):
+                ok = False
+        if not ok:
+            return 2, b
+        if not identity and not _pinv(new[P:].reshape((N, M)), Bpinv):  # full row rank?
+            return 2, b
+        # the step succeeded: its parameters become the current ones
+        _kernels.kernel_layout_into(kind, new[:P], M, theta_k)
+        if not identity:
+            B[:] = new[P:].reshape((N, M))
+        if ema > 0.0:  # as refrnn.training._update_average
+            for p in range(n_par):
+                avg[p] = avg[p] * ema
+                avg[p] = avg[p] + (1.0 - ema) * new[p]
+    return 0, n_b
+
+
+def _compile_quietly(dispatcher):
+    """Compile ``dispatcher`` without Numba's note that ``parallel=True`` found no loop of
+    its own to parallelise: :func:`_train_batches` keeps the flag on purpose -- its
+    parallel loops are those of :func:`_chunks`, and a cached parallel kernel calling it
+    is the arrangement that loads from Numba's cache safely (see its docstring)."""
+    compile_ = dispatcher.compile
+
+    def compile_(sig, _compile=compile_):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*keyword argument 'parallel=True'",
+                                    category=NumbaPerformanceWarning)  # fmt: skip
+            return _compile(sig)
+
+    dispatcher.compile = compile_
+    return dispatcher
+
+
+_compile_quietly(_train_batches)

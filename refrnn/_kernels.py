@@ -125,6 +125,17 @@ def step_vjp_batch(kind, theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work):
         raise ValueError("no batch-major kernels for this kind")
 
 
+
+@njit(cache=True)
+def kernel_layout_into(kind, theta, dim, out):
+    """``out[:] = kernel_layout(kind, theta, dim)`` for the kinds of :data:`BATCHED_KINDS`."""
+    if kind == PLRNN:
+        plrnn.kernel_layout_into(theta, dim, out)
+    elif kind == VANILLA:
+        vanilla.kernel_layout_into(theta, dim, out)
+    else:
+        raise ValueError("no batch-major kernels for this kind")
+
 @njit(cache=True)
 def param_grads_batch(kind, theta, dim, Zin, H, G, g_theta):
     if kind == PLRNN:

@@ -551,19 +551,23 @@ def _batch_step(model, opt, windows, forcing, tau, alpha, detach_forcing, clip_n
 
 
 class _FusedBatchStep:
-    """:func:`_batch_step` as one kernel call per batch (:func:`refrnn._batched._train_step`):
-    loss and gradient with windows as the inner dimension, the path through B^+, clipping
-    and Adam, with no Python between them and no model validation -- the kernel checks
-    what the constructor would. The numbers are :func:`_batch_step`'s up to the reordered
-    sums of :mod:`refrnn._batched` (~1e-15 relative per step; Adam's update is the same
-    expression). For the model kinds of :data:`refrnn._kernels.BATCHED_KINDS`.
+    """:func:`_batch_step` in one kernel call (:func:`refrnn._batched._train_batches`) per
+    batch, or per epoch with :meth:`run`: loss and gradient with windows as the inner
+    dimension, the path through B^+, clipping, Adam and the parameters' moving average,
+    with no Python between them and no model validation -- the kernel checks what the
+    constructor would. The numbers are :func:`_batch_step`'s (and
+    :func:`_update_average`'s) up to the reordered sums of :mod:`refrnn._batched` (~1e-15
+    relative per step; Adam's update is the same expression). For the model kinds of
+    :data:`refrnn._kernels.BATCHED_KINDS`.
 
-    The flat parameter vector is ``[theta | B.ravel()]``; Adam's moment dicts are rebound
-    to views into the flat moments that the kernel updates, so that checkpoints
-    (``Adam.state_arrays``) and the fallback to :func:`_batch_step` see the same state.
+    The flat parameter vector is ``[theta | B.ravel()]``; Adam's moment dicts and the
+    ``average`` dict (if given) are rebound to views into the flat arrays that the kernel
+    updates, so that checkpoints (``Adam.state_arrays``) and the fallback to
+    :func:`_batch_step` see the same state.
     """
 
-    def __init__(self, model, opt, batch_size, seq_len, detach_forcing, clip_norm):
+    def __init__(self, model, opt, batch_size, seq_len, detach_forcing, clip_norm, average=None,
+                 ema_decay=None):  # fmt: skip
         M, N = model.M, model.N
         self.identity = model.readout == "identity"
         self.through_pinv = not self.identity and not detach_forcing
@@ -572,59 +576,88 @@ class _FusedBatchStep:
         names = model.equations.PARAM_NAMES + (() if self.identity else ("B",))
         shapes = {k: np.shape(v) for k, v in model.params.items()}
         size = self.P + (0 if self.identity else N * M)
-        self.m, self.v = np.zeros(size), np.zeros(size)
+        self.m, self.v, self.avg = np.zeros(size), np.zeros(size), np.zeros(size)
+        self.average, self.ema = average, 0.0 if average is None else float(ema_decay)
         start = 0
         for k in names:
             n = math.prod(shapes[k])
-            for moments, flat in ((opt.m, self.m), (opt.v, self.v)):
-                if k in moments:
-                    flat[start : start + n] = np.ravel(moments[k])
-                moments[k] = flat[start : start + n].reshape(shapes[k])
+            pairs = [(opt.m, self.m), (opt.v, self.v)]
+            if average is not None:
+                pairs.append((average, self.avg))
+            for values, flat in pairs:
+                if k in values:
+                    flat[start : start + n] = np.ravel(values[k])
+                values[k] = flat[start : start + n].reshape(shapes[k])
             start += n
         P_k = _kernels.kernel_layout(model.kind, model.theta, M).shape[0]
         self.ws = _batched.Workspace(batch_size, seq_len, M, N, P_k)
-        self.grad = np.empty(size)
+        self.grad, self.new = np.empty(size), np.empty(size)
         self.Bpinv = np.empty((M, N))
 
     def __call__(self, model, opt, windows, forcing, tau, alpha, detach_forcing, clip_norm):
-        """:func:`_batch_step`'s signature; ``opt``, ``detach_forcing`` and ``clip_norm``
-        must be those given to the constructor."""
+        """:func:`_batch_step`'s signature, plus the moving average; ``opt``,
+        ``detach_forcing`` and ``clip_norm`` must be those given to the constructor."""
+        model, losses, norms = self.run(model, opt, windows[None], forcing, tau, alpha)
+        return model, losses[0], norms[0]
+
+    def run(self, model, opt, windows, forcing, tau, alpha):
+        """Training steps on the batches ``windows[0], windows[1], ...``, shape
+        (n_b, S, T+1, N), in one kernel call; ``forcing`` (S, T+1, M) only with n_b = 1.
+
+        Returns ``(model, losses, norms)``, the last two of shape (n_b,). A batch with a
+        non-finite state, loss or gradient is handed to :func:`_batch_step` (its
+        window-by-window path raises :class:`DivergenceError` saying where), invalid new
+        parameters to the model's constructor (which raises it saying what is wrong).
+        """
         tau_k, alpha_k = _batched.schedule(tau, alpha)
-        S, T1, N = windows.shape
-        M = model.M
+        windows = np.ascontiguousarray(windows)  # one compiled signature: see the kernel
+        n_b, S, T1, N = windows.shape
+        M, P = model.M, self.P
         every = tau_k if tau_k > 0 else T1
         F = self.ws.forcing(len(range(0, T1, every)))
         if forcing is not None:
             F[:] = forcing[:, ::every].transpose(1, 2, 0)
-        k = opt.k + 1
-        c1, c2 = 1.0 - opt.beta1**k, 1.0 - opt.beta2**k  # as Adam.step
-        B = np.zeros((1, 1)) if self.identity else model.B
-        new = np.empty_like(self.m)
-        with _batched.blas_limit(M):
-            status, loss, norm = _batched._train_step(
-                model.kind, _kernels.kernel_layout(model.kind, model.theta, M), self.P, M,
-                self.identity, B, windows, F, forcing is not None, tau_k, alpha_k,
-                self.through_pinv, -1.0 if self.clip_norm is None else float(self.clip_norm),
-                opt.lr, opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, new, self.Bpinv,
-                self.grad, self.ws.Xt, *self.ws.args(),
-            )  # fmt: skip
-        if status == 1:
-            # a non-finite state, loss or gradient: the window-by-window path says where
-            return _batch_step(
-                model, opt, windows, forcing, tau, alpha, self.detach_forcing, self.clip_norm
-            )
-        opt.k = k
-        theta = new[: self.P].copy()
-        B_new = None if self.identity else new[self.P :].reshape(N, M).copy()
-        if status == 2:  # let the constructor say what is wrong with the new parameters
-            params = model.unpack(theta)
-            if B_new is not None:
-                params["B"] = B_new
-            try:
-                return model.replace(**params), float(loss), float(norm)
-            except ValueError as exc:
-                raise DivergenceError(f"parameters became invalid: {exc}") from exc
-        return model._replace_trusted(theta, B_new), float(loss), float(norm)
+        losses, norms = np.empty(n_b), np.empty(n_b)
+        done = 0
+        while done < n_b:
+            ks = range(opt.k + 1, opt.k + 1 + n_b - done)
+            c1 = np.array([1.0 - opt.beta1**k for k in ks])  # as Adam.step, in Python floats
+            c2 = np.array([1.0 - opt.beta2**k for k in ks])
+            theta_k = _kernels.kernel_layout(model.kind, model.theta, M)  # updated in place
+            B = np.zeros((1, 1)) if self.identity else model.B.copy()
+            with _batched.blas_limit(M):
+                status, b = _batched._train_batches(
+                    model.kind, P, M, self.identity, theta_k, B, windows[done:], F,
+                    forcing is not None, tau_k, alpha_k, self.through_pinv,
+                    -1.0 if self.clip_norm is None else float(self.clip_norm), opt.lr,
+                    opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, self.ema, self.avg,
+                    self.new, self.Bpinv, self.grad, losses[done:], norms[done:], self.ws.Xt,
+                    *self.ws.args(),
+                )  # fmt: skip
+            opt.k += b
+            if b > 0:
+                model = model._replace_trusted(theta_k[:P].copy(), None if self.identity else B)
+            if status == 0:
+                break
+            if status == 1:
+                # a non-finite state, loss or gradient: the window-by-window path says where
+                model, losses[done + b], norms[done + b] = _batch_step(
+                    model, opt, windows[done + b], forcing, tau, alpha, self.detach_forcing,
+                    self.clip_norm,
+                )  # fmt: skip
+            else:  # let the constructor say what is wrong with the new parameters
+                opt.k += 1
+                params = model.unpack(self.new[:P].copy())
+                if not self.identity:
+                    params["B"] = self.new[P:].reshape(N, M).copy()
+                try:
+                    model = model.replace(**params)
+                except ValueError as exc:
+                    raise DivergenceError(f"parameters became invalid: {exc}") from exc
+            if self.average is not None:
+                _update_average(self.average, model, self.ema)
+            done += b + 1
+        return model, losses, norms
 
 
 def _epoch_starts(s, rng):
@@ -639,15 +672,19 @@ def _epoch_starts(s, rng):
     return chosen.reshape(s.batches_per_epoch, s.batch_size)
 
 
-def _draw_windows(X, S, T, rng, epoch_starts=None, batch=0):
-    """Windows of ``T`` steps, shape (S, T+1, N): batch ``batch`` of ``epoch_starts`` if it
-    is given, else :func:`refrnn.data.sample_windows` (the same draws from ``rng``) without
-    validating the series again for every batch (:func:`train` has validated it once)."""
+def _window_starts(X, S, T, rng, epoch_starts=None, batch=0):
+    """Start indices (S,) of a batch of windows of ``T`` steps: batch ``batch`` of
+    ``epoch_starts`` if it is given, else the draws of :func:`refrnn.data.sample_windows`
+    from ``rng``, without validating the series again for every batch (:func:`train`
+    has validated it once)."""
     if epoch_starts is None:
-        starts = rng.integers(0, X.shape[0] - T, size=S)
-    else:
-        starts = epoch_starts[batch]
-    return _batched.gather_windows(X, starts, T)
+        return rng.integers(0, X.shape[0] - T, size=S)
+    return epoch_starts[batch]
+
+
+def _draw_windows(X, S, T, rng, epoch_starts=None, batch=0):
+    """The windows (S, T+1, N) starting at :func:`_window_starts`."""
+    return _batched.gather_windows(X, _window_starts(X, S, T, rng, epoch_starts, batch), T)
 
 
 def _selection_starts(T, n_starts):
@@ -1103,21 +1140,38 @@ def train(
     bar = ProgressBar(s.n_epochs, desc="train", initial=start_epoch, enabled=s.progress,
                       unit="epochs")  # fmt: skip
     step = _batch_step  # the whole batch step in one kernel call where there is one:
+    fused = None
     if model.kind in _kernels.BATCHED_KINDS:
-        step = _FusedBatchStep(model, opt, s.batch_size, s.seq_len, s.detach_forcing, s.clip_norm)
+        fused = _FusedBatchStep(model, opt, s.batch_size, s.seq_len, s.detach_forcing,
+                                s.clip_norm, average, s.ema_decay)  # fmt: skip
+        step = fused
+    # ... and a whole epoch in one call where nothing between the batches needs Python
+    # (a warm-up runs the model on each batch's windows; adaptive alpha looks at them)
+    whole_epochs = fused is not None and not s.warmup and not s.auto_alpha
+    n_steps = s.seq_len + s.warmup
     for epoch in range(start_epoch, s.n_epochs):
         # a function of the epoch alone, so that a resumed run continues the schedule
         opt.lr = float(s.lr) * float(s.lr_decay) ** max(0, epoch - s.lr_decay_start)
         losses, norms = [], []
         epoch_starts = _epoch_starts(s, rng)
         # one BLAS thread for the whole epoch's batches: entering the limit per batch
-        # costs ~11 us (threadpoolctl), nested entries below only count up
-        with one_blas_thread():
-            for b in range(s.batches_per_epoch):
-                n_steps = s.seq_len + s.warmup
-                windows = _draw_windows(s.X, s.batch_size, n_steps, rng, epoch_starts, b)
-                forcing = None
-                try:
+        # costs ~11 us (threadpoolctl), nested entries below only count up; the fused
+        # step's kernels call BLAS only from M = GEMM_MIN_DIM (see _batched.blas_limit)
+        with _batched.blas_limit(model.M) if fused is not None else one_blas_thread():
+            try:
+                if whole_epochs:
+                    # the same draws, in the same order, as batch by batch
+                    starts = [_window_starts(s.X, s.batch_size, n_steps, rng, epoch_starts, b)
+                              for b in range(s.batches_per_epoch)]  # fmt: skip
+                    windows = _batched.gather_windows(s.X, np.concatenate(starts), n_steps)
+                    model, losses, norms = fused.run(
+                        model, opt, windows.reshape(s.batches_per_epoch, s.batch_size,
+                                                    *windows.shape[1:]),
+                        None, s.tau_value, alpha_value,
+                    )  # fmt: skip
+                for b in range(0 if whole_epochs else s.batches_per_epoch):
+                    windows = _draw_windows(s.X, s.batch_size, n_steps, rng, epoch_starts, b)
+                    forcing = None
                     if s.warmup:
                         windows, forcing = warm_start(model, windows, s.warmup, s.tau_value)
                     if s.auto_alpha and (epoch * s.batches_per_epoch + b) % GTF_EVERY == 0:
@@ -1127,19 +1181,19 @@ def train(
                         model, opt, windows, forcing, s.tau_value, alpha_value, s.detach_forcing,
                         s.clip_norm,
                     )  # fmt: skip
-                    if average is not None:
+                    if average is not None and fused is None:  # (the fused step keeps it)
                         _update_average(average, model, s.ema_decay)
-                except DivergenceError as exc:
-                    raise TrainingDiverged(
-                        f"training diverged in epoch {epoch} (tau={s.tau_value}): {exc}. "
-                        + (
-                            f"The last good checkpoint ({s.checkpoint}) is intact."
-                            if s.checkpoint
-                            else ""
-                        )
-                    ) from exc
-                losses.append(loss)
-                norms.append(norm)
+                    losses.append(loss)
+                    norms.append(norm)
+            except DivergenceError as exc:
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch} (tau={s.tau_value}): {exc}. "
+                    + (
+                        f"The last good checkpoint ({s.checkpoint}) is intact."
+                        if s.checkpoint
+                        else ""
+                    )
+                ) from exc
         last = epoch == s.n_epochs - 1
         if s.eval_every and ((epoch + 1) % s.eval_every == 0 or last):
             scored = model  # with ema_decay, the average is what is scored and selected

@@ -109,6 +109,7 @@ SETTINGS = [
     {"tau": 3, "alpha": 0.4},
     {"tau": None, "alpha": "auto"},
     {"tau": 4, "detach_forcing": True},
+    {"tau": 5, "clip_norm": 0.5, "ema_decay": 0.9},
 ]
 
 
@@ -129,6 +130,9 @@ def test_fused_training_step_equals_the_python_step(cls, readout, kw):
         assert _rel_err(fused.model.params[k], p) < 1e-12, k
     for k in ("loss", "grad_norm"):
         np.testing.assert_allclose(fused.history[k], plain.history[k], rtol=1e-12)
+    if "ema_decay" in kw:  # the fused step keeps the moving average in its kernel
+        for k, p in plain.averaged_model.params.items():
+            assert _rel_err(fused.averaged_model.params[k], p) < 1e-12, k
     # the model the fused step builds without validation is a valid, equal model
     rebuilt = fused.model.replace()
     assert rebuilt == fused.model
@@ -139,18 +143,60 @@ def test_fused_training_step_equals_the_python_step(cls, readout, kw):
 
 
 def test_fused_step_keeps_adam_state_for_checkpoints(tmp_path):
-    """The Adam moments live in the fused step's flat vectors; checkpoints and exact
-    resume see them through Adam's dicts."""
+    """The Adam moments and the parameters' average live in the fused step's flat
+    vectors; checkpoints and exact resume see them through Adam's and the average's
+    dicts."""
     series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
     model = refrnn.PLRNN.random(6, 3, rng=1)
     kw = {"tau": 5, "batches_per_epoch": 2, "batch_size": 20, "seq_len": 15,
-          "eval_every": None, "rng": 3}  # fmt: skip
+          "eval_every": None, "rng": 3, "ema_decay": 0.9}  # fmt: skip
     full = refrnn.train(model, series, n_epochs=4, **kw)
     ck = tmp_path / "ck.npz"
     refrnn.train(model, series, n_epochs=2, checkpoint=ck, checkpoint_every=1, **kw)
     resumed = refrnn.train(model, series, n_epochs=4, checkpoint=ck, resume=True, **kw)
     for k, p in full.model.params.items():
         np.testing.assert_array_equal(resumed.model.params[k], p)
+        np.testing.assert_array_equal(resumed.averaged_model.params[k],
+                                      full.averaged_model.params[k])  # fmt: skip
+
+
+@pytest.mark.parametrize("readout", ["linear", "identity"])
+def test_whole_epoch_in_one_call_equals_batch_by_batch(monkeypatch, readout):
+    """``train`` hands a whole epoch's batches to one kernel call (no warm-up, fixed
+    alpha); the kernel's loop over batches gives what one call per batch gives, bit for
+    bit: the same windows in the same order, the same Adam steps and average."""
+    series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    model = refrnn.PLRNN.random(6, 3, rng=1, readout=readout)
+    kw = {"tau": 5, "n_epochs": 3, "batches_per_epoch": 4, "batch_size": 20, "seq_len": 15,
+          "eval_every": None, "rng": 3, "ema_decay": 0.9, "clip_norm": 0.5,
+          "warmup": 0}  # fmt: skip
+    calls = []
+    run = training._FusedBatchStep.run
+
+    def counted(self, model, opt, windows, *args):
+        calls.append(len(windows))
+        return run(self, model, opt, windows, *args)
+
+    monkeypatch.setattr(training._FusedBatchStep, "run", counted)
+    whole = refrnn.train(model, series, **kw)
+    assert calls == [4, 4, 4]
+
+    def one_by_one(self, model, opt, windows, *args):
+        losses, norms = [], []
+        for w in windows:
+            model, loss, norm = run(self, model, opt, w[None], *args)
+            losses.append(loss)
+            norms.append(norm)
+        return model, np.concatenate(losses), np.concatenate(norms)
+
+    monkeypatch.setattr(training._FusedBatchStep, "run", one_by_one)
+    single = refrnn.train(model, series, **kw)
+    for k, p in single.model.params.items():
+        np.testing.assert_array_equal(whole.model.params[k], p)
+        np.testing.assert_array_equal(whole.averaged_model.params[k],
+                                      single.averaged_model.params[k])  # fmt: skip
+    for k in ("loss", "grad_norm"):
+        np.testing.assert_array_equal(whole.history[k], single.history[k])
 
 
 def test_fused_step_diverges_like_the_python_step():

@@ -113,13 +113,13 @@ def test_window_sampling_without_replacement_draws_distinct_starts_per_epoch(ser
     """Each epoch's batches together hold distinct, valid window starts (the released
     code's sampling); with the default every batch draws its own starts."""
     seen = []
-    real = tr._draw_windows
+    real = tr._window_starts  # every batch's starts, batch by batch or a whole epoch at once
 
     def spy(X, S, T, rng, epoch_starts=None, batch=0):
         seen.append(None if epoch_starts is None else epoch_starts[batch].copy())
         return real(X, S, T, rng, epoch_starts, batch)
 
-    monkeypatch.setattr(tr, "_draw_windows", spy)
+    monkeypatch.setattr(tr, "_window_starts", spy)
     _small_run(series, n_epochs=3, batches_per_epoch=5, batch_size=8, eval_every=None,
                window_sampling="without_replacement")  # fmt: skip
     assert len(seen) == 15
@@ -393,18 +393,24 @@ def test_ema_average_replayed_by_hand(series, monkeypatch):
     the iterates so far, replayed by hand; averaged_model is the average after the last
     batch."""
     iterates, scored = [], []
-    fused = tr._FusedBatchStep.__call__
+    run = tr._FusedBatchStep.run
 
-    def recording_step(self, *args):
-        out = fused(self, *args)
-        iterates.append(out[0])
-        return out
+    def recording_run(self, model, opt, windows, *args):
+        # batch by batch, to see every iterate (test_batched: the same numbers as the
+        # whole epoch in one call)
+        losses, norms = [], []
+        for w in windows:
+            model, loss, norm = run(self, model, opt, w[None], *args)
+            iterates.append(model)
+            losses.append(loss)
+            norms.append(norm)
+        return model, np.concatenate(losses), np.concatenate(norms)
 
     def recording_evaluate(model, *args):
         scored.append((len(iterates), model))
         return np.array([float(len(scored))])  # scores 1, 2, 3: the first is the best
 
-    monkeypatch.setattr(tr._FusedBatchStep, "__call__", recording_step)
+    monkeypatch.setattr(tr._FusedBatchStep, "run", recording_run)
     monkeypatch.setattr(tr, "_evaluate", recording_evaluate)
     init = refrnn.PLRNN.random(5, 3, rng=2)
     kw = dict(tau=5, n_epochs=3, batches_per_epoch=2, batch_size=4, seq_len=15, rng=7,

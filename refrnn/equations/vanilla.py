@@ -146,6 +146,18 @@ def kernel_layout(theta, M):
     return np.concatenate([theta, W.T.ravel()])
 
 
+
+@njit(cache=True)
+def kernel_layout_into(theta, M, out):
+    """:func:`kernel_layout` into a given array: ``out`` (shape of the kernel vector)
+    receives ``[W | b | W^T]`` from ``theta``; for the fused training steps, which
+    update the kernel vector in place after every Adam step."""
+    P = theta.shape[0]
+    out[:P] = theta
+    for i in range(M):
+        for j in range(M):
+            out[P + j * M + i] = theta[0 + i * M + j]
+
 @njit(cache=True)
 def _views(theta, M):
     """``W, b`` as 1-D views into ``theta`` (also the layout of gradients); ``W`` is the
