@@ -125,7 +125,6 @@ def step_vjp_batch(kind, theta, dim, Z, t, Zout, u, H, G, v, Gin, p, work):
         raise ValueError("no batch-major kernels for this kind")
 
 
-
 @njit(cache=True)
 def kernel_layout_into(kind, theta, dim, out):
     """``out[:] = kernel_layout(kind, theta, dim)`` for the kinds of :data:`BATCHED_KINDS`."""
@@ -135,6 +134,7 @@ def kernel_layout_into(kind, theta, dim, out):
         vanilla.kernel_layout_into(theta, dim, out)
     else:
         raise ValueError("no batch-major kernels for this kind")
+
 
 @njit(cache=True)
 def param_grads_batch(kind, theta, dim, Zin, H, G, g_theta):

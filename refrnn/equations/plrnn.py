@@ -179,7 +179,6 @@ def kernel_layout(theta, M):
     return np.concatenate([theta, W.T.ravel()])
 
 
-
 @njit(cache=True)
 def kernel_layout_into(theta, M, out):
     """:func:`kernel_layout` into a given array: ``out`` (shape of the kernel vector)
@@ -190,6 +189,7 @@ def kernel_layout_into(theta, M, out):
     for i in range(M):
         for j in range(M):
             out[P + j * M + i] = theta[M + i * M + j]
+
 
 @njit(cache=True)
 def _views(theta, M):

@@ -146,7 +146,6 @@ def kernel_layout(theta, M):
     return np.concatenate([theta, W.T.ravel()])
 
 
-
 @njit(cache=True)
 def kernel_layout_into(theta, M, out):
     """:func:`kernel_layout` into a given array: ``out`` (shape of the kernel vector)
@@ -156,7 +155,8 @@ def kernel_layout_into(theta, M, out):
     out[:P] = theta
     for i in range(M):
         for j in range(M):
-            out[P + j * M + i] = theta[0 + i * M + j]
+            out[P + j * M + i] = theta[i * M + j]
+
 
 @njit(cache=True)
 def _views(theta, M):

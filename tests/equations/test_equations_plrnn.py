@@ -73,6 +73,10 @@ def test_kernel_layout_appends_W_transpose():
     assert theta_k.shape == (2 * 5 + 2 * 25,)
     np.testing.assert_array_equal(theta_k[: model.theta.shape[0]], model.theta)
     np.testing.assert_array_equal(theta_k[-25:].reshape(5, 5), model.params["W"].T)
+    # the fused training step's in-place form writes the same vector (into stale memory)
+    out = np.full_like(theta_k, np.nan)
+    plrnn.kernel_layout_into(model.theta, 5, out)
+    np.testing.assert_array_equal(out, theta_k)
 
 
 @settings(max_examples=60)

@@ -43,6 +43,10 @@ def test_kernel_layout_appends_W_transpose():
     theta_k = vanilla.kernel_layout(model.theta, 4)
     np.testing.assert_array_equal(theta_k[: model.theta.shape[0]], model.theta)
     np.testing.assert_array_equal(theta_k[-16:].reshape(4, 4), model.params["W"].T)
+    # the fused training step's in-place form writes the same vector (into stale memory)
+    out = np.full_like(theta_k, np.nan)
+    vanilla.kernel_layout_into(model.theta, 4, out)
+    np.testing.assert_array_equal(out, theta_k)
 
 
 @settings(max_examples=60)
