@@ -30,9 +30,10 @@ agree with the window-by-window kernels and with the NumPy definitions to roundi
 rounding differences grow like :math:`e^{\lambda_1 t}`, which is the 1e-10 of
 :data:`refrnn.testing.TOLERANCES`.
 
-Numba's array layout: ``Xt`` is the data transposed to (T+1, N, S) and ``F`` the forcing
-states to (K, M, S); each chunk first copies its 16 columns of both (:func:`_gather`), so
-that it reads contiguous rows of 16 windows.
+Numba's array layout: each chunk first copies its 16 windows transposed to (T+1, N, 16)
+(:func:`_gather_windows`) and forms their forcing states (K, M, 16) (or copies the given
+ones, :func:`_gather`), so that it reads contiguous rows of 16 windows, and no part of the
+data handling runs outside the parallel loop.
 
 Measured (benchmarks/README.md, one thread, M = 20, 16 windows of 200 steps): the lane
 values took the PLRNN's loss and gradient from ~640 to ~350 us and the tanh RNN's from
@@ -120,8 +121,8 @@ class Workspace:
     block: step inputs, the model's hidden activations, step outputs, gradients), ``gx``
     N*T*Sp (loss cotangents), ``g0`` M*Sp (dL/dz_0); per chunk ``G_theta`` (P_k,),
     ``G_B`` (N, M), ``G_P`` (M, N). ``sq`` and ``chk`` (squared errors, finiteness) are
-    the first S of ``sq_lanes`` and ``chk_lanes`` (Sp,). ``Xt`` (T+1, N, S) holds the
-    windows transposed, ``F`` the forcing states (:meth:`forcing`).
+    the first S of ``sq_lanes`` and ``chk_lanes`` (Sp,). ``F`` holds given forcing
+    states (:meth:`forcing`).
     """
 
     def __init__(self, S, T, M, N, P_k):
@@ -139,7 +140,6 @@ class Workspace:
         self.G_P = np.empty((C, M, N))
         self.sq_lanes, self.chk_lanes = np.empty(Sp), np.empty(Sp)
         self.sq, self.chk = self.sq_lanes[:S], self.chk_lanes[:S]
-        self.Xt = np.empty((T + 1, N, S))
         self._F = np.empty((T + 1) * M * S)
 
     def forcing(self, K):
@@ -275,20 +275,43 @@ def _gather(A, s0, S, out):
                 out[k, i, s] = A[k, i, min(s0 + s, S - 1)]
 
 
+@njit(cache=True)
+def _gather_windows(windows, s0, out):
+    """``out[t, n, s] = windows[min(s0 + s, S - 1), t, n]``: a chunk's 16 lanes of the
+    windows (S, T+1, N), transposed so that a step's rows are contiguous; past the last
+    window the lanes repeat it (as :func:`_gather`)."""
+    S = windows.shape[0]
+    for s in range(LANES):
+        w = windows[min(s0 + s, S - 1)]
+        for t in range(out.shape[0]):
+            for n in range(out.shape[1]):
+                out[t, n, s] = w[t, n]
+
+
 @njit_lanes(cache=True, parallel=True)
-def _chunks(kind, theta, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc, zin, hb,
-            zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P):  # fmt: skip
-    """Every chunk of the batch, in parallel; shapes as in :class:`Workspace`."""
-    T1, N, S = Xt.shape
+def _chunks(kind, theta, M, identity, B, Bpinv, windows, F, have_forcing, tau, alpha, scale,
+            through_pinv, xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B,
+            G_P):  # fmt: skip
+    """Every chunk of the batch, in parallel; shapes as in :class:`Workspace`.
+
+    ``windows`` (S, T+1, N); ``F`` (K, M, S) the forcing states if ``have_forcing``,
+    else each chunk forms its own from its windows (:math:`B^+ x` with ``Bpinv`` (M, N),
+    or :math:`[x, 0]`), so that no part of a batch's data handling runs serially.
+    """
+    S, T1, N = windows.shape
     T = T1 - 1
     K = F.shape[0]
+    every = tau if tau > 0 else T1
     for c in prange(G_theta.shape[0]):
         s0 = c * LANES
         a, b = M * T * s0, M * T * (s0 + LANES)
         Xc = xc[T1 * N * s0 : T1 * N * (s0 + LANES)].reshape((T1, N, LANES))
         Fc = fc[K * M * s0 : K * M * (s0 + LANES)].reshape((K, M, LANES))
-        _gather(Xt, s0, S, Xc)
-        _gather(F, s0, S, Fc)
+        _gather_windows(windows, s0, Xc)
+        if have_forcing:
+            _gather(F, s0, S, Fc)
+        else:
+            _forcing_states(identity, Bpinv, Xc, every, Fc)
         _chunk(
             kind, theta, M, identity, B, Xc, Fc, min(LANES, S - s0), tau, alpha, scale,
             through_pinv, zin[a:b].reshape((T, M, LANES)), hb[a:b].reshape((T, M, LANES)),
@@ -317,7 +340,8 @@ def gather_windows(X, starts, T):
 
 @njit(cache=True)
 def _forcing_states(identity, P, Xt, every, F):
-    """``F[k] = infer_state(x_{k*every})`` for every window: ``B^+ x`` or ``[x, 0]``."""
+    """``F[k] = infer_state(x_{k*every})`` for every window: ``B^+ x`` or ``[x, 0]``;
+    ``Xt`` (T+1, N, S) the windows transposed, ``F`` (K, M, S)."""
     N, S = Xt.shape[1], Xt.shape[2]
     M = F.shape[1]
     for k in range(F.shape[0]):
@@ -355,20 +379,6 @@ def _pinv(B, out):
                     acc += vt[k, i] * ((1.0 / sv[k]) * u[n, k])
             out[i, n] = acc
     return True
-
-
-@njit(cache=True)
-def _prepare(identity, Bpinv, windows, F, have_forcing, tau, Xt):
-    """``Xt`` (T+1, N, S) = the windows (S, T+1, N) transposed, and unless
-    ``have_forcing`` the forcing states ``F`` (K, M, S) from them (:math:`B^+ x` with
-    ``Bpinv`` (M, N), or :math:`[x, 0]`)."""
-    S, T1, N = windows.shape
-    for t in range(T1):
-        for n in range(N):
-            for s in range(S):
-                Xt[t, n, s] = windows[s, t, n]
-    if not have_forcing:
-        _forcing_states(identity, Bpinv, Xt, tau if tau > 0 else T1, F)
 
 
 @njit(cache=True)
@@ -411,18 +421,21 @@ def _reduce(P, M, identity, B, Bpinv, through_pinv, T, chk, sq, G_theta, G_B, G_
 
 def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, have_forcing, tau,
                         alpha, through_pinv, grad, ws):  # fmt: skip
-    """Loss and gradient of a batch of windows: :func:`_prepare`, :func:`_chunks`,
-    :func:`_reduce`, called from Python (see :func:`_train_batches` for why not from one
-    kernel).
+    """Loss and gradient of a batch of windows: :func:`_chunks` and :func:`_reduce`,
+    called from Python (see :func:`_train_batches` for why not from one kernel).
 
     ``windows`` (S, T+1, N), validated by the caller; ``F`` (K, M, S): the forcing states
-    if ``have_forcing``, else filled here; ``grad`` (P + N*M,) receives the gradient;
-    ``ws`` a :class:`Workspace`. Returns ``(status, loss)`` as :func:`_reduce`.
+    if ``have_forcing``, else unused (each chunk forms its own); ``Bpinv`` (M, N)
+    :math:`B^+` (unused with the identity readout); ``grad`` (P + N*M,) receives the
+    gradient; ``ws`` a :class:`Workspace`. Returns ``(status, loss)`` as :func:`_reduce`.
     """
     S, T1, N = windows.shape
-    _prepare(identity, Bpinv, windows, F, have_forcing, tau, ws.Xt)
-    _chunks(kind, theta_k, M, identity, B, ws.Xt, F, tau, alpha, -2.0 / (S * (T1 - 1) * N),
-            through_pinv, *ws.args())  # fmt: skip
+    # the parallel _chunks with the one signature _train_batches compiles it for (writable
+    # C arrays; see there): a caller's read-only windows or the model's read-only B and
+    # B^+ are copied (at most ~0.1 ms for a large batch, against the kernel's milliseconds)
+    windows, B, Bpinv = (np.require(a, np.float64, ["C", "W"]) for a in (windows, B, Bpinv))
+    _chunks(kind, theta_k, M, identity, B, Bpinv, windows, F, have_forcing, tau, alpha,
+            -2.0 / (S * (T1 - 1) * N), through_pinv, *ws.args())  # fmt: skip
     return _reduce(P, M, identity, B, Bpinv, through_pinv, T1 - 1, ws.chk, ws.sq, ws.G_theta,
                    ws.G_B, ws.G_P, grad)  # fmt: skip
 
@@ -430,7 +443,7 @@ def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, hav
 @njit_lanes(cache=True, parallel=True)
 def _train_batches(kind, P, M, identity, theta_k, B, windows, F, have_forcing, tau, alpha,
                    through_pinv, clip, lr, beta1, beta2, eps, c1, c2, m, v, ema, avg, new, Bpinv,
-                   grad, losses, norms, Xt, xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq,
+                   grad, losses, norms, xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq,
                    G_theta, G_B, G_P):  # fmt: skip
     """Training steps on the batches ``windows[0], windows[1], ...``, one after the other:
     for each, what :func:`batch_loss_and_grad` computes, then clipping, Adam and (if
@@ -447,7 +460,7 @@ def _train_batches(kind, P, M, identity, theta_k, B, windows, F, have_forcing, t
     :math:`B^+`, computed from B (:func:`_pinv`) so that each step is a function of the
     parameters alone (a resumed run repeats it exactly); after a step it is the
     pseudo-inverse of the new B, which the next step uses. The other arguments as in
-    :func:`batch_loss_and_grad` (``Xt`` and the rest are the arrays of :class:`Workspace`).
+    :func:`batch_loss_and_grad` (``xc`` and the rest are the arrays of :class:`Workspace`).
 
     This is the only kernel that calls the parallel :func:`_chunks`: a cached kernel with
     two compiled signatures (a read-only and a writable ``Bpinv``) that called it made
@@ -467,9 +480,9 @@ def _train_batches(kind, P, M, identity, theta_k, B, windows, F, have_forcing, t
     scale = -2.0 / (S * (T1 - 1) * N)
     n_par = grad.shape[0]
     for b in range(n_b):
-        _prepare(identity, Bpinv, windows[b], F, have_forcing, tau, Xt)
-        _chunks(kind, theta_k, M, identity, B, Xt, F, tau, alpha, scale, through_pinv, xc, fc,
-                zin, hb, zo, g, gx, g0, work, chk, sq, G_theta, G_B, G_P)  # fmt: skip
+        _chunks(kind, theta_k, M, identity, B, Bpinv, windows[b], F, have_forcing, tau, alpha,
+                scale, through_pinv, xc, fc, zin, hb, zo, g, gx, g0, work, chk, sq, G_theta,
+                G_B, G_P)  # fmt: skip
         status, loss = _reduce(P, M, identity, B, Bpinv, through_pinv, T1 - 1, chk[:S],
                                sq[:S], G_theta, G_B, G_P, grad)  # fmt: skip
         if status != 0:

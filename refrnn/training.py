@@ -631,7 +631,7 @@ class _FusedBatchStep:
                     forcing is not None, tau_k, alpha_k, self.through_pinv,
                     -1.0 if self.clip_norm is None else float(self.clip_norm), opt.lr,
                     opt.beta1, opt.beta2, opt.eps, c1, c2, self.m, self.v, self.ema, self.avg,
-                    self.new, self.Bpinv, self.grad, losses[done:], norms[done:], self.ws.Xt,
+                    self.new, self.Bpinv, self.grad, losses[done:], norms[done:],
                     *self.ws.args(),
                 )  # fmt: skip
             opt.k += b

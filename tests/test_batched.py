@@ -256,3 +256,24 @@ def test_cached_kernels_load_in_later_processes():
     for code in (_TRAIN, _LOSS, _TRAIN, _LOSS):
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_parallel_chunk_kernel_has_one_signature():
+    """The parallel chunk kernel is compiled for one signature only, whatever the caller
+    passes (read-only windows, the model's read-only B^+, training): see
+    test_cached_kernels_load_in_later_processes for what two signatures once did."""
+    series = refrnn.data.generate("lorenz63", 600, rng=0, test_fraction=0.0).train
+    model = refrnn.PLRNN.random(4, 3, rng=0)
+    kw = dict(tau=5, n_epochs=1, batches_per_epoch=2, batch_size=4, seq_len=20,
+              eval_every=None, rng=0)  # fmt: skip
+    refrnn.train(model, series, **kw)  # a whole epoch per call
+    identity = refrnn.PLRNN.random(4, 3, rng=0, readout="identity")
+    refrnn.train(identity, series, warmup=5, **kw)  # a batch per call
+    refrnn.train(model, series, alpha="auto", **kw)
+    X = np.stack([series[i : i + 21] for i in range(5)])
+    X.flags.writeable = False
+    for m in (model, identity):
+        refrnn.loss_and_grad(m, X, tau=5)
+        refrnn.loss_and_grad(m, X[:, ::2], tau=5)  # not contiguous
+    assert len(_batched._chunks.signatures) == 1, _batched._chunks.signatures
+    assert len(_batched._train_batches.signatures) == 1, _batched._train_batches.signatures
