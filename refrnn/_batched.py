@@ -153,7 +153,9 @@ class Workspace:
         :data:`REUSE_BYTES`: for :func:`refrnn.loss_and_grad`, called again and again with
         the same sizes, a fresh one costs page faults on every call (measured at S = 16,
         T = 200, M = 20, ~3 MB: up to 1 ms per call against 0.3 ms for the computation,
-        depending on what the process allocated in between)."""
+        depending on what the process allocated in between), and likewise for every
+        :func:`refrnn.train` run. Nothing in a workspace outlives a kernel call, so callers
+        on one thread can share it."""
         ws = getattr(_REUSED, "ws", None)
         if ws is not None and ws.shape == (S, T, M, N, P_k):
             return ws
