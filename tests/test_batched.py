@@ -199,6 +199,41 @@ def test_whole_epoch_in_one_call_equals_batch_by_batch(monkeypatch, readout):
         np.testing.assert_array_equal(whole.history[k], single.history[k])
 
 
+def test_fallback_in_mid_epoch_continues_the_run(monkeypatch):
+    """A batch the kernel reports as non-finite (status 1) goes to the Python step, and
+    the epoch continues in the kernel from the next batch: Adam's step count and bias
+    corrections, the moving average, the losses and the parameters come out as in a run
+    without the fallback (to rounding: one batch's sums are ordered differently)."""
+    series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    model = refrnn.PLRNN.random(6, 3, rng=1)
+    kw = {"tau": 5, "n_epochs": 2, "batches_per_epoch": 5, "batch_size": 20, "seq_len": 15,
+          "eval_every": None, "rng": 3, "ema_decay": 0.8, "clip_norm": 0.5}  # fmt: skip
+    plain = refrnn.train(model, series, **kw)
+    kernel, fallbacks = _batched._train_batches, []
+
+    def failing_at_batch_2(*args):
+        windows = args[6]
+        if len(windows) <= 2:
+            return kernel(*args)
+        cut = list(args)
+        for i in (6, 17, 18, 26, 27):  # windows, c1, c2, losses, norms
+            cut[i] = args[i][:2]
+        status, b = kernel(*cut)
+        assert (status, b) == (0, 2)
+        fallbacks.append(len(windows))
+        return 1, 2  # "batch 2 was not finite": nothing of it done
+
+    monkeypatch.setattr(_batched, "_train_batches", failing_at_batch_2)
+    patched = refrnn.train(model, series, **kw)
+    # epoch 1: batches 0-1 in the kernel, 2 by Python, 3-4 in the kernel; epoch 2 alike
+    assert fallbacks == [5, 5]
+    for k, p in plain.model.params.items():
+        assert _rel_err(patched.model.params[k], p) < 1e-12, k
+        assert _rel_err(patched.averaged_model.params[k], plain.averaged_model.params[k]) < 1e-12
+    for k in ("loss", "grad_norm"):
+        np.testing.assert_allclose(patched.history[k], plain.history[k], rtol=1e-12)
+
+
 def test_fused_step_diverges_like_the_python_step():
     """A step so large that the next forward pass overflows: the same TrainingDiverged
     (the fused step hands a non-finite batch to the window-by-window path, which says
