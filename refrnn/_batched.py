@@ -112,7 +112,8 @@ _REUSED = threading.local()
 
 class Workspace:
     """Arrays of the batch-major kernels for S windows of T steps, allocated once and
-    reused (a training run calls the kernel once per batch with the same sizes).
+    reused (a training run calls the kernels once per epoch, or once per batch with a
+    warm-up or adaptive alpha, always with the same sizes).
 
     The windows fill C = ceil(S / 16) chunks of 16 lanes, Sp = 16 C lanes in all (the last
     chunk's spare lanes repeat its last window with zero loss weight). ``xc``
@@ -154,8 +155,10 @@ class Workspace:
         the same sizes, a fresh one costs page faults on every call (measured at S = 16,
         T = 200, M = 20, ~3 MB: up to 1 ms per call against 0.3 ms for the computation,
         depending on what the process allocated in between), and likewise for every
-        :func:`refrnn.train` run. Nothing in a workspace outlives a kernel call, so callers
-        on one thread can share it."""
+        :func:`refrnn.train` run. Nothing in a workspace outlives one
+        :func:`batch_loss_and_grad` or :func:`_train_batches` call (the forcing states
+        :meth:`forcing` are filled right before it), so callers on one thread can share
+        it."""
         ws = getattr(_REUSED, "ws", None)
         if ws is not None and ws.shape == (S, T, M, N, P_k):
             return ws

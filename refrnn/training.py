@@ -613,7 +613,10 @@ class _FusedBatchStep:
         parameters to the model's constructor (which raises it saying what is wrong).
         """
         tau_k, alpha_k = _batched.schedule(tau, alpha)
-        windows = np.ascontiguousarray(windows)  # one compiled signature: see the kernel
+        if forcing is not None and len(windows) != 1:
+            raise ValueError("forcing states are given for one batch at a time")
+        # writable C arrays only: one compiled signature of the kernel (see there)
+        windows = np.require(windows, np.float64, ["C", "W"])
         n_b, S, T1, N = windows.shape
         M, P = model.M, self.P
         every = tau_k if tau_k > 0 else T1
@@ -1158,8 +1161,10 @@ def train(
         losses, norms = [], []
         epoch_starts = _epoch_starts(s, rng)
         # one BLAS thread for the whole epoch's batches: entering the limit per batch
-        # costs ~11 us (threadpoolctl), nested entries below only count up; the fused
-        # step's kernels call BLAS only from M = GEMM_MIN_DIM (see _batched.blas_limit)
+        # costs ~11 us (threadpoolctl), nested entries below only count up. With the
+        # fused step only from M = GEMM_MIN_DIM (_batched.blas_limit): below it its
+        # kernels call no BLAS, and the warm-up and GTF's alpha estimate only products
+        # too small for BLAS to split into threads
         with _batched.blas_limit(model.M) if fused is not None else one_blas_thread():
             try:
                 if whole_epochs:

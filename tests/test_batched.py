@@ -110,6 +110,7 @@ SETTINGS = [
     {"tau": None, "alpha": "auto"},
     {"tau": 4, "detach_forcing": True},
     {"tau": 5, "clip_norm": 0.5, "ema_decay": 0.9},
+    {"tau": 5, "warmup": 0},  # the identity readout's whole-epoch path too
 ]
 
 
@@ -122,7 +123,7 @@ def test_fused_training_step_equals_the_python_step(cls, readout, kw):
     series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
     model = cls.random(6, 3, rng=1, readout=readout)
     if readout == "identity":
-        kw = {**kw, "warmup": 10}
+        kw = {"warmup": 10, **kw}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # identity readout with tau > 10
         fused, plain = _train_both(model, series, **kw)
@@ -234,6 +235,56 @@ def test_fallback_in_mid_epoch_continues_the_run(monkeypatch):
         np.testing.assert_allclose(patched.history[k], plain.history[k], rtol=1e-12)
 
 
+def test_invalid_parameters_in_mid_epoch_go_to_the_constructor(monkeypatch):
+    """Status 2 (new parameters the kernel finds invalid) hands them to the model's
+    constructor, which raises where they are invalid (NaN here); where it accepts them
+    (here: a step reported invalid although it is not), the run goes on with them exactly
+    as if the kernel had taken the step: step count, moving average, losses and
+    parameters bit for bit."""
+    series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
+    model = refrnn.PLRNN.random(6, 3, rng=1)
+    kw = {"tau": 5, "n_epochs": 2, "batches_per_epoch": 5, "batch_size": 20, "seq_len": 15,
+          "eval_every": None, "rng": 3, "ema_decay": 0.8}  # fmt: skip
+    plain = refrnn.train(model, series, **kw)
+    kernel, reported = _batched._train_batches, []
+
+    def invalid_at_batch_2(*args):
+        if len(args[6]) <= 2:
+            return kernel(*args)
+
+        def batches(lo, hi):  # windows, c1, c2, losses, norms of batches lo..hi-1
+            cut = list(args)
+            for i in (6, 17, 18, 26, 27):
+                cut[i] = args[i][lo:hi]
+            return cut
+
+        assert kernel(*batches(0, 2)) == (0, 2)
+        current = [args[i].copy() for i in (4, 5, 22)]  # theta_k, B, average
+        assert kernel(*batches(2, 3)) == (0, 1)  # Adam's moments and `new` updated ...
+        for i, a in zip((4, 5, 22), current, strict=True):
+            args[i][:] = a  # ... but the step not taken, as with status 2
+        reported.append(len(args[6]))
+        return 2, 2
+
+    monkeypatch.setattr(_batched, "_train_batches", invalid_at_batch_2)
+    patched = refrnn.train(model, series, **kw)
+    assert reported == [5, 5]
+    for k, p in plain.model.params.items():
+        np.testing.assert_array_equal(patched.model.params[k], p)
+        np.testing.assert_array_equal(patched.averaged_model.params[k],
+                                      plain.averaged_model.params[k])  # fmt: skip
+    for k in ("loss", "grad_norm"):
+        np.testing.assert_array_equal(patched.history[k], plain.history[k])
+
+    def non_finite(*args):
+        args[23][:] = np.nan  # the new parameters
+        return 2, 0
+
+    monkeypatch.setattr(_batched, "_train_batches", non_finite)
+    with pytest.raises(training.TrainingDiverged, match="parameters became invalid"):
+        refrnn.train(model, series, **kw)
+
+
 def test_fused_step_diverges_like_the_python_step():
     """A step so large that the next forward pass overflows: the same TrainingDiverged
     (the fused step hands a non-finite batch to the window-by-window path, which says
@@ -312,3 +363,36 @@ def test_parallel_chunk_kernel_has_one_signature():
         refrnn.loss_and_grad(m, X[:, ::2], tau=5)  # not contiguous
     assert len(_batched._chunks.signatures) == 1, _batched._chunks.signatures
     assert len(_batched._train_batches.signatures) == 1, _batched._train_batches.signatures
+
+
+def test_parallel_chunk_kernel_is_called_with_writable_c_arrays(monkeypatch):
+    """What keeps the chunk kernel at one signature even when Numba's cache is warm (then
+    the count above only sees what this process compiled): every array that reaches it,
+    from Python or through the training kernel, is a writable C-contiguous float64 array
+    (the training kernel passes slices of its own arguments along)."""
+    seen = []
+
+    def recording(kernel):
+        def call(*args):
+            # at call time: a model built afterwards may take an array over read-only
+            seen.extend((a.flags.c_contiguous, a.flags.writeable, a.dtype == np.float64)
+                        for a in args if isinstance(a, np.ndarray))  # fmt: skip
+            return kernel(*args)
+
+        return call
+
+    monkeypatch.setattr(_batched, "_chunks", recording(_batched._chunks))
+    monkeypatch.setattr(_batched, "_train_batches", recording(_batched._train_batches))
+    series = refrnn.data.generate("lorenz63", 600, rng=0, test_fraction=0.0).train
+    kw = dict(tau=5, n_epochs=1, batches_per_epoch=2, batch_size=4, seq_len=20,
+              eval_every=None, rng=0, ema_decay=0.9)  # fmt: skip
+    linear = refrnn.PLRNN.random(4, 3, rng=0)
+    identity = refrnn.PLRNN.random(4, 3, rng=0, readout="identity")
+    refrnn.train(linear, series, **kw)
+    refrnn.train(identity, series, warmup=5, **kw)
+    X = np.stack([series[i : i + 21] for i in range(5)])
+    X.flags.writeable = False
+    for m in (linear, identity):
+        refrnn.loss_and_grad(m, X[:, ::2], tau=5)
+        refrnn.loss_and_grad(m, X, tau=5)
+    assert len(seen) > 40 and all(all(flags) for flags in seen)
