@@ -112,8 +112,9 @@ _REUSED = threading.local()
 
 class Workspace:
     """Arrays of the batch-major kernels for S windows of T steps, allocated once and
-    reused (a training run calls the kernels once per epoch, or once per batch with a
-    warm-up or adaptive alpha, always with the same sizes).
+    reused (a training run calls the kernels once per epoch, with adaptive alpha once per
+    run of batches between two of its updates, or once per batch with a warm-up; always
+    with the same sizes).
 
     The windows fill C = ceil(S / 16) chunks of 16 lanes, Sp = 16 C lanes in all (the last
     chunk's spare lanes repeat its last window with zero loss weight). ``xc``

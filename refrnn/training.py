@@ -678,6 +678,20 @@ def _epoch_starts(s, rng):
     return chosen.reshape(s.batches_per_epoch, s.batch_size)
 
 
+def _segments(s, epoch):
+    """The runs of batches ``(lo, hi)`` of an epoch that need no Python in between: the
+    whole epoch, or with adaptive alpha the batches from one of its updates (every
+    ``GTF_EVERY``-th batch of the run, counted over epochs) to the next."""
+    n = s.batches_per_epoch
+    if not s.auto_alpha:
+        return [(0, n)]
+    first = epoch * n
+    cuts = [b for b in range(n) if (first + b) % GTF_EVERY == 0]
+    if not cuts or cuts[0] != 0:  # the epoch starts between two updates
+        cuts.insert(0, 0)
+    return list(zip(cuts, cuts[1:] + [n], strict=True))
+
+
 def _window_starts(X, S, T, rng, epoch_starts=None, batch=0):
     """Start indices (S,) of a batch of windows of ``T`` steps: batch ``batch`` of
     ``epoch_starts`` if it is given, else the draws of :func:`refrnn.data.sample_windows`
@@ -1151,9 +1165,10 @@ def train(
         fused = _FusedBatchStep(model, opt, s.batch_size, s.seq_len, s.detach_forcing,
                                 s.clip_norm, average, s.ema_decay)  # fmt: skip
         step = fused
-    # ... and a whole epoch in one call where nothing between the batches needs Python
-    # (a warm-up runs the model on each batch's windows; adaptive alpha looks at them)
-    whole_epochs = fused is not None and not s.warmup and not s.auto_alpha
+    # ... and a whole epoch in one call where nothing between the batches needs Python (a
+    # warm-up runs the model on each batch's windows), or with adaptive alpha the batches
+    # between two of its updates
+    whole_epochs = fused is not None and not s.warmup
     n_steps = s.seq_len + s.warmup
     for epoch in range(start_epoch, s.n_epochs):
         # a function of the epoch alone, so that a resumed run continues the schedule
@@ -1172,11 +1187,16 @@ def train(
                     starts = [_window_starts(s.X, s.batch_size, n_steps, rng, epoch_starts, b)
                               for b in range(s.batches_per_epoch)]  # fmt: skip
                     windows = _batched.gather_windows(s.X, np.concatenate(starts), n_steps)
-                    model, losses, norms = fused.run(
-                        model, opt, windows.reshape(s.batches_per_epoch, s.batch_size,
-                                                    *windows.shape[1:]),
-                        None, s.tau_value, alpha_value,
-                    )  # fmt: skip
+                    windows = windows.reshape(s.batches_per_epoch, s.batch_size, n_steps + 1, -1)
+                    losses, norms = np.empty(s.batches_per_epoch), np.empty(s.batches_per_epoch)
+                    for lo, hi in _segments(s, epoch):
+                        if s.auto_alpha and (epoch * s.batches_per_epoch + lo) % GTF_EVERY == 0:
+                            # GTF's update, before the step of batch lo
+                            estimate = gtf_alpha(model, windows[lo, :GTF_WINDOWS])
+                            alpha_value = _gtf_update(alpha_value, estimate, gamma)
+                        model, losses[lo:hi], norms[lo:hi] = fused.run(
+                            model, opt, windows[lo:hi], None, s.tau_value, alpha_value
+                        )
                 for b in range(0 if whole_epochs else s.batches_per_epoch):
                     windows = _draw_windows(s.X, s.batch_size, n_steps, rng, epoch_starts, b)
                     forcing = None

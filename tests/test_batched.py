@@ -161,16 +161,27 @@ def test_fused_step_keeps_adam_state_for_checkpoints(tmp_path):
                                       full.averaged_model.params[k])  # fmt: skip
 
 
-@pytest.mark.parametrize("readout", ["linear", "identity"])
-def test_whole_epoch_in_one_call_equals_batch_by_batch(monkeypatch, readout):
-    """``train`` hands a whole epoch's batches to one kernel call (no warm-up, fixed
-    alpha); the kernel's loop over batches gives what one call per batch gives, bit for
-    bit: the same windows in the same order, the same Adam steps and average."""
+@pytest.mark.parametrize(
+    "readout, extra, batches_per_call",
+    [
+        ("linear", {}, [4, 4, 4]),
+        ("identity", {}, [4, 4, 4]),
+        # adaptive alpha: calls end where GTF updates alpha, every 5th batch of the run
+        # (0 | 5 = epoch 1, batch 1 | 10 = epoch 2, batch 2)
+        ("linear", {"tau": None, "alpha": "auto"}, [4, 1, 3, 2, 2]),
+    ],
+)
+def test_whole_epoch_in_one_call_equals_batch_by_batch(monkeypatch, readout, extra,
+                                                       batches_per_call):  # fmt: skip
+    """``train`` hands a whole epoch's batches to one kernel call (no warm-up; with
+    adaptive alpha, the batches between two of its updates); the kernel's loop over
+    batches gives what one call per batch gives, bit for bit: the same windows in the
+    same order, the same Adam steps and average."""
     series = refrnn.data.generate("lorenz63", 3000, rng=0, test_fraction=0.0).train
     model = refrnn.PLRNN.random(6, 3, rng=1, readout=readout)
     kw = {"tau": 5, "n_epochs": 3, "batches_per_epoch": 4, "batch_size": 20, "seq_len": 15,
           "eval_every": None, "rng": 3, "ema_decay": 0.9, "clip_norm": 0.5,
-          "warmup": 0}  # fmt: skip
+          "warmup": 0, **extra}  # fmt: skip
     calls = []
     run = training._FusedBatchStep.run
 
@@ -180,7 +191,7 @@ def test_whole_epoch_in_one_call_equals_batch_by_batch(monkeypatch, readout):
 
     monkeypatch.setattr(training._FusedBatchStep, "run", counted)
     whole = refrnn.train(model, series, **kw)
-    assert calls == [4, 4, 4]
+    assert calls == batches_per_call
 
     def one_by_one(self, model, opt, windows, *args):
         losses, norms = [], []
