@@ -32,6 +32,7 @@ __all__ = [
     "qr_positive",
     "qr_positive_lapack",
     "lapack_qr_work_size",
+    "spectral_norms",
     "one_blas_thread",
     "add_product_nt",
     "all_finite",
@@ -49,7 +50,7 @@ GEMM_MIN_DIM = 48
 # ctypes pointer bakes its address into the code and cannot be cached (cache=True); a
 # named external symbol is resolved when the cached kernel is loaded. Fortran calling
 # convention: every argument by pointer, 32-bit integers.
-for _name in ("dgeqrf", "dorgqr"):
+for _name in ("dgeqrf", "dorgqr", "dsyevr"):
     _llvm.add_symbol(
         "refrnn_" + _name, get_cython_function_address("scipy.linalg.cython_lapack", _name)
     )
@@ -78,6 +79,34 @@ _dgemm = types.ExternalFunction(
 #: dgeqrf(M, N, A, LDA, TAU, WORK, LWORK, INFO)
 _dgeqrf = types.ExternalFunction(
     "refrnn_dgeqrf", types.void(_int_p, _int_p, _dbl_p, _int_p, _dbl_p, _dbl_p, _int_p, _int_p)
+)
+#: dsyevr(JOBZ, RANGE, UPLO, N, A, LDA, VL, VU, IL, IU, ABSTOL, M, W, Z, LDZ, ISUPPZ, WORK,
+#: LWORK, IWORK, LIWORK, INFO)
+_dsyevr = types.ExternalFunction(
+    "refrnn_dsyevr",
+    types.void(
+        _chr_p,
+        _chr_p,
+        _chr_p,
+        _int_p,
+        _dbl_p,
+        _int_p,
+        _dbl_p,
+        _dbl_p,
+        _int_p,
+        _int_p,
+        _dbl_p,
+        _int_p,
+        _dbl_p,
+        _dbl_p,
+        _int_p,
+        _int_p,
+        _dbl_p,
+        _int_p,
+        _int_p,
+        _int_p,
+        _int_p,
+    ),  # fmt: skip
 )
 #: dorgqr(M, N, K, A, LDA, TAU, WORK, LWORK, INFO)
 _dorgqr = types.ExternalFunction(
@@ -458,3 +487,65 @@ def qr_positive_lapack(Yt, Qt, R, tau, work, iw):
         for i in range(n):
             Qt[j, i] = s * Yt[j, i]
     return True
+
+
+@njit(cache=True)
+def spectral_norms(J, out):
+    r"""``out[t]`` = :math:`\|J_t\|_2`, the largest singular value of each ``J[t]``, as
+    ``np.linalg.norm(J, 2, axis=(1, 2))`` computes it, about three times faster for
+    small matrices.
+
+    Parameters
+    ----------
+    J : ndarray, shape (T, n, n)
+    out : ndarray, shape (T,)
+        Output; NaN where ``J[t]`` holds a non-finite entry.
+
+    Notes
+    -----
+    :math:`\|J\|_2^2` is the largest eigenvalue of :math:`G = J^\top J`, which LAPACK's
+    ``dsyevr`` computes alone (``RANGE = "I"``: tridiagonalisation, then bisection for
+    one eigenvalue) instead of all singular values. Its absolute error is of order
+    :math:`\varepsilon\|G\|_2 = \varepsilon\|J\|_2^2`, so the norm is accurate to a
+    few :math:`\varepsilon` relative (tests: 1e-13 against NumPy's SVD). ``J[t]`` is
+    first divided by the power of two nearest its largest entry (exactly), so that
+    :math:`G` neither overflows nor underflows.
+    """
+    T, n = J.shape[0], J.shape[1]
+    G, w, z = np.empty((n, n)), np.empty(n), np.zeros(1)
+    work, iwork = np.empty(26 * n), np.empty(10 * n, np.int32)
+    isuppz, iw = np.empty(2 * n, np.int32), np.empty(9, np.int32)
+    reals = np.zeros(3)  # VL, VU (not used with RANGE "I"), ABSTOL (0: LAPACK's default)
+    chars = np.array([78, 73, 76], np.int8)  # JOBZ "N", RANGE "I", UPLO "L"
+    for t in range(T):
+        A = J[t]
+        amax = 0.0
+        for i in range(n):
+            for j in range(n):
+                amax = max(amax, abs(A[i, j]))  # NaN is skipped here: checked below
+        if not np.isfinite(amax) or not np.isfinite(np.sum(A)):
+            out[t] = np.nan
+            continue
+        if amax == 0.0:
+            out[t] = 0.0
+            continue
+        # J / 2^e with 2^e near its largest entry (exact), so that squaring neither
+        # overflows nor underflows; the norm is scaled back at the end
+        f = math.ldexp(1.0, -math.frexp(amax)[1])
+        for i in range(n):  # G = J^T J, both triangles (C order: LAPACK sees G^T = G)
+            for j in range(i + 1):
+                acc = 0.0
+                for k in range(n):
+                    acc += (A[k, i] * f) * (A[k, j] * f)
+                G[i, j] = acc
+                G[j, i] = acc
+        # N, LDA, IL, IU (the largest, 1-based), M (out), LDZ, LWORK, LIWORK, INFO
+        iw[0], iw[1], iw[2], iw[3], iw[5], iw[6], iw[7] = n, n, n, n, 1, 26 * n, 10 * n
+        _dsyevr(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, iw[0:].ctypes, G.ctypes,
+                iw[1:].ctypes, reals[0:].ctypes, reals[1:].ctypes, iw[2:].ctypes,
+                iw[3:].ctypes, reals[2:].ctypes, iw[4:].ctypes, w.ctypes, z.ctypes,
+                iw[5:].ctypes, isuppz.ctypes, work.ctypes, iw[6:].ctypes, iwork.ctypes,
+                iw[7:].ctypes, iw[8:].ctypes)  # fmt: skip
+        if iw[8] != 0 or iw[4] != 1:
+            raise ValueError("dsyevr failed")
+        out[t] = math.sqrt(max(w[0], 0.0)) / f

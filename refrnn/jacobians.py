@@ -33,7 +33,7 @@ from numba import njit
 
 from . import _kernels
 from ._kernels import advance
-from ._linalg import matmul_into, qr_positive
+from ._linalg import matmul_into, qr_positive, spectral_norms
 from ._validation import DivergenceError, as_float_array, as_positive_int
 from .dynamics import check_system, kernel_args
 
@@ -449,4 +449,8 @@ def jacobian_spectral_norms(system, states):
     kind, theta_k, dim, work = kernel_args(system)
     J = np.empty((states.shape[0], dim, dim))
     _jacobians_at(kind, theta_k, dim, states, J, work)
-    return np.linalg.norm(J, 2, axis=(1, 2))
+    # np.linalg.norm(J, 2, axis=(1, 2)), by the largest eigenvalue of J^T J alone (1.6x
+    # faster at dim 20: GTF's alpha update computes 400 of them)
+    out = np.empty(states.shape[0])
+    spectral_norms(J, out)
+    return out

@@ -257,3 +257,32 @@ def test_add_product_nt_accumulates_a_times_b_transposed(m, n, k, seed):
     want = C + A @ B.T
     add_product_nt(A, B, C, np.zeros(6, np.int32), np.zeros(2, np.int8), np.zeros(2))
     np.testing.assert_allclose(C, want, rtol=1e-13, atol=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 25), T=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
+       log_scale=st.floats(-300, 300), rank=st.integers(0, 25))  # fmt: skip
+def test_spectral_norms_equal_numpys(n, T, seed, log_scale, rank):
+    """The largest singular value through the largest eigenvalue of J^T J (LAPACK
+    dsyevr): NumPy's SVD-based 2-norm to a few ulps, for every rank (zero included) and
+    scales from 1e-300 to 1e300, where squaring would over- or underflow without care."""
+    from refrnn._linalg import spectral_norms
+
+    rng = np.random.default_rng(seed)
+    r = min(rank, n)
+    J = np.einsum("tik,tkj->tij", rng.normal(size=(T, n, r)), rng.normal(size=(T, r, n)))
+    J *= 10.0**log_scale
+    out = np.full(T, -1.0)
+    spectral_norms(J, out)
+    want = np.linalg.norm(J, 2, axis=(1, 2))
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=0)
+
+
+def test_spectral_norms_mark_non_finite_matrices():
+    from refrnn._linalg import spectral_norms
+
+    J = np.random.default_rng(1).normal(size=(3, 4, 4))
+    J[1, 2, 3] = np.inf
+    out = np.empty(3)
+    spectral_norms(J, out)
+    assert np.isnan(out[1]) and np.all(np.isfinite(out[[0, 2]]))
