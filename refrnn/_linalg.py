@@ -519,11 +519,13 @@ def spectral_norms(J, out):
     chars = np.array([78, 73, 76], np.int8)  # JOBZ "N", RANGE "I", UPLO "L"
     for t in range(T):
         A = J[t]
-        amax = 0.0
+        amax, finite = 0.0, True
         for i in range(n):
             for j in range(n):
-                amax = max(amax, abs(A[i, j]))  # NaN is skipped here: checked below
-        if not np.isfinite(amax) or not np.isfinite(np.sum(A)):
+                a = abs(A[i, j])
+                finite = finite and np.isfinite(a)
+                amax = max(amax, a)
+        if not finite:
             out[t] = np.nan
             continue
         if amax == 0.0:

@@ -281,8 +281,10 @@ def test_spectral_norms_equal_numpys(n, T, seed, log_scale, rank):
 def test_spectral_norms_mark_non_finite_matrices():
     from refrnn._linalg import spectral_norms
 
-    J = np.random.default_rng(1).normal(size=(3, 4, 4))
-    J[1, 2, 3] = np.inf
-    out = np.empty(3)
+    J = np.random.default_rng(1).normal(size=(4, 4, 4))
+    J[1, 2, 3], J[2, 0, 1] = np.inf, np.nan
+    J[3] = 2e307  # finite, norm 8e307, though its entries sum to more than the largest float
+    out = np.empty(4)
     spectral_norms(J, out)
-    assert np.isnan(out[1]) and np.all(np.isfinite(out[[0, 2]]))
+    assert np.isnan(out[1]) and np.isnan(out[2]) and np.all(np.isfinite(out[[0, 3]]))
+    np.testing.assert_allclose(out[3], np.linalg.norm(J[3], 2), rtol=1e-13)
