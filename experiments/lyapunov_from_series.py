@@ -163,7 +163,7 @@ NOTES = [
     "samples. Noise: Gaussian, the given fraction of each variable's standard deviation; "
     "8-bit: 256 equal levels over each variable's range.",
     "",
-    "**Where the methods work (target: within 15 %).** Kantz's method is within 15 % on "
+    "**Where the methods work (refrnn's validation bar: within 15 %).** Kantz's method is within 15 % on "
     "every series clean, with 1 % noise and at 8 bits, but for one of the five Hénon "
     "series with 1 % noise (−16 %, a run that warns, below). Rosenstein's method is "
     "within 15 % on every clean and 8-bit series but the 3-D Lorenz state of 5000 samples"
