@@ -50,69 +50,30 @@ GEMM_MIN_DIM = 48
 # ctypes pointer bakes its address into the code and cannot be cached (cache=True); a
 # named external symbol is resolved when the cached kernel is loaded. Fortran calling
 # convention: every argument by pointer, 32-bit integers.
-for _name in ("dgeqrf", "dorgqr", "dsyevr"):
-    _llvm.add_symbol(
-        "refrnn_" + _name, get_cython_function_address("scipy.linalg.cython_lapack", _name)
-    )
-_llvm.add_symbol("refrnn_dgemm", get_cython_function_address("scipy.linalg.cython_blas", "dgemm"))
-_int_p, _dbl_p = types.CPointer(types.int32), types.CPointer(types.float64)
-_chr_p = types.CPointer(types.int8)
+_POINTERS = {
+    "c": types.CPointer(types.int8),  # a character
+    "i": types.CPointer(types.int32),
+    "d": types.CPointer(types.float64),
+}
+
+
+def _fortran(library, name, args):
+    """The Fortran routine ``name`` of SciPy's ``cython_<library>``, callable from kernels:
+    ``args`` spells its argument types, one letter each (:data:`_POINTERS`)."""
+    module = f"scipy.linalg.cython_{library}"
+    _llvm.add_symbol("refrnn_" + name, get_cython_function_address(module, name))
+    return types.ExternalFunction("refrnn_" + name, types.void(*(_POINTERS[a] for a in args)))
+
+
 #: dgemm(TRANSA, TRANSB, M, N, K, ALPHA, A, LDA, B, LDB, BETA, C, LDC)
-_dgemm = types.ExternalFunction(
-    "refrnn_dgemm",
-    types.void(
-        _chr_p,
-        _chr_p,
-        _int_p,
-        _int_p,
-        _int_p,
-        _dbl_p,
-        _dbl_p,
-        _int_p,
-        _dbl_p,
-        _int_p,
-        _dbl_p,
-        _dbl_p,
-        _int_p,
-    ),  # fmt: skip
-)
+_dgemm = _fortran("blas", "dgemm", "cciiiddididdi")
 #: dgeqrf(M, N, A, LDA, TAU, WORK, LWORK, INFO)
-_dgeqrf = types.ExternalFunction(
-    "refrnn_dgeqrf", types.void(_int_p, _int_p, _dbl_p, _int_p, _dbl_p, _dbl_p, _int_p, _int_p)
-)
+_dgeqrf = _fortran("lapack", "dgeqrf", "iididdii")
+#: dorgqr(M, N, K, A, LDA, TAU, WORK, LWORK, INFO)
+_dorgqr = _fortran("lapack", "dorgqr", "iiididdii")
 #: dsyevr(JOBZ, RANGE, UPLO, N, A, LDA, VL, VU, IL, IU, ABSTOL, M, W, Z, LDZ, ISUPPZ, WORK,
 #: LWORK, IWORK, LIWORK, INFO)
-_dsyevr = types.ExternalFunction(
-    "refrnn_dsyevr",
-    types.void(
-        _chr_p,
-        _chr_p,
-        _chr_p,
-        _int_p,
-        _dbl_p,
-        _int_p,
-        _dbl_p,
-        _dbl_p,
-        _int_p,
-        _int_p,
-        _dbl_p,
-        _int_p,
-        _dbl_p,
-        _dbl_p,
-        _int_p,
-        _int_p,
-        _dbl_p,
-        _int_p,
-        _int_p,
-        _int_p,
-        _int_p,
-    ),  # fmt: skip
-)
-#: dorgqr(M, N, K, A, LDA, TAU, WORK, LWORK, INFO)
-_dorgqr = types.ExternalFunction(
-    "refrnn_dorgqr",
-    types.void(_int_p, _int_p, _int_p, _dbl_p, _int_p, _dbl_p, _dbl_p, _int_p, _int_p),
-)
+_dsyevr = _fortran("lapack", "dsyevr", "cccididdiididdiidiiii")
 
 
 @njit(cache=True)

@@ -161,6 +161,28 @@ def test_fused_step_keeps_adam_state_for_checkpoints(tmp_path):
                                       full.averaged_model.params[k])  # fmt: skip
 
 
+#: Positions in the arguments of _batched._train_batches.
+_THETA_K, _B, _WINDOWS, _C1, _C2, _AVG, _NEW, _LOSSES, _NORMS = 4, 5, 6, 17, 18, 22, 23, 26, 27
+
+
+def _batches(args, lo, hi):
+    """The arguments of _batched._train_batches for its batches lo..hi-1 only."""
+    cut = list(args)
+    for i in (_WINDOWS, _C1, _C2, _LOSSES, _NORMS):
+        cut[i] = args[i][lo:hi]
+    return cut
+
+
+def _assert_same_run(a, b, rtol=0.0):
+    """Two TrainResults alike: parameters, their average, losses and gradient norms (bit
+    for bit unless ``rtol``)."""
+    for k, p in b.model.params.items():
+        assert _rel_err(a.model.params[k], p) <= rtol, k
+        assert _rel_err(a.averaged_model.params[k], b.averaged_model.params[k]) <= rtol, k
+    for k in ("loss", "grad_norm"):
+        np.testing.assert_allclose(a.history[k], b.history[k], rtol=rtol, atol=0)
+
+
 @pytest.mark.parametrize(
     "readout, extra, batches_per_call",
     [
@@ -203,12 +225,7 @@ def test_whole_epoch_in_one_call_equals_batch_by_batch(monkeypatch, readout, ext
 
     monkeypatch.setattr(training._FusedBatchStep, "run", one_by_one)
     single = refrnn.train(model, series, **kw)
-    for k, p in single.model.params.items():
-        np.testing.assert_array_equal(whole.model.params[k], p)
-        np.testing.assert_array_equal(whole.averaged_model.params[k],
-                                      single.averaged_model.params[k])  # fmt: skip
-    for k in ("loss", "grad_norm"):
-        np.testing.assert_array_equal(whole.history[k], single.history[k])
+    _assert_same_run(whole, single)
 
 
 def test_fallback_in_mid_epoch_continues_the_run(monkeypatch):
@@ -224,26 +241,17 @@ def test_fallback_in_mid_epoch_continues_the_run(monkeypatch):
     kernel, fallbacks = _batched._train_batches, []
 
     def failing_at_batch_2(*args):
-        windows = args[6]
-        if len(windows) <= 2:
+        if len(args[_WINDOWS]) <= 2:
             return kernel(*args)
-        cut = list(args)
-        for i in (6, 17, 18, 26, 27):  # windows, c1, c2, losses, norms
-            cut[i] = args[i][:2]
-        status, b = kernel(*cut)
-        assert (status, b) == (0, 2)
-        fallbacks.append(len(windows))
+        assert kernel(*_batches(args, 0, 2)) == (0, 2)
+        fallbacks.append(len(args[_WINDOWS]))
         return 1, 2  # "batch 2 was not finite": nothing of it done
 
     monkeypatch.setattr(_batched, "_train_batches", failing_at_batch_2)
     patched = refrnn.train(model, series, **kw)
     # epoch 1: batches 0-1 in the kernel, 2 by Python, 3-4 in the kernel; epoch 2 alike
     assert fallbacks == [5, 5]
-    for k, p in plain.model.params.items():
-        assert _rel_err(patched.model.params[k], p) < 1e-12, k
-        assert _rel_err(patched.averaged_model.params[k], plain.averaged_model.params[k]) < 1e-12
-    for k in ("loss", "grad_norm"):
-        np.testing.assert_allclose(patched.history[k], plain.history[k], rtol=1e-12)
+    _assert_same_run(patched, plain, rtol=1e-12)
 
 
 def test_invalid_parameters_in_mid_epoch_go_to_the_constructor(monkeypatch):
@@ -260,35 +268,23 @@ def test_invalid_parameters_in_mid_epoch_go_to_the_constructor(monkeypatch):
     kernel, reported = _batched._train_batches, []
 
     def invalid_at_batch_2(*args):
-        if len(args[6]) <= 2:
+        if len(args[_WINDOWS]) <= 2:
             return kernel(*args)
-
-        def batches(lo, hi):  # windows, c1, c2, losses, norms of batches lo..hi-1
-            cut = list(args)
-            for i in (6, 17, 18, 26, 27):
-                cut[i] = args[i][lo:hi]
-            return cut
-
-        assert kernel(*batches(0, 2)) == (0, 2)
-        current = [args[i].copy() for i in (4, 5, 22)]  # theta_k, B, average
-        assert kernel(*batches(2, 3)) == (0, 1)  # Adam's moments and `new` updated ...
-        for i, a in zip((4, 5, 22), current, strict=True):
+        assert kernel(*_batches(args, 0, 2)) == (0, 2)
+        current = [args[i].copy() for i in (_THETA_K, _B, _AVG)]
+        assert kernel(*_batches(args, 2, 3)) == (0, 1)  # Adam's moments and `new` updated ...
+        for i, a in zip((_THETA_K, _B, _AVG), current, strict=True):
             args[i][:] = a  # ... but the step not taken, as with status 2
-        reported.append(len(args[6]))
+        reported.append(len(args[_WINDOWS]))
         return 2, 2
 
     monkeypatch.setattr(_batched, "_train_batches", invalid_at_batch_2)
     patched = refrnn.train(model, series, **kw)
     assert reported == [5, 5]
-    for k, p in plain.model.params.items():
-        np.testing.assert_array_equal(patched.model.params[k], p)
-        np.testing.assert_array_equal(patched.averaged_model.params[k],
-                                      plain.averaged_model.params[k])  # fmt: skip
-    for k in ("loss", "grad_norm"):
-        np.testing.assert_array_equal(patched.history[k], plain.history[k])
+    _assert_same_run(patched, plain)
 
     def non_finite(*args):
-        args[23][:] = np.nan  # the new parameters
+        args[_NEW][:] = np.nan
         return 2, 0
 
     monkeypatch.setattr(_batched, "_train_batches", non_finite)
