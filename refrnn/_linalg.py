@@ -453,8 +453,8 @@ def qr_positive_lapack(Yt, Qt, R, tau, work, iw):
 @njit(cache=True)
 def spectral_norms(J, out):
     r"""``out[t]`` = :math:`\|J_t\|_2`, the largest singular value of each ``J[t]``, as
-    ``np.linalg.norm(J, 2, axis=(1, 2))`` computes it, about three times faster for
-    small matrices.
+    ``np.linalg.norm(J, 2, axis=(1, 2))`` computes it (measured for 400 matrices: 1.6x
+    faster at n = 20, 2x at n = 100, about as fast at n = 2-3).
 
     Parameters
     ----------
