@@ -7,6 +7,7 @@ argument and what was expected, instead of a Numba typing traceback or a silent 
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import warnings
@@ -83,7 +84,9 @@ def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=Fals
         if copy
         else np.ascontiguousarray(arr, dtype=np.float64)
     )
-    if finite and not np.all(np.isfinite(arr)):
+    # A finite sum proves every entry finite (an inf or NaN makes it inf or NaN); only
+    # if it is not -- or if finite entries overflow it -- look entry by entry.
+    if finite and not (math.isfinite(arr.sum()) or np.all(np.isfinite(arr))):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
             f"{name} contains non-finite values (first at index {tuple(int(i) for i in bad)})"

@@ -403,3 +403,40 @@ def test_parallel_chunk_kernel_is_called_with_writable_c_arrays(monkeypatch):
         refrnn.loss_and_grad(m, X[:, ::2], tau=5)
         refrnn.loss_and_grad(m, X, tau=5)
     assert len(seen) > 40 and all(all(flags) for flags in seen)
+
+
+@pytest.mark.parametrize("S, T", [(4, 20), (16, 200)])  # below and above HUGE_PAGE
+def test_workspace_arrays_are_separate_aligned_and_writable(S, T):
+    """The workspace's arrays are cut from one buffer (huge pages from 2 MiB on): each a
+    writable, aligned C float64 array on its own cache lines, none overlapping another."""
+    ws = _batched.Workspace(S, T, 20, 3, 440)
+    arrays = [*ws.args(), ws.forcing(T + 1)]
+    assert len({id(a) for a in arrays}) == len(arrays) == 15
+    huge = sum(a.nbytes for a in arrays) >= _batched.HUGE_PAGE
+    assert huge == (S == 16)
+    if huge:
+        assert ws.xc.ctypes.data % _batched.HUGE_PAGE == 0
+    for a in arrays:
+        assert a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
+        assert a.flags.aligned and a.ctypes.data % 64 == 0
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    for i, a in enumerate(arrays):
+        a[...] = i
+    assert all(np.all(a == i) for i, a in enumerate(arrays))
+    position = {id(a): i for i, a in enumerate(arrays)}
+    assert np.all(ws.sq == position[id(ws.sq_lanes)])  # sq and chk: views of the lanes
+    assert np.all(ws.chk == position[id(ws.chk_lanes)])
+
+
+def test_writable_copies_only_what_the_kernels_cannot_take():
+    a = np.zeros((3, 4))
+    assert _batched._writable(a) is a
+    for other in (a.astype(np.float32), a[:, ::2], np.asfortranarray(np.zeros((3, 4)))):
+        out = _batched._writable(other)
+        assert out.dtype == np.float64 and out.flags.c_contiguous and out.flags.writeable
+        assert np.array_equal(out, other)
+    ro = a.copy()
+    ro.flags.writeable = False
+    out = _batched._writable(ro)
+    assert out is not ro and out.flags.writeable and np.array_equal(out, ro)

@@ -35,6 +35,27 @@ def test_as_float_array_accepts_floats_and_int_lists_only():
     assert as_float_array("x", a, copy=True) is not a
 
 
+@pytest.mark.parametrize(
+    "values, first_bad",
+    [
+        ([1e308, 1e308, 1.0], None),  # finite entries whose sum overflows
+        ([-1e308, -1e308], None),
+        ([1.0, np.inf, -np.inf], 1),  # a sum of NaN
+        ([1e308, 1e308, np.inf], 2),
+        ([0.0, -np.inf], 1),
+        ([np.nan, 1e308, 1e308], 0),
+    ],
+)
+def test_finiteness_is_decided_entry_by_entry_not_by_the_sum(values, first_bad):
+    """The fast path trusts a finite sum only; a sum that overflows or is NaN is settled
+    entry by entry."""
+    if first_bad is None:
+        assert np.array_equal(as_float_array("x", values), values)
+    else:
+        with pytest.raises(ValueError, match=rf"first at index \({first_bad},\)"):
+            as_float_array("x", values)
+
+
 def test_integers_taus_flags_and_rngs():
     assert as_positive_int("n", np.int64(3)) == 3
     with pytest.raises(ValueError, match="n must be >= 1, got 0"):

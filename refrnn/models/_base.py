@@ -168,7 +168,7 @@ class RNNModel(MapMixin):
         out, start = {}, 0
         for k in self.equations.PARAM_NAMES:
             shape = self._dyn[k].shape
-            size = int(np.prod(shape))
+            size = math.prod(shape)
             out[k] = np.array(theta[start : start + size]).reshape(shape)
             start += size
         return out
