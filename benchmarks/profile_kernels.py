@@ -30,10 +30,11 @@ import refrnn  # noqa: E402
 from refrnn import _batched, _kernels, bptt  # noqa: E402
 from refrnn._kernels import advance  # noqa: E402
 from refrnn._linalg import (  # noqa: E402
+    apply_reflectors_rows,
+    householder_rows,
     lapack_qr_work_size,
-    matmul_into,
-    qr_positive,
     qr_positive_lapack,
+    transpose_in_place,
 )
 
 
@@ -112,9 +113,11 @@ def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part, 
                  lapack_work, lapack_int):  # fmt: skip
     """One piece of the Lyapunov step, repeated along a stored orbit X (n_steps, M).
 
-    The QR factorises the same frame ``Yin = J Q`` every time (copied in first; the copy
-    alone is timed as its own piece). With ``lapack`` the frames are transposed, as in
-    the kernel's large-dim path.
+    Frames are transposed (k, M), as in the kernel. The QR factorises the same product
+    ``Yin`` every time (copied in first; the copy alone is timed as its own piece). Small
+    M: ``Q`` holds the reflectors of a frame (``tau`` theirs), the product is the
+    transposed Jacobian with the reflectors applied; with ``lapack`` ``Q`` is the frame
+    itself and the product a dgemm.
     """
     for t in range(X.shape[0]):
         if part == 0:
@@ -123,13 +126,15 @@ def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part, 
             if lapack:
                 np.dot(Q, J.T, Y)
             else:
-                matmul_into(J, Q, Y)
+                transpose_in_place(J)
+                apply_reflectors_rows(Q, tau, J, w)
+                Y[:, :] = J
         elif part == 2:
             Y[:, :] = Yin
             if lapack:
                 qr_positive_lapack(Y, Q, R, tau, lapack_work, lapack_int)
             else:
-                qr_positive(Y, Q, R, tau, w)
+                householder_rows(Y, R, tau)
         elif part == 3:
             Y[:, :] = Yin
         else:
@@ -144,25 +149,30 @@ def lyapunov_profile(M=20, n=2000):
     Q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((M, M)))[0]
     k, th = model.kind, _kernels.kernel_layout(model.kind, model.theta, model.M)
     J, Y, R = model.jacobian(x0), np.empty((M, M)), np.empty((M, M))
-    Yin = J @ Q0
-    tau, w, x, xn, work = np.empty(M), np.empty(M), np.empty(M), np.empty(M), np.empty(0)
+    Yin = (J @ Q0).T.copy()
+    tau, w, x, xn, work = np.empty(M), np.empty((2, M)), np.empty(M), np.empty(M), np.empty(0)
     lapack = M >= refrnn.lyapunov._LAPACK_MIN_DIM  # the kernel's path at this size
-    Qk, Yin = (Q0.T.copy(), Yin.T.copy()) if lapack else (Q0, Yin)
+    Qk = Q0.T.copy()
+    if not lapack:  # the frame as the kernel keeps it: reflectors
+        householder_rows(Qk, R, tau)
     lapack_work, lapack_int = np.empty(lapack_qr_work_size(M, M)), np.zeros(6, np.int32)
 
     def piece(p):
-        return lambda: _lyap_pieces(k, th, M, X, Yin, Qk.copy(), J, Y, R, tau, w, x, xn, work,
-                                    p, lapack, lapack_work, lapack_int)  # fmt: skip
+        return lambda: _lyap_pieces(k, th, M, X, Yin, Qk.copy(), J.copy(), Y, R, tau.copy(),
+                                    w, x, xn, work, p, lapack, lapack_work,
+                                    lapack_int)  # fmt: skip
 
     fns = {
         "lyapunov_spectrum (total)": lambda: refrnn.lyapunov_spectrum(
             model, x0, n, transient=0, tangent_transient=0, n_blocks=1, initial_frame=Q0
         ),
         "  jacobian": piece(0),
-        "  J @ Q (BLAS dgemm)" if lapack else "  J @ Q (matmul_into)": piece(1),
+        "  J @ Q (BLAS dgemm)"
+        if lapack
+        else "  (J Q)^T: transpose J, apply the reflectors (+ copy)": piece(1),
         "  qr_positive_lapack (+ copy of the frame)"
         if lapack
-        else "  qr_positive (+ copy of the frame)": piece(2),
+        else "  householder_rows (+ copy of the frame)": piece(2),
         "  copy of the frame": piece(3),
         "  step of the map (advance)": piece(4),
     }

@@ -4,6 +4,9 @@
 * :func:`qr_positive` -- Householder QR with a positive diagonal of R (so that Q and R are
   unique and the logarithms of R's diagonal are the local stretching rates of
   :func:`refrnn.lyapunov_spectrum`).
+* :func:`householder_rows`, :func:`apply_reflectors_rows` -- the same factorisation for
+  a frame stored transposed, with :math:`Q` kept as its reflectors and applied to the
+  next Jacobian (the QR iteration of :func:`refrnn.lyapunov_spectrum` below ``dim`` 48).
 * :func:`qr_positive_lapack` -- the same factorisation by LAPACK (``dgeqrf`` + ``dorgqr``)
   for large frames, called from Numba without allocation; :func:`lapack_qr_work_size`
   sizes its workspace.
@@ -31,6 +34,9 @@ __all__ = [
     "matmul_into",
     "qr_positive",
     "qr_positive_lapack",
+    "householder_rows",
+    "apply_reflectors_rows",
+    "transpose_in_place",
     "lapack_qr_work_size",
     "spectral_norms",
     "one_blas_thread",
@@ -303,6 +309,205 @@ def qr_positive(Y, Q, R, tau, w):
             for i in range(n):
                 Q[i, j] = -Q[i, j]
     return True
+
+
+@njit(cache=True)
+def transpose_in_place(A):
+    """``A <- A^T`` for a square ``A``."""
+    n = A.shape[0]
+    for i in range(n):
+        for c in range(i + 1, n):
+            A[i, c], A[c, i] = A[c, i], A[i, c]
+
+
+@njit(cache=True)
+def householder_rows(Yt, R, tau):
+    r"""Householder QR of :math:`Y = Y_t^\top` with :math:`Q` left as its reflectors.
+
+    The factorisation of :func:`qr_positive` (same reflectors, same :math:`R` up to the
+    signs of its rows), for a frame stored transposed -- column :math:`j` of :math:`Y` is
+    the contiguous row ``Yt[j]`` -- and without forming :math:`Q`:
+    :func:`apply_reflectors_rows` multiplies by it instead. The QR iteration of
+    :func:`refrnn.lyapunov_spectrum` needs :math:`Q` only inside the next product
+    :math:`J Q`, and applying the reflectors to :math:`J^\top` costs :math:`2n^3` flops for
+    a square frame, against :math:`\tfrac43 n^3` to form :math:`Q` plus :math:`2n^3` for
+    the product.
+
+    Parameters
+    ----------
+    Yt : ndarray, shape (k, n), k <= n
+        :math:`Y^\top`. **Overwritten**: row :math:`j` ends holding the reflector
+        :math:`v_j` in entries :math:`j+1, \dots, n-1` (:math:`(v_j)_j = 1` is implicit).
+    R : ndarray, shape (k, k)
+        Output: upper triangular, with the sign of each row as the reflections give it
+        (:math:`R_{jj} = \alpha_j`); :math:`|R_{jj}|` are the stretching factors.
+    tau : ndarray, shape (k,)
+        Output: the reflectors' coefficients, :math:`H_j = I - \tau_j v_j v_j^\top`.
+
+    Returns
+    -------
+    ok : bool
+        False if a pivot column held a non-finite entry, as :func:`qr_positive`.
+
+    Notes
+    -----
+    :math:`Y = H_0 H_1 \cdots H_{k-1} [R; 0]`, so the factorisation with a positive
+    diagonal is :math:`Q = H_0 \cdots H_{k-1} [I_k; 0]\, S`, :math:`S =
+    \mathrm{diag}(\mathrm{sign}\,R_{jj})` (+1 where :math:`R_{jj} = 0`). Each trailing
+    column is updated by a dot product and an axpy over contiguous rows, two columns at a
+    time (two independent sums hide the latency of a serial one; ~15 % faster than the
+    row-wise updates of :func:`qr_positive` at n = k = 20, measured).
+    """
+    k, n = Yt.shape
+    for j in range(k):
+        y = Yt[j]
+        # 2-norm of the pivot column from the diagonal down, scaled only if the plain sum
+        # of squares over- or underflows (as in qr_positive)
+        ss = 0.0
+        for i in range(j, n):
+            ss += y[i] * y[i]
+        if 1e-280 < ss < 1e280:
+            scale = 1.0
+        else:
+            scale = 0.0
+            for i in range(j, n):
+                a = abs(y[i])
+                if not np.isfinite(a):
+                    return False
+                if a > scale:
+                    scale = a
+            if scale > 0.0:
+                ss = 0.0
+                for i in range(j, n):
+                    t = y[i] / scale
+                    ss += t * t
+        for c in range(j):
+            R[j, c] = 0.0
+        if scale == 0.0:
+            tau[j] = 0.0  # H_j = I; R_jj = 0 is a rank deficiency, not an error
+            for c in range(j, k):
+                R[j, c] = Yt[c, j]
+            continue
+        sigma = scale * math.sqrt(ss)
+        y0 = y[j]
+        alpha = -math.copysign(sigma, y0)
+        tj = (alpha - y0) / alpha
+        tau[j] = tj
+        inv = 1.0 / (y0 - alpha)  # v = y / (y0 - alpha): |v_i| <= 1
+        for i in range(j + 1, n):
+            y[i] *= inv
+        R[j, j] = alpha
+        # column c <- H_j column c, i.e. Yt[c, j:] -= tau_j (v . Yt[c, j:]) v
+        c = j + 1
+        while c + 1 < k:
+            a, b = Yt[c], Yt[c + 1]
+            sa, sb = a[j], b[j]
+            for i in range(j + 1, n):
+                sa += y[i] * a[i]
+                sb += y[i] * b[i]
+            sa *= tj
+            sb *= tj
+            a[j] -= sa
+            b[j] -= sb
+            for i in range(j + 1, n):
+                a[i] -= sa * y[i]
+                b[i] -= sb * y[i]
+            R[j, c], R[j, c + 1] = a[j], b[j]
+            c += 2
+        if c < k:  # an odd last column
+            a = Yt[c]
+            sa = a[j]
+            for i in range(j + 1, n):
+                sa += y[i] * a[i]
+            sa *= tj
+            a[j] -= sa
+            for i in range(j + 1, n):
+                a[i] -= sa * y[i]
+            R[j, c] = a[j]
+    return True
+
+
+@njit(cache=True)
+def apply_reflectors_rows(Vt, tau, Z, w):
+    r"""``Z <- H_{k-1} ... H_1 H_0 Z`` for the reflectors of :func:`householder_rows`.
+
+    With :math:`Z = J^\top` this is :math:`(J H_0 \cdots H_{k-1})^\top`, whose first
+    :math:`k` rows are :math:`(J Q)^\top` up to the signs :math:`S` (see
+    :func:`householder_rows`): the next product of the QR iteration, with no :math:`Q`.
+
+    Parameters
+    ----------
+    Vt : ndarray, shape (k, n)
+        Reflectors as :func:`householder_rows` leaves them.
+    tau : ndarray, shape (k,)
+    Z : ndarray, shape (n, m)
+        **Overwritten** by the product.
+    w : ndarray, shape (2, m)
+        Scratch.
+
+    Notes
+    -----
+    :math:`H_j Z = Z - \tau_j v_j (v_j^\top Z)`. Two reflectors per pass over the rows of
+    :math:`Z` (measured 1.35x faster than one at n = m = 20): with :math:`w_0 = \tau_j
+    v_j^\top Z` and :math:`u = v_{j+1}^\top Z` accumulated together,
+    :math:`v_{j+1}^\top (H_j Z) = u - (v_{j+1}^\top v_j)\, w_0`, so
+    :math:`H_{j+1} H_j Z = Z - v_j w_0^\top - v_{j+1} w_1^\top` with
+    :math:`w_1 = \tau_{j+1}(u - (v_{j+1}^\top v_j) w_0)`. The same product as one
+    reflector at a time, summed in another order (agreement to rounding).
+    """
+    k, n = Vt.shape
+    m = Z.shape[1]
+    w0, w1 = w[0], w[1]
+    j = 0
+    while j < k:
+        v0, t0 = Vt[j], tau[j]
+        pair = j + 1 < k
+        # w0 = v_j^T Z and u = v_{j+1}^T Z over rows >= j ((v_j)_j = 1, (v_{j+1})_{j+1} = 1,
+        # (v_{j+1})_j = 0)
+        zj = Z[j]
+        for c in range(m):
+            w0[c] = zj[c]
+            w1[c] = 0.0
+        if pair:
+            v1, t1 = Vt[j + 1], tau[j + 1]
+            a, r = v0[j + 1], Z[j + 1]
+            for c in range(m):
+                w0[c] += a * r[c]
+                w1[c] += r[c]
+            for i in range(j + 2, n):
+                a, b, r = v0[i], v1[i], Z[i]
+                for c in range(m):
+                    w0[c] += a * r[c]
+                    w1[c] += b * r[c]
+            d = v0[j + 1]  # v_{j+1}^T v_j
+            for i in range(j + 2, n):
+                d += v1[i] * v0[i]
+            for c in range(m):
+                w0[c] *= t0
+                w1[c] = t1 * (w1[c] - d * w0[c])
+            for c in range(m):
+                zj[c] -= w0[c]
+            a, r = v0[j + 1], Z[j + 1]
+            for c in range(m):
+                r[c] -= a * w0[c] + w1[c]
+            for i in range(j + 2, n):
+                a, b, r = v0[i], v1[i], Z[i]
+                for c in range(m):
+                    r[c] -= a * w0[c] + b * w1[c]
+            j += 2
+        else:
+            for i in range(j + 1, n):
+                a, r = v0[i], Z[i]
+                for c in range(m):
+                    w0[c] += a * r[c]
+            for c in range(m):
+                w0[c] *= t0
+                zj[c] -= w0[c]
+            for i in range(j + 1, n):
+                a, r = v0[i], Z[i]
+                for c in range(m):
+                    r[c] -= a * w0[c]
+            j += 1
 
 
 _blas_state = {"controller": None, "limiter": None, "depth": 0}

@@ -7,11 +7,14 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_info
 
 from refrnn._linalg import (
+    apply_reflectors_rows,
+    householder_rows,
     lapack_qr_work_size,
     matmul_into,
     one_blas_thread,
     qr_positive,
     qr_positive_lapack,
+    transpose_in_place,
 )
 
 EPS = np.finfo(float).eps
@@ -77,6 +80,110 @@ def test_qr_reports_non_finite_input():
     Y = np.ones((3, 2))
     Y[2, 1] = np.inf
     assert not _qr(Y)[0]
+
+
+# ======================================================================================
+# the same QR on a transposed frame, Q kept as reflectors
+def _reflectors(Y):
+    n, k = Y.shape
+    Vt = np.array(Y.T, dtype=float, order="C")
+    R, tau = np.full((k, k), np.nan), np.empty(k)
+    ok = householder_rows(Vt, R, tau)
+    return ok, Vt, tau, R
+
+
+def _apply(Vt, tau, Z):
+    Z = np.array(Z, dtype=float, order="C")
+    apply_reflectors_rows(Vt, tau, Z, np.empty((2, Z.shape[1])))
+    return Z
+
+
+def _explicit_reflectors(Vt, tau):
+    """H_0, ..., H_{k-1} as matrices (the definition)."""
+    k, n = Vt.shape
+    Hs = []
+    for j in range(k):
+        v = np.zeros(n)
+        v[j] = 1.0
+        v[j + 1 :] = Vt[j, j + 1 :]
+        Hs.append(np.eye(n) - tau[j] * np.outer(v, v))
+    return Hs
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    log_grading=st.floats(0, 12),
+    log_scale=st.floats(-300, 300),
+)
+def test_reflector_qr_is_qr_positive_with_q_left_as_reflectors(n, data, seed, log_grading,
+                                                               log_scale):  # fmt: skip
+    """householder_rows: qr_positive's factorisation (the same reflectors, so the same R
+    once its row signs S are made positive, and Q = H_0 ... H_{k-1} [I; 0] S) of the
+    transposed frame, at any scale (the norms' slow path) and grading."""
+    k = data.draw(st.integers(1, n))
+    rng = np.random.default_rng(seed)
+    Y = rng.standard_normal((n, k)) * np.logspace(0, -log_grading, k) * 10.0**log_scale
+    ok, Q, R = _qr(Y)
+    ok_rows, Vt, tau, Rr = _reflectors(Y)
+    assert ok and ok_rows
+    assert np.array_equal(Rr, np.triu(Rr))
+    S = np.where(np.diag(Rr) < 0, -1.0, 1.0)
+    scale = np.abs(Y).max()
+    np.testing.assert_allclose(S[:, None] * Rr, R, rtol=0, atol=20 * n * EPS * scale)
+    Hs = _explicit_reflectors(Vt, tau)
+    Qr = np.linalg.multi_dot([*Hs, np.eye(n)])[:, :k] * S
+    np.testing.assert_allclose(Qr, Q, rtol=0, atol=20 * n * EPS)
+    assert np.abs(Qr @ (S[:, None] * Rr) - Y).max() < 20 * n * EPS * scale
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 12), m=st.integers(1, 12), data=st.data(),
+       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+def test_applied_reflectors_equal_the_product_of_the_matrices(n, m, data, seed):
+    """apply_reflectors_rows (two reflectors per pass, for odd and even k) equals
+    H_{k-1} ... H_0 Z of the explicit matrices, and with Z = J^T its first k rows are
+    (J Q)^T up to the signs S: the Lyapunov kernel's product."""
+    k = data.draw(st.integers(1, n))
+    rng = np.random.default_rng(seed)
+    ok, Vt, tau, Rr = _reflectors(rng.standard_normal((n, k)))
+    Z = rng.standard_normal((n, m))
+    product = Z
+    for H in _explicit_reflectors(Vt, tau):
+        product = H @ product
+    np.testing.assert_allclose(_apply(Vt, tau, Z), product, rtol=0, atol=50 * n * EPS * np.abs(Z).max())
+    J = rng.standard_normal((n, n))
+    ok, Q, _ = _qr(np.array(Vt.T))  # any frame; its reflectors:
+    ok, Vt, tau, Rr = _reflectors(Q)
+    S = np.where(np.diag(Rr) < 0, -1.0, 1.0)
+    JQt = _apply(Vt, tau, J.T)[:k] * S[:, None]
+    np.testing.assert_allclose(JQt, (J @ Q).T, rtol=0, atol=50 * n * EPS * np.abs(J).max())
+
+
+def test_reflector_qr_rank_deficiency_and_non_finite_input():
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal((5, 4))
+    Y[:, 1] = 0.0  # a zero column: tau = 0 and R_11 = 0 exactly, as in qr_positive
+    ok, Vt, tau, R = _reflectors(Y)
+    assert ok and R[1, 1] == 0.0 and tau[1] == 0.0
+    assert np.abs(_apply(Vt, tau, np.eye(5)) @ _apply(Vt, tau, np.eye(5)).T - np.eye(5)).max() < 1e-14
+    for bad in (np.nan, np.inf):
+        Y = np.ones((3, 2))
+        Y[1, 0] = bad
+        assert not _reflectors(Y)[0]
+        Y = np.full((3, 2), 1e200)  # the slow path of the norm finds it, too
+        Y[2, 1] = bad
+        assert not _reflectors(Y)[0]
+
+
+@given(n=st.integers(1, 9), seed=st.integers(0, 2**32 - 1))
+def test_transpose_in_place(n, seed):
+    A = np.random.default_rng(seed).standard_normal((n, n))
+    B = A.copy()
+    transpose_in_place(B)
+    assert np.array_equal(B, A.T)
 
 
 # ======================================================================================
