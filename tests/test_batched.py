@@ -420,7 +420,7 @@ def test_workspace_arrays_are_separate_aligned_and_writable(S, T):
         assert a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
         assert a.flags.aligned and a.ctypes.data % 64 == 0
     spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes) for a in arrays)
-    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
     for i, a in enumerate(arrays):
         a[...] = i
     assert all(np.all(a == i) for i, a in enumerate(arrays))

@@ -153,7 +153,8 @@ def test_applied_reflectors_equal_the_product_of_the_matrices(n, m, data, seed):
     product = Z
     for H in _explicit_reflectors(Vt, tau):
         product = H @ product
-    np.testing.assert_allclose(_apply(Vt, tau, Z), product, rtol=0, atol=50 * n * EPS * np.abs(Z).max())
+    atol = 50 * n * EPS * np.abs(Z).max()
+    np.testing.assert_allclose(_apply(Vt, tau, Z), product, rtol=0, atol=atol)
     J = rng.standard_normal((n, n))
     ok, Q, _ = _qr(np.array(Vt.T))  # any frame; its reflectors:
     ok, Vt, tau, Rr = _reflectors(Q)
@@ -168,7 +169,8 @@ def test_reflector_qr_rank_deficiency_and_non_finite_input():
     Y[:, 1] = 0.0  # a zero column: tau = 0 and R_11 = 0 exactly, as in qr_positive
     ok, Vt, tau, R = _reflectors(Y)
     assert ok and R[1, 1] == 0.0 and tau[1] == 0.0
-    assert np.abs(_apply(Vt, tau, np.eye(5)) @ _apply(Vt, tau, np.eye(5)).T - np.eye(5)).max() < 1e-14
+    Qt = _apply(Vt, tau, np.eye(5))  # H_4 ... H_0, orthogonal
+    assert np.abs(Qt @ Qt.T - np.eye(5)).max() < 1e-14
     for bad in (np.nan, np.inf):
         Y = np.ones((3, 2))
         Y[1, 0] = bad
