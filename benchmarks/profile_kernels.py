@@ -30,10 +30,11 @@ import refrnn  # noqa: E402
 from refrnn import _batched, _kernels, bptt  # noqa: E402
 from refrnn._kernels import advance  # noqa: E402
 from refrnn._linalg import (  # noqa: E402
+    apply_reflectors_lapack,
     apply_reflectors_rows,
+    householder_lapack,
     householder_rows,
     lapack_qr_work_size,
-    qr_positive_lapack,
     transpose_in_place,
 )
 
@@ -110,29 +111,28 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
 
 @njit
 def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part, lapack,
-                 lapack_work, lapack_int):  # fmt: skip
+                 lapack_work, lapack_int, lapack_chars):  # fmt: skip
     """One piece of the Lyapunov step, repeated along a stored orbit X (n_steps, M).
 
-    Frames are transposed (k, M), as in the kernel. The QR factorises the same product
-    ``Yin`` every time (copied in first; the copy alone is timed as its own piece). Small
-    M: ``Q`` holds the reflectors of a frame (``tau`` theirs), the product is the
-    transposed Jacobian with the reflectors applied; with ``lapack`` ``Q`` is the frame
-    itself and the product a dgemm.
+    As in the kernel, frames are transposed (k, M) and kept as reflectors (``Q``, ``tau``):
+    the product is the transposed Jacobian with the reflectors applied, by hand or (with
+    ``lapack``) by ``dormqr``. The QR factorises the same product ``Yin`` every time
+    (copied in first; the copy alone is timed as its own piece).
     """
     for t in range(X.shape[0]):
         if part == 0:
             _kernels.map_jacobian(kind, theta, M, X[t], J, work)
         elif part == 1:
+            transpose_in_place(J)
             if lapack:
-                np.dot(Q, J.T, Y)
+                apply_reflectors_lapack(Q, tau, J, lapack_work, lapack_int, lapack_chars)
             else:
-                transpose_in_place(J)
                 apply_reflectors_rows(Q, tau, J, w)
-                Y[:, :] = J
+            Y[:, :] = J
         elif part == 2:
             Y[:, :] = Yin
             if lapack:
-                qr_positive_lapack(Y, Q, R, tau, lapack_work, lapack_int)
+                householder_lapack(Y, R, tau, lapack_work, lapack_int)
             else:
                 householder_rows(Y, R, tau)
         elif part == 3:
@@ -152,25 +152,25 @@ def lyapunov_profile(M=20, n=2000):
     Yin = (J @ Q0).T.copy()
     tau, w, x, xn, work = np.empty(M), np.empty((2, M)), np.empty(M), np.empty(M), np.empty(0)
     lapack = M >= refrnn.lyapunov._LAPACK_MIN_DIM  # the kernel's path at this size
-    Qk = Q0.T.copy()
-    if not lapack:  # the frame as the kernel keeps it: reflectors
-        householder_rows(Qk, R, tau)
-    lapack_work, lapack_int = np.empty(lapack_qr_work_size(M, M)), np.zeros(6, np.int32)
+    lapack_work, lapack_int = np.empty(lapack_qr_work_size(M, M)), np.zeros(8, np.int32)
+    lapack_chars = np.zeros(2, np.int8)
+    Qk = Q0.T.copy()  # the frame as the kernel keeps it: reflectors
+    householder_rows(Qk, R, tau)
 
     def piece(p):
         return lambda: _lyap_pieces(k, th, M, X, Yin, Qk.copy(), J.copy(), Y, R, tau.copy(),
-                                    w, x, xn, work, p, lapack, lapack_work,
-                                    lapack_int)  # fmt: skip
+                                    w, x, xn, work, p, lapack, lapack_work, lapack_int,
+                                    lapack_chars)  # fmt: skip
 
     fns = {
         "lyapunov_spectrum (total)": lambda: refrnn.lyapunov_spectrum(
             model, x0, n, transient=0, tangent_transient=0, n_blocks=1, initial_frame=Q0
         ),
         "  jacobian": piece(0),
-        "  J @ Q (BLAS dgemm)"
+        "  (J Q)^T: transpose J, apply the reflectors (dormqr) (+ copy)"
         if lapack
         else "  (J Q)^T: transpose J, apply the reflectors (+ copy)": piece(1),
-        "  qr_positive_lapack (+ copy of the frame)"
+        "  householder_lapack (dgeqrf) (+ copy of the frame)"
         if lapack
         else "  householder_rows (+ copy of the frame)": piece(2),
         "  copy of the frame": piece(3),

@@ -43,12 +43,13 @@ from . import _kernels
 from ._kernels import advance
 from ._linalg import (
     GEMM_MIN_DIM,
+    apply_reflectors_lapack,
     apply_reflectors_rows,
+    householder_lapack,
     householder_rows,
     lapack_qr_work_size,
     matmul_into,
     one_blas_thread,
-    qr_positive_lapack,
     transpose_in_place,
 )
 from ._validation import (
@@ -79,24 +80,25 @@ __all__ = [
 @njit(cache=True)
 def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reortho_every,
                      block_end, block_logs, J, Y, Ytmp, R, tau, w, xn, work, lapack,
-                     lapack_work, lapack_int):  # fmt: skip
+                     lapack_work, lapack_int, lapack_chars):  # fmt: skip
     r"""The QR iteration. Everything is preallocated by the caller.
 
-    Frames are stored transposed, (k, dim): row :math:`j` is tangent vector :math:`j`.
-    Two paths with the same arithmetic up to round-off:
-
-    * small ``dim``: the frame is kept as the reflectors of its last QR
-      (:func:`refrnn._linalg.householder_rows`: ``Q`` holds them, ``tau`` their
-      coefficients), i.e. the frame is :math:`Q = H_0 \cdots H_{k-1} [I_k; 0]`, and the
-      next product :math:`(J Q)^\top` is the first k rows of :math:`H_{k-1}\cdots H_0
-      J^\top` (:func:`refrnn._linalg.apply_reflectors_rows`): :math:`Q` is never formed.
-      This :math:`Q` is the positive-diagonal one times :math:`S = \mathrm{diag}(\pm1)`;
-      negating frame vectors negates rows of the next :math:`R` exactly, so the logged
-      :math:`\log|R_{ii}|` are unchanged. At dim = k = 20 a step took 5.5 instead of
-      6.9 us (measured);
-    * large ``dim`` (``lapack``): ``Q`` holds :math:`Q^\top` itself, the products are BLAS
-      ``dgemm`` and the QR LAPACK's (:func:`refrnn._linalg.qr_positive_lapack`): (k, dim)
-      in C order is the (dim, k) frame in the Fortran order LAPACK works in.
+    Frames are stored transposed, (k, dim): row :math:`j` is tangent vector :math:`j`. The
+    frame is kept as the reflectors of its last QR (``Q`` holds them, ``tau`` their
+    coefficients), i.e. it is :math:`Q = H_0 \cdots H_{k-1} [I_k; 0]`, and the next product
+    :math:`(J Q)^\top` is the first k rows of :math:`H_{k-1}\cdots H_0 J^\top`: :math:`Q`
+    is never formed. For a full spectrum that is :math:`2\,\text{dim}^3` flops instead of
+    :math:`\tfrac43\text{dim}^3` to form :math:`Q` plus :math:`2\,\text{dim}^3` for the
+    product (measured per step: 6.9 -> 5.5 us at dim = k = 20, 3.6 -> 2.5 ms at 300).
+    This :math:`Q` is the positive-diagonal one times :math:`S = \mathrm{diag}(\pm1)`;
+    negating frame vectors negates rows of the next :math:`R` exactly, so the logged
+    :math:`\log|R_{ii}|` are the same numbers. Two paths with the same arithmetic up to
+    round-off: hand loops (:func:`refrnn._linalg.householder_rows`,
+    :func:`refrnn._linalg.apply_reflectors_rows`, :func:`refrnn._linalg.matmul_into`) for
+    small ``dim``, and for large ``dim`` (``lapack``) LAPACK's ``dgeqrf`` and ``dormqr``
+    (:func:`refrnn._linalg.householder_lapack`,
+    :func:`refrnn._linalg.apply_reflectors_lapack`) and BLAS ``dgemm``: (k, dim) in C
+    order is the (dim, k) frame in the Fortran order LAPACK works in.
 
     Parameters
     ----------
@@ -105,9 +107,8 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
     x : ndarray, shape (dim,)
         Initial state (overwritten: ends as the final state).
     Q, tau : ndarray, shapes (k, dim), (k,)
-        The initial frame (overwritten: end as the final frame): reflectors and their
-        coefficients (:func:`refrnn._linalg.householder_rows`), or with ``lapack``
-        :math:`Q^\top` (``tau`` then scratch).
+        The initial frame as reflectors and their coefficients
+        (:func:`refrnn._linalg.householder_rows`); overwritten: end as the final frame.
     n_transient, n_frame, n_steps : int
         Steps of the state transient (no tangents), of the frame transient (tangents
         evolved, logs discarded) and measured steps.
@@ -123,9 +124,9 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         (``work_size``,).
     lapack : bool
         Take the BLAS/LAPACK path.
-    lapack_work, lapack_int : ndarray
-        Scratch of :func:`qr_positive_lapack`: float64 of length
-        :func:`lapack_qr_work_size` and int32 of length 6 (any length if not ``lapack``).
+    lapack_work, lapack_int, lapack_chars : ndarray
+        Scratch of the LAPACK calls: float64 of length :func:`lapack_qr_work_size`, int32
+        of length 8, int8 of length 2 (any lengths if not ``lapack``).
 
     Returns
     -------
@@ -143,23 +144,21 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
     b = 0  # current block
     for t in range(n_frame + n_steps):
         _kernels.map_jacobian(kind, theta, dim, x, J, work)
-        if lapack:
-            # (J Y)^T = Y^T J^T by one dgemm into preallocated output (J.T is a view; BLAS
-            # reads it transposed): ~2x the hand loops at dim 300, cache-blocked.
-            if since_qr == 0:
-                np.dot(Q, J.T, Y)
+        transpose_in_place(J)  # the products are taken on transposed frames
+        if since_qr == 0:
+            # (J Q)^T = [I_k 0] H_{k-1} ... H_0 J^T
+            if lapack:
+                apply_reflectors_lapack(Q, tau, J, lapack_work, lapack_int, lapack_chars)
             else:
-                np.dot(Y, J.T, Ytmp)
-                Y, Ytmp = Ytmp, Y
-        else:
-            transpose_in_place(J)  # the products are taken on transposed frames
-            if since_qr == 0:
-                # (J Q)^T = [I_k 0] H_{k-1} ... H_0 J^T
                 apply_reflectors_rows(Q, tau, J, w)
-                Y[:] = J[:k]
+            Y[:] = J[:k]
+        else:
+            # (J Y)^T = Y^T J^T (BLAS from dim 48: ~2x the hand loops at 300, cache-blocked)
+            if lapack:
+                np.dot(Y, J, Ytmp)
             else:
-                matmul_into(Y, J, Ytmp)  # (J Y)^T = Y^T J^T
-                Y, Ytmp = Ytmp, Y
+                matmul_into(Y, J, Ytmp)
+            Y, Ytmp = Ytmp, Y
         since_qr += 1
         if not advance(kind, theta, dim, x, xn, work):
             return 1, n_transient + t + 1
@@ -171,10 +170,10 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         # measured steps of one block only.
         if since_qr == reortho_every or end_of_block or measured == 0:
             if lapack:
-                ok = qr_positive_lapack(Y, Q, R, tau, lapack_work, lapack_int)
+                ok = householder_lapack(Y, R, tau, lapack_work, lapack_int)
             else:
                 ok = householder_rows(Y, R, tau)
-                Q[:] = Y  # the reflectors are the new frame
+            Q[:] = Y  # the reflectors are the new frame
             if not ok:
                 return 2, n_transient + t + 1
             for i in range(k):
@@ -265,8 +264,7 @@ class LyapunovSpectrum:
 
 def _initial_frame(frame, rng, dim, k, lapack):
     """The orthonormalised initial frame as :func:`_lyapunov_kernel` takes it: ``(Q, tau)``,
-    shapes (k, dim) and (k,) -- the reflectors of the frame's QR, or with ``lapack``
-    :math:`Q^\top` (``tau`` then only scratch)."""
+    shapes (k, dim) and (k,), the reflectors of the frame's QR."""
     if frame is None:
         # Draw (dim, dim) and keep the first k columns, so that a run with k < dim starts
         # from the leading columns of the full run's frame (and reproduces its first k
@@ -276,27 +274,25 @@ def _initial_frame(frame, rng, dim, k, lapack):
         frame = rng.standard_normal((dim, dim))[:, :k]
     else:
         frame = as_float_array("initial_frame", frame, shape=(dim, k))
-    Y = np.array(frame.T, dtype=np.float64, order="C")
+    Q = np.array(frame.T, dtype=np.float64, order="C")
     R, tau = np.empty((k, k)), np.empty(k)
-    if lapack:  # the kernel's own QR (qr_positive takes 4 ms at dim 300, this 2 ms)
-        Q = np.empty((k, dim))
-        iw = np.zeros(6, dtype=np.int32)
+    if lapack:  # the kernel's own QR (householder_rows takes ~2x longer at dim 300)
         with one_blas_thread():
-            qr_positive_lapack(Y, Q, R, tau, np.empty(lapack_qr_work_size(dim, k)), iw)
+            householder_lapack(Q, R, tau, np.empty(lapack_qr_work_size(dim, k)),
+                               np.zeros(8, dtype=np.int32))  # fmt: skip
     else:
-        householder_rows(Y, R, tau)
-        Q = Y
+        householder_rows(Q, R, tau)
     d = np.abs(np.diag(R))
     if not d.min() > 1e-12 * d.max():
         raise ValueError("initial_frame must have full column rank")
     return Q, tau
 
 
-#: From this state dimension on, the QR iteration multiplies by BLAS and factorises by
-#: LAPACK (frames stored transposed). At 48--100 both paths take about the same time per
-#: QR and dgemm already wins; at 300 dgeqrf + dorgqr took 2.3 ms against 3.8 ms for
-#: qr_positive and dgemm 0.9 ms against 1.9 ms (one thread, measured, see
-#: ``benchmarks/README.md``).
+#: From this state dimension on, the QR iteration factorises and applies the reflectors
+#: by LAPACK (and multiplies by BLAS). A full-spectrum step of a PLRNN took 46 us by hand
+#: against 49 us by LAPACK at dim 48, 114 against 84 us at 64, 442 against 234 us at 100
+#: and 10 against 2.5 ms at 300 (one thread, measured); dim 48 is also where the batch
+#: kernels hand their products to BLAS.
 _LAPACK_MIN_DIM = GEMM_MIN_DIM
 
 #: Rate assumed by the up-front run-time estimate of :func:`lyapunov_spectrum`, in the
@@ -317,12 +313,14 @@ def _step_seconds(dim, k, reortho_every):
     """Estimated seconds of one state step and of one tangent step (see ``_FLOPS_PER_SECOND``).
 
     A state step applies the map (a dense (dim, dim) product for the RNN models: 2 dim^2
-    flops). A tangent step also builds the Jacobian (dim^2 entries), multiplies it into
-    the (dim, k) frame (2 dim^2 k) and, every ``reortho_every`` steps, factorises the
-    frame by Householder QR and forms Q (about 4 dim k^2).
+    flops). A tangent step also builds the Jacobian (dim^2 entries) and multiplies it into
+    the (dim, k) frame (2 dim^2 k); every ``reortho_every`` steps the frame is factorised
+    by Householder QR (about 2 dim k^2) and the product after it applies the reflectors to
+    the whole Jacobian instead (about 2 dim^2 k more).
     """
     state = 2.0 * dim * dim
-    tangent = state + dim * dim + 2.0 * dim * dim * k + 4.0 * dim * k * k / reortho_every
+    qr = 2.0 * dim * k * k + 2.0 * dim * dim * k
+    tangent = state + dim * dim + 2.0 * dim * dim * k + qr / reortho_every
     return (
         _SECONDS_PER_STEP + state / _FLOPS_PER_SECOND,
         _SECONDS_PER_STEP + tangent / _FLOPS_PER_SECOND,
@@ -464,8 +462,8 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     grows with ``n_steps``.
 
     With :math:`Q_0` the initial frame and :math:`J_t Q_{t-1} = Q_t R_t` (Householder
-    QR: below ``dim`` 48 kept as reflectors, :func:`refrnn._linalg.householder_rows`; from
-    ``dim`` 48 on the same factorisation by LAPACK and the products by BLAS, equal to
+    QR, the frame kept as reflectors, :func:`refrnn._linalg.householder_rows`; from ``dim``
+    48 on the same factorisation by LAPACK and the products by LAPACK and BLAS, equal to
     round-off), the estimate is
 
     .. math:: \hat\lambda_i = \frac{1}{T\,\Delta t}\sum_{t=1}^{T}\log (R_t)_{ii},
@@ -539,7 +537,7 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     scratch = (
         np.empty((dim, dim)), np.empty((k, dim)), np.empty((k, dim)), np.empty((k, k)), tau,
         np.empty((2, dim)), np.empty(dim), work, lapack, lapack_work,
-        np.zeros(6, dtype=np.int32),
+        np.zeros(8, dtype=np.int32), np.zeros(2, dtype=np.int8),
     )  # fmt: skip
     total = transient + tangent_transient + n_steps
     # one BLAS thread for the LAPACK path: see refrnn._linalg.one_blas_thread

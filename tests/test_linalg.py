@@ -1,5 +1,5 @@
-"""Tests of refrnn._linalg: the Householder QR with positive diagonal, its LAPACK twin and
-the helpers."""
+"""Tests of refrnn._linalg: the Householder QR with positive diagonal, the same with Q kept
+as reflectors (hand-written and by LAPACK), and the helpers."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -7,13 +7,14 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_info
 
 from refrnn._linalg import (
+    apply_reflectors_lapack,
     apply_reflectors_rows,
+    householder_lapack,
     householder_rows,
     lapack_qr_work_size,
     matmul_into,
     one_blas_thread,
     qr_positive,
-    qr_positive_lapack,
     transpose_in_place,
 )
 
@@ -189,14 +190,22 @@ def test_transpose_in_place(n, seed):
 
 
 # ======================================================================================
-# the same QR by LAPACK (frames stored transposed)
-def _qr_lapack(Y):
+# the same by LAPACK (dgeqrf, dormqr)
+def _reflectors_lapack(Y):
     n, k = Y.shape
-    Yt = np.array(Y.T, dtype=float, order="C")  # (k, n): Y in Fortran order
-    Qt, R = np.empty((k, n)), np.empty((k, k))
+    Vt = np.array(Y.T, dtype=float, order="C")  # (k, n): Y in Fortran order
+    R, tau = np.full((k, k), np.nan), np.empty(k)
     work = np.empty(lapack_qr_work_size(n, k))
-    ok = qr_positive_lapack(Yt, Qt, R, np.empty(k), work, np.zeros(6, dtype=np.int32))
-    return ok, Qt.T, R
+    ok = householder_lapack(Vt, R, tau, work, np.zeros(8, dtype=np.int32))
+    return ok, Vt, tau, R
+
+
+def _apply_lapack(Vt, tau, Z):
+    k, n = Vt.shape
+    Z = np.array(Z, dtype=float, order="C")
+    work = np.empty(max(lapack_qr_work_size(n, k), lapack_qr_work_size(Z.shape[1], 1)))
+    apply_reflectors_lapack(Vt, tau, Z, work, np.zeros(8, np.int32), np.zeros(2, np.int8))
+    return Z
 
 
 @settings(max_examples=40, deadline=None)
@@ -206,53 +215,58 @@ def _qr_lapack(Y):
     seed=st.integers(0, 2**32 - 1),
     log_grading=st.floats(0, 12),
 )
-def test_qr_lapack_matches_qr_positive(n, data, seed, log_grading):
+def test_lapack_reflectors_match_the_hand_written_ones(n, data, seed, log_grading):
+    """householder_lapack / apply_reflectors_lapack (blocked for n >= 48) give the
+    factorisation and the products of householder_rows / apply_reflectors_rows: the same
+    reflectors up to the conditioning (LAPACK blocks the sums), the same R, and the same
+    product with a matrix, Z = J^T included."""
     k = data.draw(st.integers(1, n))
     rng = np.random.default_rng(seed)
     Y = rng.standard_normal((n, k)) * np.logspace(0, -log_grading, k)
-    ok, Q, R = _qr_lapack(Y)
-    assert ok
-    # backward stable like any Householder QR (same bounds as test_qr_matches_numpy)
-    assert np.abs(Q.T @ Q - np.eye(k)).max() < 20 * n * EPS
-    assert np.abs(Q @ R - Y).max() < 20 * n * EPS * np.abs(Y).max()
-    assert np.all(np.diag(R) >= 0) and np.array_equal(R, np.triu(R))
-    # the unique positive-diagonal factors of qr_positive, up to the conditioning (the two
-    # differ only in the order of the sums: LAPACK blocks the reflectors)
-    ok0, Q0, R0 = _qr(Y)
+    ok, Vt, tau, R = _reflectors_lapack(Y)
+    ok0, Vt0, tau0, R0 = _reflectors(Y)
+    assert ok and ok0
+    assert np.array_equal(R, np.triu(R))
     kappa = np.linalg.cond(Y)
-    np.testing.assert_allclose(Q, Q0, rtol=0, atol=50 * n * EPS * kappa)
     np.testing.assert_allclose(R, R0, rtol=0, atol=50 * n * EPS * kappa * np.abs(Y).max())
+    for j in range(k):
+        np.testing.assert_allclose(Vt[j, j + 1 :], Vt0[j, j + 1 :], rtol=0,
+                                   atol=50 * n * EPS * kappa)  # fmt: skip
+    np.testing.assert_allclose(tau, tau0, rtol=0, atol=50 * n * EPS * kappa)
+    # the products, with one set of reflectors (so conditioning does not enter)
+    m = data.draw(st.integers(1, n))
+    Z = rng.standard_normal((n, m))
+    np.testing.assert_allclose(_apply_lapack(Vt0, tau0, Z), _apply(Vt0, tau0, Z), rtol=0,
+                               atol=50 * n * EPS * np.abs(Z).max())  # fmt: skip
 
 
-def test_qr_lapack_rank_deficient_keeps_q_orthonormal():
+def test_lapack_reflectors_rank_deficiency_and_non_finite_input():
     rng = np.random.default_rng(0)
     for n in (5, 60):  # unblocked and blocked dgeqrf alike
         Y = rng.standard_normal((n, 4))
-        Y[:, 1] = 0.0  # a zero column: tau = 0 and R_11 = 0 exactly, as in qr_positive
+        Y[:, 1] = 0.0  # a zero column: tau = 0 and R_11 = 0 exactly, as in householder_rows
         Y[:, 3] = 2.0 * Y[:, 0]  # a dependent column: R_33 = 0 up to round-off
-        ok, Q, R = _qr_lapack(Y)
-        assert ok
-        assert R[1, 1] == 0.0 and R[3, 3] < 1e-14
-        assert np.abs(Q.T @ Q - np.eye(4)).max() < 1e-14
-        assert np.abs(Q @ R - Y).max() < 1e-14 * n
-
-
-def test_qr_lapack_reports_non_finite_input():
-    # qr_positive reports non-finite pivot columns; the LAPACK version any non-finite
-    # entry (it checks before calling LAPACK, whose norms would make NaNs silently)
+        ok, Vt, tau, R = _reflectors_lapack(Y)
+        assert ok and R[1, 1] == 0.0 and tau[1] == 0.0 and abs(R[3, 3]) < 1e-14
+        Qt = _apply_lapack(Vt, tau, np.eye(n))  # H_3 ... H_0, orthogonal
+        assert np.abs(Qt @ Qt.T - np.eye(n)).max() < 1e-14 * n
+        # Q R = Y with Q = first 4 columns of H_0 ... H_3
+        assert np.abs(Qt[:4].T @ R - Y).max() < 1e-14 * n
+    # any non-finite entry is reported (checked before LAPACK, whose norms would make
+    # NaNs silently); householder_rows reports those in pivot columns
     for i, j, bad in [(1, 0, np.nan), (2, 1, np.inf), (0, 1, -np.inf)]:
         Y = np.ones((3, 2))
         Y[i, j] = bad
-        assert not _qr_lapack(Y)[0]
+        assert not _reflectors_lapack(Y)[0]
         if j == 0 or i >= j:  # in a pivot column (from the diagonal down)
-            assert not _qr(Y)[0]
+            assert not _reflectors(Y)[0]
 
 
 def test_lapack_work_size_meets_lapacks_minimum():
-    # dgeqrf and dorgqr need LWORK >= max(1, N) (N = k columns); the query gives more
-    # (n times the block size) so that the blocked algorithms run
+    # dgeqrf needs LWORK >= max(1, k), dormqr (SIDE = "R", an n x n matrix) >= max(1, n);
+    # the queries give more (times the block size) so that the blocked algorithms run
     for n, k in [(1, 1), (5, 3), (300, 300), (300, 7)]:
-        assert lapack_qr_work_size(n, k) >= max(1, k)
+        assert lapack_qr_work_size(n, k) >= max(1, n, k)
 
 
 def test_one_blas_thread_limits_and_restores():
