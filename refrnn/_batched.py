@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import mmap
 import threading
 import warnings
 
@@ -101,23 +100,16 @@ def blas_limit(M):
     return one_blas_thread() if M >= GEMM_MIN_DIM else contextlib.nullcontext()
 
 
-#: Workspaces from this size on are placed in memory the kernel may back by 2 MiB pages
-#: (see :func:`_carve`).
-HUGE_PAGE = 2 * 2**20
-
-
 def _carve(shapes):
     """Fresh float64 arrays of the given shapes, cut from one buffer, each starting on a
     64-byte cache line.
 
-    If they take at least :data:`HUGE_PAGE` bytes, the buffer is an anonymous memory map
-    aligned to 2 MiB and advised as huge pages (``MADV_HUGEPAGE``; Linux's transparent
-    huge pages, which by default serve only memory so advised). The batch kernels stream
-    through ~3 MB of workspace per call at S = 16, T = 200, M = 20; with 4 KiB pages that
-    is ~700 pages, more than the TLB holds, and a PLRNN ``loss_and_grad`` took ~430 us
-    against ~310 us in huge pages, and ~700 us against ~520 us right after a PyTorch call
-    that had displaced the page translations (one thread, measured; same arithmetic).
-    Where the system offers no huge pages the advice is ignored and nothing changes.
+    The batch kernels stream through ~3 MB of workspace per call at S = 16, T = 200,
+    M = 20 (14 arrays). Cut from one buffer, a PLRNN ``loss_and_grad`` took 350--365 us
+    against 400--430 us with 14 separate ``np.empty`` arrays (one thread, interleaved A/B
+    in one process, same arithmetic). The cause is not established: it is not the TLB
+    (the same buffer in 2 MiB transparent huge pages, checked granted, measured no
+    faster).
     """
     shapes = [tuple(int(d) for d in s) for s in shapes]
     sizes = [math.prod(s) for s in shapes]
@@ -126,19 +118,9 @@ def _carve(shapes):
     for size in sizes:
         starts.append(n)
         n += -(-size // line) * line
-    if n * 8 >= HUGE_PAGE:
-        pages = -(-n * 8 // HUGE_PAGE)
-        raw = mmap.mmap(-1, (pages + 1) * HUGE_PAGE)  # one page of slack for the alignment
-        if hasattr(mmap, "MADV_HUGEPAGE"):
-            with contextlib.suppress(OSError):  # e.g. a kernel built without THP
-                raw.madvise(mmap.MADV_HUGEPAGE)
-        data = np.frombuffer(raw, dtype=np.uint8)
-        offset = -data.ctypes.data % HUGE_PAGE
-        buffer = data[offset : offset + n * 8].view(np.float64)
-    else:
-        data = np.empty(n + line)
-        offset = (-data.ctypes.data % 64) // 8
-        buffer = data[offset : offset + n]
+    data = np.empty(n + line)
+    offset = (-data.ctypes.data % 64) // 8
+    buffer = data[offset : offset + n]
     return [buffer[s : s + size].reshape(shape)
             for s, size, shape in zip(starts, sizes, shapes, strict=True)]  # fmt: skip
 

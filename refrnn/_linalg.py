@@ -35,6 +35,7 @@ __all__ = [
     "qr_positive",
     "householder_lapack",
     "apply_reflectors_lapack",
+    "form_q_lapack",
     "householder_rows",
     "apply_reflectors_rows",
     "transpose_in_place",
@@ -76,6 +77,8 @@ def _fortran(library, name, args):
 _dgemm = _fortran("blas", "dgemm", "cciiiddididdi")
 #: dgeqrf(M, N, A, LDA, TAU, WORK, LWORK, INFO)
 _dgeqrf = _fortran("lapack", "dgeqrf", "iididdii")
+#: dorgqr(M, N, K, A, LDA, TAU, WORK, LWORK, INFO)
+_dorgqr = _fortran("lapack", "dorgqr", "iiididdii")
 #: dormqr(SIDE, TRANS, M, N, K, A, LDA, TAU, C, LDC, WORK, LWORK, INFO)
 _dormqr = _fortran("lapack", "dormqr", "cciiididdidii")
 #: dsyevr(JOBZ, RANGE, UPLO, N, A, LDA, VL, VU, IL, IU, ABSTOL, M, W, Z, LDZ, ISUPPZ, WORK,
@@ -355,7 +358,11 @@ def householder_rows(Yt, R, tau):
     A column with nothing to annihilate below its diagonal gets :math:`H_j = I`
     (:math:`\tau_j = 0`, :math:`R_{jj} = y_{jj}`), as in LAPACK's ``dlarfg``, so that
     this and :func:`householder_lapack` give the same factors, signs included (a zero
-    column is the case :math:`R_{jj} = 0`, an exponent :math:`-\infty`).
+    column is the case :math:`R_{jj} = 0`, an exponent :math:`-\infty`). Unlike
+    ``dlarfg``, a pivot column whose norm is subnormal (below ~2e-308) is not rescaled
+    (neither in :func:`qr_positive`): :math:`1/(y_{jj} - \alpha_j)` overflows and the
+    non-finite reflector is reported at the next QR. The Lyapunov iteration's frames are
+    renormalised every step, far from that range.
     :math:`Y = H_0 H_1 \cdots H_{k-1} [R; 0]`, so the factorisation with a positive
     diagonal is :math:`Q = H_0 \cdots H_{k-1} [I_k; 0]\, S`, :math:`S =
     \mathrm{diag}(\mathrm{sign}\,R_{jj})` (+1 where :math:`R_{jj} = 0`). Each trailing
@@ -376,11 +383,11 @@ def householder_rows(Yt, R, tau):
         if nothing_below:
             # H_j = I (tau_j = 0, R_jj = y_jj, whatever its sign), as LAPACK's dlarfg does:
             # the last column of a square frame, or one already triangular
-            if not np.isfinite(y[j]):
-                return False
             tau[j] = 0.0
             for c in range(j, k):
                 R[j, c] = Yt[c, j]
+                if not np.isfinite(R[j, c]):  # no update spreads it into a later pivot
+                    return False
             continue
         # 2-norm of the pivot column from the diagonal down, scaled only if the plain sum
         # of squares over- or underflows (as in qr_positive)
@@ -594,10 +601,11 @@ def _dormqr_call(Vt, tau, Z, work, iw, chars):
 
 @njit(cache=True)
 def lapack_qr_work_size(n, k):
-    """Length of the ``work`` array that :func:`householder_lapack` and
-    :func:`apply_reflectors_lapack` need for an (n, k) frame and an (n, n) matrix.
+    """Length of the ``work`` array that :func:`householder_lapack`, :func:`form_q_lapack`
+    and :func:`apply_reflectors_lapack` need for an (n, k) frame and an (n, n) matrix.
 
-    LAPACK's workspace queries (``LWORK = -1``) of ``dgeqrf`` and ``dormqr``; allocates,
+    LAPACK's workspace queries (``LWORK = -1``) of ``dgeqrf``, ``dorgqr`` and ``dormqr``;
+    allocates,
     so call it once, outside any time loop.
     """
     Vt, tau, Z, query = np.zeros((k, n)), np.zeros(k), np.zeros((n, n)), np.zeros(1)
@@ -606,6 +614,10 @@ def lapack_qr_work_size(n, k):
     _dgeqrf(iw[0:].ctypes, iw[1:].ctypes, Vt.ctypes, iw[2:].ctypes, tau.ctypes, query.ctypes,
             iw[3:].ctypes, iw[7:].ctypes)  # fmt: skip
     size = query[0]
+    iw[0], iw[1], iw[2], iw[3], iw[4] = n, k, k, n, -1
+    _dorgqr(iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes, Vt.ctypes, iw[3:].ctypes, tau.ctypes,
+            query.ctypes, iw[4:].ctypes, iw[7:].ctypes)  # fmt: skip
+    size = max(size, query[0])
     chars[0], chars[1] = 82, 78
     iw[0], iw[1], iw[2], iw[3], iw[4], iw[5] = n, n, k, n, n, -1
     _dormqr(chars[0:].ctypes, chars[1:].ctypes, iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes,
@@ -662,6 +674,21 @@ def householder_lapack(Yt, R, tau, work, iw):
         for c in range(i, k):
             R[i, c] = Yt[c, i]
     return True
+
+
+@njit(cache=True)
+def form_q_lapack(Vt, tau, work, iw):
+    r"""``dorgqr``: overwrite the reflectors in ``Vt`` (as :func:`householder_lapack` leaves
+    them) by :math:`Q^\top`, :math:`Q = H_0 \cdots H_{k-1} [I_k; 0]` (about
+    :math:`4 n k^2` flops; the frame for products with few vectors, where applying the
+    reflectors to a whole (n, n) matrix, :math:`4 n^2 k`, would cost more than forming
+    :math:`Q` and one :math:`2 n^2 k` product)."""
+    k, n = Vt.shape
+    iw[0], iw[1], iw[2], iw[3], iw[4] = n, k, k, n, work.shape[0]
+    _dorgqr(iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes, Vt.ctypes, iw[3:].ctypes, tau.ctypes,
+            work.ctypes, iw[4:].ctypes, iw[7:].ctypes)  # fmt: skip
+    if iw[7] != 0:
+        raise ValueError("dorgqr: illegal argument")
 
 
 @njit(cache=True)

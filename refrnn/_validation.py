@@ -25,6 +25,13 @@ class DivergenceError(FloatingPointError):
     """
 
 
+def _finite_sum(arr):
+    """Whether the sum of ``arr`` is finite, silently (an overflowing sum of finite entries
+    or inf - inf is an answer here, not a floating-point error to warn or raise about)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(arr.sum())
+
+
 def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=False):
     """Convert ``value`` to a float64 ndarray or raise a clear error.
 
@@ -86,7 +93,7 @@ def as_float_array(name, value, *, ndim=None, shape=None, finite=True, copy=Fals
     )
     # A finite sum proves every entry finite (an inf or NaN makes it inf or NaN); only
     # if it is not -- or if finite entries overflow it -- look entry by entry.
-    if finite and not (math.isfinite(arr.sum()) or np.all(np.isfinite(arr))):
+    if finite and not (_finite_sum(arr) or np.all(np.isfinite(arr))):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
             f"{name} contains non-finite values (first at index {tuple(int(i) for i in bad)})"

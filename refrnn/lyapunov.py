@@ -45,6 +45,7 @@ from ._linalg import (
     GEMM_MIN_DIM,
     apply_reflectors_lapack,
     apply_reflectors_rows,
+    form_q_lapack,
     householder_lapack,
     householder_rows,
     lapack_qr_work_size,
@@ -80,7 +81,7 @@ __all__ = [
 @njit(cache=True)
 def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reortho_every,
                      block_end, block_logs, J, Y, Ytmp, R, tau, w, xn, work, lapack,
-                     lapack_work, lapack_int, lapack_chars):  # fmt: skip
+                     explicit, lapack_work, lapack_int, lapack_chars):  # fmt: skip
     r"""The QR iteration. Everything is preallocated by the caller.
 
     Frames are stored transposed, (k, dim): row :math:`j` is tangent vector :math:`j`. The
@@ -89,9 +90,11 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
     :math:`(J Q)^\top` is the first k rows of :math:`H_{k-1}\cdots H_0 J^\top`: :math:`Q`
     is never formed. For a full spectrum that is :math:`2\,\text{dim}^3` flops instead of
     :math:`\tfrac43\text{dim}^3` to form :math:`Q` plus :math:`2\,\text{dim}^3` for the
-    product (measured per step: 6.9 -> 5.5 us at dim = k = 20, 3.6 -> 2.5 ms at 300).
+    product (measured per step: 6.9 -> 5.0--5.5 us at dim = k = 20, 3.5 -> 2.5--3.0 ms at
+    300). On the LAPACK path, frames of few vectors are kept as :math:`Q^\top` instead
+    (``explicit``, :func:`_explicit_frame`), where forming it and one ``dgemm`` cost less.
     This :math:`Q` is the positive-diagonal one times :math:`S = \mathrm{diag}(\pm1)`;
-    negating frame vectors negates rows of the next :math:`R` exactly, so the logged
+    negating frame vectors negates columns of the next :math:`R` exactly, so the logged
     :math:`\log|R_{ii}|` are the same numbers. Two paths with the same arithmetic up to
     round-off: hand loops (:func:`refrnn._linalg.householder_rows`,
     :func:`refrnn._linalg.apply_reflectors_rows`, :func:`refrnn._linalg.matmul_into`) for
@@ -108,7 +111,8 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         Initial state (overwritten: ends as the final state).
     Q, tau : ndarray, shapes (k, dim), (k,)
         The initial frame as reflectors and their coefficients
-        (:func:`refrnn._linalg.householder_rows`); overwritten: end as the final frame.
+        (:func:`refrnn._linalg.householder_rows`), or :math:`Q^\top` if ``explicit``;
+        overwritten: end as the final frame.
     n_transient, n_frame, n_steps : int
         Steps of the state transient (no tangents), of the frame transient (tangents
         evolved, logs discarded) and measured steps.
@@ -124,6 +128,10 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         (``work_size``,).
     lapack : bool
         Take the BLAS/LAPACK path.
+    explicit : bool
+        With ``lapack``: keep the frame as :math:`Q^\top` itself (``Q``; formed by
+        ``dorgqr`` after each QR) and multiply by ``dgemm``, for frames of few vectors
+        (:func:`_explicit_frame`).
     lapack_work, lapack_int, lapack_chars : ndarray
         Scratch of the LAPACK calls: float64 of length :func:`lapack_qr_work_size`, int32
         of length 8, int8 of length 2 (any lengths if not ``lapack``).
@@ -144,21 +152,25 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
     b = 0  # current block
     for t in range(n_frame + n_steps):
         _kernels.map_jacobian(kind, theta, dim, x, J, work)
-        transpose_in_place(J)  # the products are taken on transposed frames
-        if since_qr == 0:
-            # (J Q)^T = [I_k 0] H_{k-1} ... H_0 J^T
-            if lapack:
+        if lapack:
+            if since_qr == 0 and not explicit:
+                # (J Q)^T = [I_k 0] H_{k-1} ... H_0 J^T
+                transpose_in_place(J)
                 apply_reflectors_lapack(Q, tau, J, lapack_work, lapack_int, lapack_chars)
+                Y[:] = J[:k]
             else:
-                apply_reflectors_rows(Q, tau, J, w)
-            Y[:] = J[:k]
+                # (J Y)^T = Y^T J^T by one dgemm (J.T is a view; BLAS reads it transposed),
+                # with Y = Q^T formed (explicit) or the product so far
+                np.dot(Q if since_qr == 0 else Y, J.T, Ytmp)
+                Y, Ytmp = Ytmp, Y
         else:
-            # (J Y)^T = Y^T J^T (BLAS from dim 48: ~2x the hand loops at 300, cache-blocked)
-            if lapack:
-                np.dot(Y, J, Ytmp)
+            transpose_in_place(J)  # the products are taken on transposed frames
+            if since_qr == 0:
+                apply_reflectors_rows(Q, tau, J, w)  # (J Q)^T, as above
+                Y[:] = J[:k]
             else:
-                matmul_into(Y, J, Ytmp)
-            Y, Ytmp = Ytmp, Y
+                matmul_into(Y, J, Ytmp)  # (J Y)^T = Y^T J^T
+                Y, Ytmp = Ytmp, Y
         since_qr += 1
         if not advance(kind, theta, dim, x, xn, work):
             return 1, n_transient + t + 1
@@ -171,9 +183,11 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         if since_qr == reortho_every or end_of_block or measured == 0:
             if lapack:
                 ok = householder_lapack(Y, R, tau, lapack_work, lapack_int)
+                if ok and explicit:
+                    form_q_lapack(Y, tau, lapack_work, lapack_int)
             else:
                 ok = householder_rows(Y, R, tau)
-            Q[:] = Y  # the reflectors are the new frame
+            Q[:] = Y  # the new frame: its reflectors, or Q^T if explicit
             if not ok:
                 return 2, n_transient + t + 1
             for i in range(k):
@@ -264,7 +278,8 @@ class LyapunovSpectrum:
 
 def _initial_frame(frame, rng, dim, k, lapack):
     """The orthonormalised initial frame as :func:`_lyapunov_kernel` takes it: ``(Q, tau)``,
-    shapes (k, dim) and (k,), the reflectors of the frame's QR."""
+    shapes (k, dim) and (k,), the reflectors of the frame's QR (or :math:`Q^\top` where
+    :func:`_explicit_frame`)."""
     if frame is None:
         # Draw (dim, dim) and keep the first k columns, so that a run with k < dim starts
         # from the leading columns of the full run's frame (and reproduces its first k
@@ -277,9 +292,12 @@ def _initial_frame(frame, rng, dim, k, lapack):
     Q = np.array(frame.T, dtype=np.float64, order="C")
     R, tau = np.empty((k, k)), np.empty(k)
     if lapack:  # the kernel's own QR (householder_rows takes ~2x longer at dim 300)
+        work, iw = np.empty(lapack_qr_work_size(dim, k)), np.zeros(8, dtype=np.int32)
         with one_blas_thread():
-            householder_lapack(Q, R, tau, np.empty(lapack_qr_work_size(dim, k)),
-                               np.zeros(8, dtype=np.int32))  # fmt: skip
+            householder_lapack(Q, R, tau, work, iw)
+            d = np.abs(np.diag(R))
+            if _explicit_frame(dim, k) and d.min() > 1e-12 * d.max():
+                form_q_lapack(Q, tau, work, iw)
     else:
         householder_rows(Q, R, tau)
     d = np.abs(np.diag(R))
@@ -294,6 +312,19 @@ def _initial_frame(frame, rng, dim, k, lapack):
 #: and 10 against 2.5 ms at 300 (one thread, measured); dim 48 is also where the batch
 #: kernels hand their products to BLAS.
 _LAPACK_MIN_DIM = GEMM_MIN_DIM
+
+
+def _explicit_frame(dim, k):
+    r"""Whether the LAPACK path keeps the frame as :math:`Q^\top` (formed by ``dorgqr``)
+    rather than as reflectors applied to the whole Jacobian: for few vectors, where the
+    reflectors' :math:`4\,\text{dim}^2 k` flops exceed :math:`2\,\text{dim}^2 k` for the
+    product plus :math:`4\,\text{dim}\,k^2` to form :math:`Q` (k < dim/2), and below
+    dim 64, where ``dgemm`` beats ``dormqr`` even for k = dim. Measured per step, PLRNN,
+    one thread (reflectors / explicit, us): dim 48 k 48: 49 / 44; dim 64 k 64: 85 / 86;
+    dim 100 k 10, 30, 50, 70, 100: 37 / 12, 91 / 47, 98 / 91, 143 / 162, 232 / 307;
+    dim 300 k 10, 100, 150, 300: 378 / 164, 1157 / 1242, 1658 / 1760, 2551 / 3134."""
+    return dim >= _LAPACK_MIN_DIM and (dim < 64 or k < dim / 2)
+
 
 #: Rate assumed by the up-front run-time estimate of :func:`lyapunov_spectrum`, in the
 #: flop count of ``_step_seconds``. Measured once on a 2-core x86-64 machine shared with
@@ -451,8 +482,10 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     -----
     **Cost.** Per step after the state transient: a Jacobian-frame product of about
     :math:`2\,\text{dim}^2 k` flops and, every ``reortho_every`` steps, a QR of about
-    :math:`4\,\text{dim}\,k^2`; so a full spectrum (:math:`k = \text{dim}`) costs
-    :math:`\approx 6\,\text{dim}^3` flops per step, and ``PLRNN.random(M=5000)`` with
+    :math:`2\,\text{dim}\,k^2` whose reflectors the next product applies to the whole
+    Jacobian (about :math:`2\,\text{dim}^2 k` more; few-vector frames on the LAPACK
+    path are formed instead); so a full spectrum (:math:`k = \text{dim}`) costs
+    :math:`\approx 5\text{--}6\,\text{dim}^3` flops per step, and ``PLRNN.random(M=5000)`` with
     the default 111,000 steps would take months (a year by the estimate). The estimate (a rate of
     2 GFlop/s, measured, and erring long) is stated in the warning; shorten the run with a
     smaller ``n_steps`` (the standard error shrinks only like :math:`1/\sqrt{T}`), fewer
@@ -532,11 +565,12 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     block_end = (np.arange(1, n_blocks + 1, dtype=np.int64) * n_steps) // n_blocks
     block_logs = np.zeros((n_blocks, k))
     _, _, _, work = kernel_args(system)
+    explicit = _explicit_frame(dim, k)
     lapack_work = np.empty(lapack_qr_work_size(dim, k) if lapack else 0)
     # the reflectors' tau travel with Q from call to call (chunks): see _lyapunov_kernel
     scratch = (
         np.empty((dim, dim)), np.empty((k, dim)), np.empty((k, dim)), np.empty((k, k)), tau,
-        np.empty((2, dim)), np.empty(dim), work, lapack, lapack_work,
+        np.empty((2, dim)), np.empty(dim), work, lapack, explicit, lapack_work,
         np.zeros(8, dtype=np.int32), np.zeros(2, dtype=np.int8),
     )  # fmt: skip
     total = transient + tangent_transient + n_steps

@@ -405,17 +405,13 @@ def test_parallel_chunk_kernel_is_called_with_writable_c_arrays(monkeypatch):
     assert len(seen) > 40 and all(all(flags) for flags in seen)
 
 
-@pytest.mark.parametrize("S, T", [(4, 20), (16, 200)])  # below and above HUGE_PAGE
+@pytest.mark.parametrize("S, T", [(4, 20), (16, 200)])
 def test_workspace_arrays_are_separate_aligned_and_writable(S, T):
-    """The workspace's arrays are cut from one buffer (huge pages from 2 MiB on): each a
-    writable, aligned C float64 array on its own cache lines, none overlapping another."""
+    """The workspace's arrays are cut from one buffer: each a writable, aligned C float64
+    array on its own cache lines, none overlapping another."""
     ws = _batched.Workspace(S, T, 20, 3, 440)
     arrays = [*ws.args(), ws.forcing(T + 1)]
     assert len({id(a) for a in arrays}) == len(arrays) == 15
-    huge = sum(a.nbytes for a in arrays) >= _batched.HUGE_PAGE
-    assert huge == (S == 16)
-    if huge:
-        assert ws.xc.ctypes.data % _batched.HUGE_PAGE == 0
     for a in arrays:
         assert a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
         assert a.flags.aligned and a.ctypes.data % 64 == 0

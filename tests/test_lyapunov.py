@@ -398,6 +398,21 @@ def test_lapack_path_equals_hand_path(dim, seed, chaotic, m, data):
     np.testing.assert_allclose(fast.exponents, plain.exponents, rtol=0, atol=1e-12 * scale)
 
 
+@pytest.mark.parametrize("dim, k", [(80, 3), (80, 39), (80, 40), (80, 80), (50, 50)])
+def test_lapack_frame_as_q_equals_frame_as_reflectors(dim, k, monkeypatch):
+    """The LAPACK path keeps few-vector frames as Q^T (dorgqr + dgemm) and the others as
+    reflectors (dormqr); either way the same exponents to rounding."""
+    system = refrnn.VanillaRNN.random(dim, 1, rng=3, gain=2.5)
+    assert refrnn.lyapunov._explicit_frame(dim, k) == (dim < 64 or 2 * k < dim)
+    kw = dict(n_steps=150, transient=50, tangent_transient=50, k=k, rng=0)
+    runs = []
+    for explicit in (True, False):
+        monkeypatch.setattr(refrnn.lyapunov, "_explicit_frame", lambda d, kk, e=explicit: e)
+        runs.append(lyapunov_spectrum(system, **kw).exponents)
+    scale = np.abs(runs[0]).max()
+    np.testing.assert_allclose(runs[0], runs[1], rtol=0, atol=1e-12 * scale)
+
+
 def test_lapack_path_full_chaotic_spectrum():
     system = refrnn.VanillaRNN.random(64, 1, rng=4, gain=2.5)
     x0 = np.full(64, 0.1)
@@ -537,8 +552,10 @@ def bars(monkeypatch):
         systems.Lorenz63(),
         CHAOTIC_RNN,
         refrnn.VanillaRNN.random(48, 1, rng=2, gain=2.5),
+        refrnn.VanillaRNN.random(64, 1, rng=2, gain=2.5),
     ],
-    ids=["plrnn", "lorenz63", "chaotic-rnn", "chaotic-rnn-48-lapack"],
+    # LAPACK with the frame as Q^T (dim 48) and as reflectors (dim 64): _explicit_frame
+    ids=["plrnn", "lorenz63", "chaotic-rnn", "chaotic-rnn-48-lapack", "chaotic-rnn-64-lapack"],
 )
 @pytest.mark.parametrize("m", [1, 3])
 @pytest.mark.parametrize("chunk_seconds", [0.0, 7e-6])
