@@ -212,6 +212,36 @@ def _apply_reflector(V, j, tau_j, T, c0, w):
 
 
 @njit(cache=True)
+def _norm_from(x, start):
+    r""":math:`\|x_{start:}\|_2` of the 1-D ``x`` without spurious over- or underflow; NaN if
+    an entry is not finite.
+
+    The plain sum of squares is right unless it over- or underflows (or holds inf/NaN);
+    only then take the slow path that scales by the largest entry first.
+    """
+    n = x.shape[0]
+    ss = 0.0
+    for i in range(start, n):
+        ss += x[i] * x[i]
+    if 1e-280 < ss < 1e280:
+        return math.sqrt(ss)
+    scale = 0.0
+    for i in range(start, n):
+        a = abs(x[i])
+        if not np.isfinite(a):
+            return np.nan
+        if a > scale:
+            scale = a
+    if scale == 0.0:
+        return 0.0
+    ss = 0.0
+    for i in range(start, n):
+        t = x[i] / scale
+        ss += t * t
+    return scale * math.sqrt(ss)
+
+
+@njit(cache=True)
 def qr_positive(Y, Q, R, tau, w):
     r"""Thin QR factorisation :math:`Y = QR` by Householder reflections, with :math:`R_{ii} \ge 0`.
 
@@ -252,33 +282,14 @@ def qr_positive(Y, Q, R, tau, w):
     """
     n, k = Y.shape
     for j in range(k):
-        # 2-norm of the pivot column from the diagonal down. The plain sum of squares is
-        # right unless it over- or underflows (or the column holds inf/NaN); only then
-        # take the slow path that scales by the largest entry first.
-        ss = 0.0
-        for i in range(j, n):
-            ss += Y[i, j] * Y[i, j]
-        if 1e-280 < ss < 1e280:
-            scale = 1.0
-        else:
-            scale = 0.0
-            for i in range(j, n):
-                a = abs(Y[i, j])
-                if not np.isfinite(a):
-                    return False
-                if a > scale:
-                    scale = a
-            if scale > 0.0:
-                ss = 0.0
-                for i in range(j, n):
-                    s = Y[i, j] / scale
-                    ss += s * s
-        if scale == 0.0:
+        sigma = _norm_from(Y[:, j], j)  # the pivot column from the diagonal down
+        if sigma != sigma:  # NaN: a non-finite entry
+            return False
+        if sigma == 0.0:
             # Nothing to annihilate: H_j = I. R_jj = 0 (rank deficiency) is legitimate.
             tau[j] = 0.0
             R[j, j] = 0.0
         else:
-            sigma = scale * math.sqrt(ss)
             y0 = Y[j, j]
             alpha = -math.copysign(sigma, y0)
             tau[j] = (alpha - y0) / alpha
@@ -389,27 +400,9 @@ def householder_rows(Yt, R, tau):
                 if not np.isfinite(R[j, c]):  # no update spreads it into a later pivot
                     return False
             continue
-        # 2-norm of the pivot column from the diagonal down, scaled only if the plain sum
-        # of squares over- or underflows (as in qr_positive)
-        ss = 0.0
-        for i in range(j, n):
-            ss += y[i] * y[i]
-        if 1e-280 < ss < 1e280:
-            scale = 1.0
-        else:
-            scale = 0.0
-            for i in range(j, n):
-                a = abs(y[i])
-                if not np.isfinite(a):
-                    return False
-                if a > scale:
-                    scale = a
-            if scale > 0.0:
-                ss = 0.0
-                for i in range(j, n):
-                    t = y[i] / scale
-                    ss += t * t
-        sigma = scale * math.sqrt(ss)
+        sigma = _norm_from(y, j)  # the pivot column from the diagonal down
+        if sigma != sigma:  # NaN: a non-finite entry
+            return False
         y0 = y[j]
         alpha = -math.copysign(sigma, y0)
         tj = (alpha - y0) / alpha
