@@ -112,14 +112,19 @@ def test_resume_gives_identical_parameters(series, tmp_path):
 def test_window_sampling_without_replacement_draws_distinct_starts_per_epoch(series, monkeypatch):
     """Each epoch's batches together hold distinct, valid window starts (the released
     code's sampling); with the default every batch draws its own starts."""
-    seen = []
-    real = tr._window_starts  # every batch's starts, batch by batch or a whole epoch at once
+    seen = []  # every batch's given starts (None: drawn), batch by batch or an epoch at once
+    real, real_epoch = tr._window_starts, tr._epoch_window_starts
 
     def spy(X, S, T, rng, epoch_starts=None, batch=0):
         seen.append(None if epoch_starts is None else epoch_starts[batch].copy())
         return real(X, S, T, rng, epoch_starts, batch)
 
+    def spy_epoch(X, n_batches, S, T, rng, epoch_starts=None):
+        seen.extend([None] * n_batches if epoch_starts is None else epoch_starts.copy())
+        return real_epoch(X, n_batches, S, T, rng, epoch_starts)
+
     monkeypatch.setattr(tr, "_window_starts", spy)
+    monkeypatch.setattr(tr, "_epoch_window_starts", spy_epoch)
     _small_run(series, n_epochs=3, batches_per_epoch=5, batch_size=8, eval_every=None,
                window_sampling="without_replacement")  # fmt: skip
     assert len(seen) == 15
@@ -132,6 +137,24 @@ def test_window_sampling_without_replacement_draws_distinct_starts_per_epoch(ser
     seen.clear()
     _small_run(series, n_epochs=1, eval_every=None)
     assert seen == [None, None]
+
+
+@pytest.mark.parametrize("n", [7, 19_900, 2**33 + 5])
+def test_an_epochs_starts_drawn_at_once_are_the_batch_by_batch_draws(n):
+    """One draw of all the epoch's window starts (the whole-epoch kernel path) gives the
+    numbers, and leaves the generator in the state, that one draw per batch (the warm-up
+    path, refrnn.data.sample_windows) gives -- also for odd batch sizes and for ranges
+    past 32 bits, where NumPy draws differently."""
+    X = np.broadcast_to(0.0, (n + 10, 1))  # only its length matters: starts in [0, n)
+    for seed in range(20):
+        for S in (1, 3, 32):
+            a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+            at_once = tr._epoch_window_starts(X, 5, S, 10, a)
+            by_batch = [tr._window_starts(X, S, 10, b) for _ in range(5)]
+            np.testing.assert_array_equal(at_once, np.stack(by_batch))
+            assert a.bit_generator.state == b.bit_generator.state
+    given = np.arange(12).reshape(4, 3)
+    assert tr._epoch_window_starts(X, 4, 3, 10, None, given) is given
 
 
 def test_window_sampling_without_replacement_resumes_exactly(series, tmp_path):
@@ -564,6 +587,19 @@ def test_resume_refuses_other_data_model_or_seed(series, tmp_path):
                      batches_per_epoch=2, batch_size=4, seq_len=20, rng=1, eval_every=2,
                      eval_steps=500, checkpoint=ck, resume=False)  # fmt: skip
     assert tr.load_checkpoint(ck)[0] == fresh.model
+
+
+def test_fingerprints_are_recorded_for_runs_with_a_checkpoint(series, tmp_path):
+    """The run record of a run that writes a checkpoint holds the fingerprints a resume
+    is checked against (the saved record too); a run without one skips the hashing."""
+    keys = {"data_fingerprint", "eval_data_fingerprint", "initial_model_fingerprint",
+            "rng_fingerprint"}  # fmt: skip
+    assert not keys & set(_small_run(series, n_epochs=1).config)
+    ck = tmp_path / "ck.npz"
+    res = _small_run(series, n_epochs=1, checkpoint=ck)
+    assert keys <= set(res.config) and all(isinstance(res.config[k], str) for k in keys)
+    assert res.config["eval_data_fingerprint"] == res.config["data_fingerprint"]
+    assert tr.load_checkpoint(ck)[4] == res.config
 
 
 def test_resume_with_fewer_epochs_than_the_checkpoint_is_refused(series, tmp_path):
