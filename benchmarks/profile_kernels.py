@@ -32,6 +32,7 @@ from refrnn._kernels import advance  # noqa: E402
 from refrnn._linalg import (  # noqa: E402
     apply_reflectors_lapack,
     apply_reflectors_rows,
+    block_factors,
     householder_lapack,
     householder_rows,
     lapack_qr_work_size,
@@ -110,14 +111,15 @@ def bptt_profile(kind, S=16, T=200, M=20, tau=10):
 
 
 @njit
-def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part, lapack,
+def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, T, w, x, xn, work, part, lapack,
                  lapack_work, lapack_int, lapack_chars):  # fmt: skip
     """One piece of the Lyapunov step, repeated along a stored orbit X (n_steps, M).
 
-    As in the kernel, frames are transposed (k, M) and kept as reflectors (``Q``, ``tau``):
-    the product is the transposed Jacobian with the reflectors applied, by hand or (with
-    ``lapack``) by ``dormqr``. The QR factorises the same product ``Yin`` every time
-    (copied in first; the copy alone is timed as its own piece).
+    As in the kernel, frames are transposed (k, M) and kept as reflectors (``Q``, ``tau``,
+    and with ``lapack`` their blocks' factors ``T``): the product is the transposed
+    Jacobian with the reflectors applied, by hand or (with ``lapack``) by ``dgemqrt``.
+    The QR factorises the same product ``Yin`` every time (copied in first; the copy
+    alone is timed as its own piece).
     """
     for t in range(X.shape[0]):
         if part == 0:
@@ -125,14 +127,14 @@ def _lyap_pieces(kind, theta, M, X, Yin, Q, J, Y, R, tau, w, x, xn, work, part, 
         elif part == 1:
             transpose_in_place(J)
             if lapack:
-                apply_reflectors_lapack(Q, tau, J, lapack_work, lapack_int, lapack_chars)
+                apply_reflectors_lapack(Q, T, J, lapack_work, lapack_int, lapack_chars)
             else:
                 apply_reflectors_rows(Q, tau, J, w)
             Y[:, :] = J
         elif part == 2:
             Y[:, :] = Yin
             if lapack:
-                householder_lapack(Y, R, tau, lapack_work, lapack_int)
+                householder_lapack(Y, R, tau, T, lapack_work, lapack_int)
             else:
                 householder_rows(Y, R, tau)
         elif part == 3:
@@ -154,12 +156,15 @@ def lyapunov_profile(M=20, n=2000):
     lapack = M >= refrnn.lyapunov._LAPACK_MIN_DIM  # the kernel's path at this size
     lapack_work, lapack_int = np.empty(lapack_qr_work_size(M, M)), np.zeros(8, np.int32)
     lapack_chars = np.zeros(2, np.int8)
-    Qk = Q0.T.copy()  # the frame as the kernel keeps it: reflectors
-    householder_rows(Qk, R, tau)
+    Qk, T = Q0.T.copy(), block_factors(M)  # the frame as the kernel keeps it: reflectors
+    if lapack:
+        householder_lapack(Qk, R, tau, T, lapack_work, lapack_int)
+    else:
+        householder_rows(Qk, R, tau)
 
     def piece(p):
         return lambda: _lyap_pieces(k, th, M, X, Yin, Qk.copy(), J.copy(), Y, R, tau.copy(),
-                                    w, x, xn, work, p, lapack, lapack_work, lapack_int,
+                                    T.copy(), w, x, xn, work, p, lapack, lapack_work, lapack_int,
                                     lapack_chars)  # fmt: skip
 
     fns = {
@@ -167,10 +172,10 @@ def lyapunov_profile(M=20, n=2000):
             model, x0, n, transient=0, tangent_transient=0, n_blocks=1, initial_frame=Q0
         ),
         "  jacobian": piece(0),
-        "  (J Q)^T: transpose J, apply the reflectors (dormqr) (+ copy)"
+        "  (J Q)^T: transpose J, apply the reflectors (dgemqrt) (+ copy)"
         if lapack
         else "  (J Q)^T: transpose J, apply the reflectors (+ copy)": piece(1),
-        "  householder_lapack (dgeqrf) (+ copy of the frame)"
+        "  householder_lapack (dgeqrt) (+ copy of the frame)"
         if lapack
         else "  householder_rows (+ copy of the frame)": piece(2),
         "  copy of the frame": piece(3),

@@ -8,8 +8,9 @@
   a frame stored transposed, with :math:`Q` kept as its reflectors and applied to the
   next Jacobian (the QR iteration of :func:`refrnn.lyapunov_spectrum` below ``dim`` 48).
 * :func:`householder_lapack`, :func:`apply_reflectors_lapack` -- the same two by LAPACK
-  (``dgeqrf``, ``dormqr``) for large frames, called from Numba without allocation;
-  :func:`lapack_qr_work_size` sizes their workspace.
+  (``dgeqrt``, ``dgemqrt``) for large frames, called from Numba without allocation;
+  :func:`form_q_lapack` (``dorgqr``) forms :math:`Q` where that is cheaper;
+  :func:`lapack_qr_work_size` and :func:`block_factors` size their scratch.
 * :func:`one_blas_thread` -- BLAS/LAPACK on one thread while a kernel calls them.
 * :func:`all_finite`, :func:`row_view` -- helpers of the kernels.
 
@@ -40,6 +41,8 @@ __all__ = [
     "apply_reflectors_rows",
     "transpose_in_place",
     "lapack_qr_work_size",
+    "block_factors",
+    "LAPACK_BLOCK",
     "spectral_norms",
     "one_blas_thread",
     "add_product_nt",
@@ -75,12 +78,19 @@ def _fortran(library, name, args):
 
 #: dgemm(TRANSA, TRANSB, M, N, K, ALPHA, A, LDA, B, LDB, BETA, C, LDC)
 _dgemm = _fortran("blas", "dgemm", "cciiiddididdi")
-#: dgeqrf(M, N, A, LDA, TAU, WORK, LWORK, INFO)
-_dgeqrf = _fortran("lapack", "dgeqrf", "iididdii")
+#: dgeqrt(M, N, NB, A, LDA, T, LDT, WORK, INFO)
+_dgeqrt = _fortran("lapack", "dgeqrt", "iiidididi")
+#: dgemqrt(SIDE, TRANS, M, N, K, NB, V, LDV, T, LDT, C, LDC, WORK, INFO)
+_dgemqrt = _fortran("lapack", "dgemqrt", "cciiiididididi")
 #: dorgqr(M, N, K, A, LDA, TAU, WORK, LWORK, INFO)
 _dorgqr = _fortran("lapack", "dorgqr", "iiididdii")
-#: dormqr(SIDE, TRANS, M, N, K, A, LDA, TAU, C, LDC, WORK, LWORK, INFO)
-_dormqr = _fortran("lapack", "dormqr", "cciiididdidii")
+
+#: Columns per block of the LAPACK QR (``dgeqrt``'s NB). Measured, one thread, a
+#: factorisation and the application of its reflectors to an (n, n) matrix, relative to
+#: ``dgeqrf`` + ``dormqr`` (NB = 16 / 24 / 32 / 48): n = k = 100 0.82 / 0.84 / 0.86 /
+#: 0.92; n = k = 200 0.92 / 0.87 / 0.90 / 0.91; n = k = 300 0.97 / 0.89 / 0.92 / 0.92;
+#: n = 300, k = 200 0.92 / 0.84 / 0.86 / 0.83.
+LAPACK_BLOCK = 24
 #: dsyevr(JOBZ, RANGE, UPLO, N, A, LDA, VL, VU, IL, IU, ABSTOL, M, W, Z, LDZ, ISUPPZ, WORK,
 #: LWORK, IWORK, LIWORK, INFO)
 _dsyevr = _fortran("lapack", "dsyevr", "cccididdiididdiidiiii")
@@ -564,64 +574,32 @@ def one_blas_thread():
                 st["limiter"] = None
 
 
-@njit(cache=True)
-def _dgeqrf_call(Yt, tau, work, iw):
-    """``dgeqrf`` on the Fortran (n, k) matrix whose memory is ``Yt``; returns LAPACK's INFO.
-
-    ``iw`` (int32, >= 8) holds the integer arguments, which Fortran takes by pointer; the
-    ``.ctypes`` of a slice points at its first entry (a view: no allocation).
-    """
-    k, n = Yt.shape
-    iw[0], iw[1], iw[2], iw[3] = n, k, n, work.shape[0]  # M, N, LDA, LWORK
-    _dgeqrf(iw[0:].ctypes, iw[1:].ctypes, Yt.ctypes, iw[2:].ctypes, tau.ctypes, work.ctypes,
-            iw[3:].ctypes, iw[7:].ctypes)  # fmt: skip
-    return iw[7]
-
-
-@njit(cache=True)
-def _dormqr_call(Vt, tau, Z, work, iw, chars):
-    """``dormqr("R", "N")`` with the reflectors in ``Vt``'s memory on the Fortran matrix
-    whose memory is ``Z``; returns LAPACK's INFO (see :func:`apply_reflectors_lapack`)."""
-    k, n = Vt.shape
-    m = Z.shape[1]
-    chars[0], chars[1] = 82, 78  # "R", "N"
-    iw[0], iw[1], iw[2], iw[3], iw[4], iw[5] = m, n, k, n, m, work.shape[0]
-    _dormqr(chars[0:].ctypes, chars[1:].ctypes, iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes,
-            Vt.ctypes, iw[3:].ctypes, tau.ctypes, Z.ctypes, iw[4:].ctypes, work.ctypes,
-            iw[5:].ctypes, iw[7:].ctypes)  # fmt: skip
-    return iw[7]
+def block_factors(k):
+    """An array for the triangular factors of :func:`householder_lapack`'s blocks:
+    shape (k, nb) with nb = ``min(LAPACK_BLOCK, k)``, C order (the Fortran (nb, k) array
+    ``T`` of ``dgeqrt``)."""
+    return np.zeros((k, min(LAPACK_BLOCK, k)))
 
 
 @njit(cache=True)
 def lapack_qr_work_size(n, k):
     """Length of the ``work`` array that :func:`householder_lapack`, :func:`form_q_lapack`
-    and :func:`apply_reflectors_lapack` need for an (n, k) frame and an (n, n) matrix.
-
-    LAPACK's workspace queries (``LWORK = -1``) of ``dgeqrf``, ``dorgqr`` and ``dormqr``;
-    allocates,
-    so call it once, outside any time loop.
+    and :func:`apply_reflectors_lapack` need for an (n, k) frame and (n, m) matrices with
+    m <= n: ``dgeqrt`` needs nb k, ``dgemqrt`` nb m, ``dorgqr`` what its workspace query
+    (``LWORK = -1``) asks for. The query allocates, so call this once, outside any time
+    loop.
     """
-    Vt, tau, Z, query = np.zeros((k, n)), np.zeros(k), np.zeros((n, n)), np.zeros(1)
-    iw, chars = np.zeros(8, np.int32), np.zeros(2, np.int8)
-    iw[0], iw[1], iw[2], iw[3] = n, k, n, -1
-    _dgeqrf(iw[0:].ctypes, iw[1:].ctypes, Vt.ctypes, iw[2:].ctypes, tau.ctypes, query.ctypes,
-            iw[3:].ctypes, iw[7:].ctypes)  # fmt: skip
-    size = query[0]
+    Vt, tau, query = np.zeros((k, n)), np.zeros(k), np.zeros(1)
+    iw = np.zeros(8, np.int32)
     iw[0], iw[1], iw[2], iw[3], iw[4] = n, k, k, n, -1
     _dorgqr(iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes, Vt.ctypes, iw[3:].ctypes, tau.ctypes,
             query.ctypes, iw[4:].ctypes, iw[7:].ctypes)  # fmt: skip
-    size = max(size, query[0])
-    chars[0], chars[1] = 82, 78
-    iw[0], iw[1], iw[2], iw[3], iw[4], iw[5] = n, n, k, n, n, -1
-    _dormqr(chars[0:].ctypes, chars[1:].ctypes, iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes,
-            Vt.ctypes, iw[3:].ctypes, tau.ctypes, Z.ctypes, iw[4:].ctypes, query.ctypes,
-            iw[5:].ctypes, iw[7:].ctypes)  # fmt: skip
-    return max(int(size), int(query[0]), n, 1)
+    return max(int(query[0]), min(LAPACK_BLOCK, k) * max(n, k), 1)
 
 
 @njit(cache=True)
-def householder_lapack(Yt, R, tau, work, iw):
-    r""":func:`householder_rows` by LAPACK's ``dgeqrf``, for large frames.
+def householder_lapack(Yt, R, tau, T, work, iw):
+    r""":func:`householder_rows` by LAPACK's ``dgeqrt``, for large frames.
 
     Parameters
     ----------
@@ -634,8 +612,11 @@ def householder_lapack(Yt, R, tau, work, iw):
         Output: upper triangular, signs as the reflections give them.
     tau : ndarray, shape (k,)
         Output: the reflectors' coefficients.
-    work : ndarray, shape (>= ``lapack_qr_work_size(n, k)``,)
-        Scratch: LAPACK's workspace (its blocked algorithm needs ``n`` times the block size).
+    T : ndarray, shape (k, nb), 1 <= nb <= k (:func:`block_factors`)
+        Output: the upper triangular (nb, nb) factors of the blocks of nb reflectors, which
+        :func:`apply_reflectors_lapack` takes (``dgeqrt``'s Fortran (nb, k) array ``T``).
+    work : ndarray, shape (>= nb k,)
+        Scratch (:func:`lapack_qr_work_size` is enough).
     iw : ndarray of int32, shape (>= 8,)
         Scratch: LAPACK's integer arguments.
 
@@ -646,20 +627,34 @@ def householder_lapack(Yt, R, tau, work, iw):
 
     Notes
     -----
-    ``dgeqrf`` uses the reflectors of :func:`householder_rows` (``dlarfg``,
-    :math:`\alpha_j = -\mathrm{sign}(y_{jj})\|y_{j:,j}\|`), blocked so that most of the
-    work is matrix-matrix products that stay in cache; the two agree to round-off. A zero
-    pivot column gives :math:`\tau_j = 0` and :math:`R_{jj} = 0` exactly, as there.
+    ``dgeqrt`` uses the reflectors of :func:`householder_rows` (``dlarfg``,
+    :math:`\alpha_j = -\mathrm{sign}(y_{jj})\|y_{j:,j}\|`) and keeps each block of nb
+    of them as :math:`H_j \cdots H_{j+nb-1} = I - V T_b V^\top` (compact WY), so that
+    applying them is matrix-matrix products; the two agree to round-off. ``dgeqrf``
+    followed by ``dormqr`` does the same but recomputes every :math:`T_b` when applying,
+    and factorises each panel with matrix-vector products where ``dgeqrt`` recurses
+    (:data:`LAPACK_BLOCK` has the measured gain). :math:`\tau_j` is the diagonal entry
+    of its block's :math:`T_b`. A zero pivot column gives :math:`\tau_j = 0` and
+    :math:`R_{jj} = 0` exactly, as by hand.
     """
     k, n = Yt.shape
+    nb = T.shape[1]
+    if T.shape[0] != k or not 1 <= nb <= k or work.shape[0] < nb * k:
+        raise ValueError("householder_lapack: T must have shape (k, nb), 1 <= nb <= k, "
+                         "and work at least nb * k entries")  # fmt: skip
     # LAPACK's norms would turn inf/NaN into NaN factors without telling: check first
     # (k n reads, against ~4 n k^2 flops of the factorisation).
     for j in range(k):
         for i in range(n):
             if not np.isfinite(Yt[j, i]):
                 return False
-    if _dgeqrf_call(Yt, tau, work, iw) != 0:
-        raise ValueError("dgeqrf: illegal argument")
+    iw[0], iw[1], iw[2], iw[3], iw[4] = n, k, nb, n, nb  # M, N, NB, LDA, LDT
+    _dgeqrt(iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes, Yt.ctypes, iw[3:].ctypes, T.ctypes,
+            iw[4:].ctypes, work.ctypes, iw[7:].ctypes)  # fmt: skip
+    if iw[7] != 0:
+        raise ValueError("dgeqrt: illegal argument")
+    for j in range(k):
+        tau[j] = T[j, j % nb]  # T_b[j - b nb, j - b nb] in Fortran (nb, k) order
     # R is the upper triangle of the Fortran (n, k) array, i.e. R[i, c] = Yt[c, i].
     for i in range(k):
         for c in range(i):
@@ -685,31 +680,45 @@ def form_q_lapack(Vt, tau, work, iw):
 
 
 @njit(cache=True)
-def apply_reflectors_lapack(Vt, tau, Z, work, iw, chars):
-    r""":func:`apply_reflectors_rows` by LAPACK's ``dormqr``: ``Z <- H_{k-1} ... H_0 Z``.
+def apply_reflectors_lapack(Vt, T, Z, work, iw, chars):
+    r""":func:`apply_reflectors_rows` by LAPACK's ``dgemqrt``: ``Z <- H_{k-1} ... H_0 Z``.
 
     Parameters
     ----------
-    Vt, tau : ndarray, shapes (k, n), (k,)
-        Reflectors as :func:`householder_lapack` (or :func:`householder_rows`) leaves them.
+    Vt, T : ndarray, shapes (k, n), (k, nb)
+        Reflectors and block factors as :func:`householder_lapack` leaves them.
     Z : ndarray, shape (n, m), C order
         **Overwritten** by the product.
-    work, iw : ndarray
-        As in :func:`householder_lapack`.
+    work : ndarray, shape (>= nb m,)
+        Scratch (:func:`lapack_qr_work_size` is enough for m <= n).
+    iw : ndarray of int32, shape (>= 8,)
+        Scratch: LAPACK's integer arguments.
     chars : ndarray of int8, shape (>= 2,)
         Scratch: LAPACK's character arguments.
 
     Notes
     -----
     Fortran sees ``Z``'s memory as :math:`Z^\top` (m, n), and :math:`(H_{k-1}\cdots H_0
-    Z)^\top = Z^\top H_0 \cdots H_{k-1} = Z^\top Q_{\text{full}}`: ``dormqr`` with
-    ``SIDE = "R"``, ``TRANS = "N"``, which applies the reflectors in blocks (matrix-matrix
-    products) without forming :math:`Q`. For the Lyapunov step (k = n = 300) this and
-    ``dgeqrf`` took 2.6 ms per step where ``dgeqrf``, ``dorgqr`` and a ``dgemm`` with the
-    formed :math:`Q` took 3.5 ms (measured through SciPy).
+    Z)^\top = Z^\top H_0 \cdots H_{k-1} = Z^\top Q_{\text{full}}`: ``dgemqrt`` with
+    ``SIDE = "R"``, ``TRANS = "N"``, which applies the blocks :math:`I - V T_b V^\top`
+    (matrix-matrix products) without forming :math:`Q`. For the Lyapunov step (k = n =
+    300) the reflectors and their factorisation (then ``dormqr`` and ``dgeqrf``) took
+    2.6 ms per step where ``dgeqrf``, ``dorgqr`` and a ``dgemm`` with the formed
+    :math:`Q` took 3.5 ms (measured through SciPy).
     """
-    if _dormqr_call(Vt, tau, Z, work, iw, chars) != 0:
-        raise ValueError("dormqr: illegal argument")
+    k, n = Vt.shape
+    m = Z.shape[1]
+    nb = T.shape[1]
+    if Z.shape[0] != n or T.shape[0] != k or not 1 <= nb <= k or work.shape[0] < nb * m:
+        raise ValueError("apply_reflectors_lapack: Z must have n rows, T shape (k, nb) with "
+                         "1 <= nb <= k, and work at least nb * m entries")  # fmt: skip
+    chars[0], chars[1] = 82, 78  # "R", "N"
+    iw[0], iw[1], iw[2], iw[3], iw[4], iw[5], iw[6] = m, n, k, nb, n, nb, m
+    _dgemqrt(chars[0:].ctypes, chars[1:].ctypes, iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes,
+             iw[3:].ctypes, Vt.ctypes, iw[4:].ctypes, T.ctypes, iw[5:].ctypes, Z.ctypes,
+             iw[6:].ctypes, work.ctypes, iw[7:].ctypes)  # fmt: skip
+    if iw[7] != 0:
+        raise ValueError("dgemqrt: illegal argument")
 
 
 @njit(cache=True)

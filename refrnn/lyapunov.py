@@ -45,6 +45,7 @@ from ._linalg import (
     GEMM_MIN_DIM,
     apply_reflectors_lapack,
     apply_reflectors_rows,
+    block_factors,
     form_q_lapack,
     householder_lapack,
     householder_rows,
@@ -80,7 +81,7 @@ __all__ = [
 
 @njit(cache=True)
 def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reortho_every,
-                     block_end, block_logs, J, Y, Ytmp, R, tau, w, xn, work, lapack,
+                     block_end, block_logs, J, Y, Ytmp, R, tau, T, w, xn, work, lapack,
                      explicit, lapack_work, lapack_int, lapack_chars):  # fmt: skip
     r"""The QR iteration. Everything is preallocated by the caller.
 
@@ -98,7 +99,7 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
     :math:`\log|R_{ii}|` are the same numbers. Two paths with the same arithmetic up to
     round-off: hand loops (:func:`refrnn._linalg.householder_rows`,
     :func:`refrnn._linalg.apply_reflectors_rows`, :func:`refrnn._linalg.matmul_into`) for
-    small ``dim``, and for large ``dim`` (``lapack``) LAPACK's ``dgeqrf`` and ``dormqr``
+    small ``dim``, and for large ``dim`` (``lapack``) LAPACK's ``dgeqrt`` and ``dgemqrt``
     (:func:`refrnn._linalg.householder_lapack`,
     :func:`refrnn._linalg.apply_reflectors_lapack`) and BLAS ``dgemm``: (k, dim) in C
     order is the (dim, k) frame in the Fortran order LAPACK works in.
@@ -109,10 +110,12 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         The map, as in :mod:`refrnn._kernels`.
     x : ndarray, shape (dim,)
         Initial state (overwritten: ends as the final state).
-    Q, tau : ndarray, shapes (k, dim), (k,)
+    Q, tau, T : ndarray, shapes (k, dim), (k,), (k, nb)
         The initial frame as reflectors and their coefficients
         (:func:`refrnn._linalg.householder_rows`), or :math:`Q^\top` if ``explicit``;
-        overwritten: end as the final frame.
+        with ``lapack`` also the triangular factors of their blocks (``T``,
+        :func:`refrnn._linalg.householder_lapack`; unused by hand). Overwritten: end as
+        the final frame.
     n_transient, n_frame, n_steps : int
         Steps of the state transient (no tangents), of the frame transient (tangents
         evolved, logs discarded) and measured steps.
@@ -156,7 +159,7 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
             if since_qr == 0 and not explicit:
                 # (J Q)^T = [I_k 0] H_{k-1} ... H_0 J^T
                 transpose_in_place(J)
-                apply_reflectors_lapack(Q, tau, J, lapack_work, lapack_int, lapack_chars)
+                apply_reflectors_lapack(Q, T, J, lapack_work, lapack_int, lapack_chars)
                 Y[:] = J[:k]
             else:
                 # (J Y)^T = Y^T J^T by one dgemm (J.T is a view; BLAS reads it transposed),
@@ -182,7 +185,7 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
         # measured steps of one block only.
         if since_qr == reortho_every or end_of_block or measured == 0:
             if lapack:
-                ok = householder_lapack(Y, R, tau, lapack_work, lapack_int)
+                ok = householder_lapack(Y, R, tau, T, lapack_work, lapack_int)
                 if ok and explicit:
                     form_q_lapack(Y, tau, lapack_work, lapack_int)
             else:
@@ -277,9 +280,9 @@ class LyapunovSpectrum:
 
 
 def _initial_frame(frame, rng, dim, k, lapack):
-    """The orthonormalised initial frame as :func:`_lyapunov_kernel` takes it: ``(Q, tau)``,
-    shapes (k, dim) and (k,), the reflectors of the frame's QR (or :math:`Q^\top` where
-    :func:`_explicit_frame`)."""
+    """The orthonormalised initial frame as :func:`_lyapunov_kernel` takes it: ``(Q, tau,
+    T)``, shapes (k, dim), (k,) and (k, nb), the reflectors of the frame's QR (or
+    :math:`Q^\top` where :func:`_explicit_frame`) and, from LAPACK, their blocks' factors."""
     if frame is None:
         # Draw (dim, dim) and keep the first k columns, so that a run with k < dim starts
         # from the leading columns of the full run's frame (and reproduces its first k
@@ -290,11 +293,11 @@ def _initial_frame(frame, rng, dim, k, lapack):
     else:
         frame = as_float_array("initial_frame", frame, shape=(dim, k))
     Q = np.array(frame.T, dtype=np.float64, order="C")
-    R, tau = np.empty((k, k)), np.empty(k)
+    R, tau, T = np.empty((k, k)), np.empty(k), block_factors(k)
     if lapack:  # the kernel's own QR (householder_rows takes ~2x longer at dim 300)
         work, iw = np.empty(lapack_qr_work_size(dim, k)), np.zeros(8, dtype=np.int32)
         with one_blas_thread():
-            householder_lapack(Q, R, tau, work, iw)
+            householder_lapack(Q, R, tau, T, work, iw)
             d = np.abs(np.diag(R))
             if _explicit_frame(dim, k) and d.min() > 1e-12 * d.max():
                 form_q_lapack(Q, tau, work, iw)
@@ -303,7 +306,7 @@ def _initial_frame(frame, rng, dim, k, lapack):
     d = np.abs(np.diag(R))
     if not d.min() > 1e-12 * d.max():
         raise ValueError("initial_frame must have full column rank")
-    return Q, tau
+    return Q, tau, T
 
 
 #: From this state dimension on, the QR iteration factorises and applies the reflectors
@@ -316,14 +319,15 @@ _LAPACK_MIN_DIM = GEMM_MIN_DIM
 
 def _explicit_frame(dim, k):
     r"""Whether the LAPACK path keeps the frame as :math:`Q^\top` (formed by ``dorgqr``)
-    rather than as reflectors applied to the whole Jacobian: for few vectors, where the
-    reflectors' :math:`4\,\text{dim}^2 k` flops exceed :math:`2\,\text{dim}^2 k` for the
-    product plus :math:`4\,\text{dim}\,k^2` to form :math:`Q` (k < dim/2), and below
-    dim 64, where ``dgemm`` beats ``dormqr`` even for k = dim. Measured per step, PLRNN,
-    one thread (reflectors / explicit, us): dim 48 k 48: 49 / 44; dim 64 k 64: 85 / 86;
-    dim 100 k 10, 30, 50, 70, 100: 37 / 12, 91 / 47, 98 / 91, 143 / 162, 232 / 307;
-    dim 300 k 10, 100, 150, 300: 378 / 164, 1157 / 1242, 1658 / 1760, 2551 / 3134."""
-    return dim >= _LAPACK_MIN_DIM and (dim < 64 or k < dim / 2)
+    rather than as reflectors applied to the whole Jacobian: for few vectors, k < dim/4,
+    where the reflectors' :math:`4\,\text{dim}^2 k` flops exceed :math:`2\,\text{dim}^2
+    k` for the product plus :math:`4\,\text{dim}\,k^2` to form :math:`Q` by enough to
+    outweigh ``dgemqrt``'s better use of the cache. Measured per step, PLRNN, one thread
+    (reflectors / explicit, us): dim 48 k 5, 12, 16, 24, 48: 6 / 5, 12 / 11, 15 / 14,
+    24 / 24, 46 / 55; dim 64 k 10, 20, 32, 64: 13 / 11, 24 / 24, 36 / 39, 70 / 89; dim 100
+    k 10, 20, 30, 50, 100: 24 / 17, 37 / 35, 51 / 49, 80 / 87, 162 / 249; dim 300 k 10,
+    50, 75, 100, 300: 214 / 177, 507 / 433, 690 / 674, 933 / 990, 2140 / 2869."""
+    return dim >= _LAPACK_MIN_DIM and 4 * k < dim
 
 
 #: Rate assumed by the up-front run-time estimate of :func:`lyapunov_spectrum`, in the
@@ -375,8 +379,8 @@ def _run_kernel(system, dim, x, Q, transient, tangent_transient, n_steps, reorth
     """Run the QR iteration in one kernel call, or in chunks of steps with a progress bar.
 
     The chunked run is the same computation bit for bit, because the kernel's whole state
-    between steps is the orbit point ``x``, the frame (``Q``, with the ``tau`` in
-    ``scratch`` that completes its reflectors) and the running block sums
+    between steps is the orbit point ``x``, the frame (``Q``, with the ``tau`` and ``T`` in
+    ``scratch`` that complete its reflectors) and the running block sums
     ``block_logs`` -- all passed in and updated in place -- provided that every chunk ends
     where the unchunked run factorises the frame anyway: the state transient has no frame
     (any split is exact); in the frame transient and inside a block, QRs fall after every
@@ -541,7 +545,7 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
         x0 = system.initial_state() if has_default else rng.standard_normal(dim)
     x = as_float_array("x0", x0, shape=(dim,), copy=True)
     lapack = dim >= _LAPACK_MIN_DIM
-    Q, tau = _initial_frame(initial_frame, rng, dim, k, lapack)
+    Q, tau, T = _initial_frame(initial_frame, rng, dim, k, lapack)
     if progress is not None:
         progress = as_bool("progress", progress)
 
@@ -567,9 +571,9 @@ def lyapunov_spectrum(system, x0=None, n_steps=100_000, *, transient=10_000,
     _, _, _, work = kernel_args(system)
     explicit = _explicit_frame(dim, k)
     lapack_work = np.empty(lapack_qr_work_size(dim, k) if lapack else 0)
-    # the reflectors' tau travel with Q from call to call (chunks): see _lyapunov_kernel
+    # the reflectors' tau and T travel with Q from call to call (chunks): see _lyapunov_kernel
     scratch = (
-        np.empty((dim, dim)), np.empty((k, dim)), np.empty((k, dim)), np.empty((k, k)), tau,
+        np.empty((dim, dim)), np.empty((k, dim)), np.empty((k, dim)), np.empty((k, k)), tau, T,
         np.empty((2, dim)), np.empty(dim), work, lapack, explicit, lapack_work,
         np.zeros(8, dtype=np.int32), np.zeros(2, dtype=np.int8),
     )  # fmt: skip

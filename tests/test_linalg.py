@@ -2,13 +2,16 @@
 as reflectors (hand-written and by LAPACK), and the helpers."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_info
 
 from refrnn._linalg import (
+    LAPACK_BLOCK,
     apply_reflectors_lapack,
     apply_reflectors_rows,
+    block_factors,
     householder_lapack,
     householder_rows,
     lapack_qr_work_size,
@@ -195,20 +198,21 @@ def test_transpose_in_place(n, seed):
 
 # ======================================================================================
 # the same by LAPACK (dgeqrf, dormqr)
-def _reflectors_lapack(Y):
+def _reflectors_lapack(Y, nb=None):
     n, k = Y.shape
     Vt = np.array(Y.T, dtype=float, order="C")  # (k, n): Y in Fortran order
     R, tau = np.full((k, k), np.nan), np.empty(k)
-    work = np.empty(lapack_qr_work_size(n, k))
-    ok = householder_lapack(Vt, R, tau, work, np.zeros(8, dtype=np.int32))
-    return ok, Vt, tau, R
+    T = block_factors(k) if nb is None else np.zeros((k, nb))
+    work = np.empty(max(lapack_qr_work_size(n, k), T.shape[1] * k))  # nb k for dgeqrt
+    ok = householder_lapack(Vt, R, tau, T, work, np.zeros(8, dtype=np.int32))
+    return ok, Vt, tau, R, T
 
 
-def _apply_lapack(Vt, tau, Z):
+def _apply_lapack(Vt, T, Z):
     k, n = Vt.shape
     Z = np.array(Z, dtype=float, order="C")
-    work = np.empty(max(lapack_qr_work_size(n, k), lapack_qr_work_size(Z.shape[1], 1)))
-    apply_reflectors_lapack(Vt, tau, Z, work, np.zeros(8, np.int32), np.zeros(2, np.int8))
+    work = np.empty(T.shape[1] * Z.shape[1])  # what dgemqrt needs, no more
+    apply_reflectors_lapack(Vt, T, Z, work, np.zeros(8, np.int32), np.zeros(2, np.int8))
     return Z
 
 
@@ -220,14 +224,15 @@ def _apply_lapack(Vt, tau, Z):
     log_grading=st.floats(0, 12),
 )
 def test_lapack_reflectors_match_the_hand_written_ones(n, data, seed, log_grading):
-    """householder_lapack / apply_reflectors_lapack (blocked for n >= 48) give the
+    """householder_lapack / apply_reflectors_lapack (blocks of nb reflectors) give the
     factorisation and the products of householder_rows / apply_reflectors_rows: the same
     reflectors up to the conditioning (LAPACK blocks the sums), the same R, and the same
     product with a matrix, Z = J^T included."""
     k = data.draw(st.integers(1, n))
     rng = np.random.default_rng(seed)
     Y = rng.standard_normal((n, k)) * np.logspace(0, -log_grading, k)
-    ok, Vt, tau, R = _reflectors_lapack(Y)
+    nb = data.draw(st.integers(1, k))  # the blocks' width: LAPACK_BLOCK, or k if fewer
+    ok, Vt, tau, R, T = _reflectors_lapack(Y, nb)
     ok0, Vt0, tau0, R0 = _reflectors(Y)
     assert ok and ok0
     assert np.array_equal(R, np.triu(R))
@@ -237,10 +242,11 @@ def test_lapack_reflectors_match_the_hand_written_ones(n, data, seed, log_gradin
         np.testing.assert_allclose(Vt[j, j + 1 :], Vt0[j, j + 1 :], rtol=0,
                                    atol=50 * n * EPS * kappa)  # fmt: skip
     np.testing.assert_allclose(tau, tau0, rtol=0, atol=50 * n * EPS * kappa)
-    # the products, with one set of reflectors (so conditioning does not enter)
+    # the products, with one set of reflectors (so conditioning does not enter): LAPACK's
+    # own reflectors and blocks, applied by hand and by dgemqrt
     m = data.draw(st.integers(1, n))
     Z = rng.standard_normal((n, m))
-    np.testing.assert_allclose(_apply_lapack(Vt0, tau0, Z), _apply(Vt0, tau0, Z), rtol=0,
+    np.testing.assert_allclose(_apply_lapack(Vt, T, Z), _apply(Vt, tau, Z), rtol=0,
                                atol=50 * n * EPS * np.abs(Z).max())  # fmt: skip
 
 
@@ -250,9 +256,9 @@ def test_lapack_reflectors_rank_deficiency_and_non_finite_input():
         Y = rng.standard_normal((n, 4))
         Y[:, 1] = 0.0  # a zero column: tau = 0 and R_11 = 0 exactly, as in householder_rows
         Y[:, 3] = 2.0 * Y[:, 0]  # a dependent column: R_33 = 0 up to round-off
-        ok, Vt, tau, R = _reflectors_lapack(Y)
+        ok, Vt, tau, R, T = _reflectors_lapack(Y, nb=3)  # two blocks: 3 + 1 reflectors
         assert ok and R[1, 1] == 0.0 and tau[1] == 0.0 and abs(R[3, 3]) < 1e-14
-        Qt = _apply_lapack(Vt, tau, np.eye(n))  # H_3 ... H_0, orthogonal
+        Qt = _apply_lapack(Vt, T, np.eye(n))  # H_3 ... H_0, orthogonal
         assert np.abs(Qt @ Qt.T - np.eye(n)).max() < 1e-14 * n
         # Q R = Y with Q = first 4 columns of H_0 ... H_3
         assert np.abs(Qt[:4].T @ R - Y).max() < 1e-14 * n
@@ -267,10 +273,32 @@ def test_lapack_reflectors_rank_deficiency_and_non_finite_input():
 
 
 def test_lapack_work_size_meets_lapacks_minimum():
-    # dgeqrf needs LWORK >= max(1, k), dormqr (SIDE = "R", an n x n matrix) >= max(1, n);
-    # the queries give more (times the block size) so that the blocked algorithms run
+    # dgeqrt needs nb k, dgemqrt (SIDE = "R", an (n, n) matrix) nb n, dorgqr max(1, k)
     for n, k in [(1, 1), (5, 3), (300, 300), (300, 7)]:
-        assert lapack_qr_work_size(n, k) >= max(1, n, k)
+        nb = block_factors(k).shape[1]
+        assert nb == min(LAPACK_BLOCK, k)
+        assert lapack_qr_work_size(n, k) >= max(1, nb * n, k)
+
+
+def test_lapack_calls_refuse_short_scratch():
+    """Too little workspace or a T of the wrong shape is a ValueError, not memory that
+    LAPACK writes past the end of."""
+    Y = np.random.default_rng(0).standard_normal((30, 30))
+    iw, chars, R, tau = (
+        np.zeros(8, np.int32),
+        np.zeros(2, np.int8),
+        np.empty((30, 30)),
+        np.empty(30),
+    )
+    Vt = np.array(Y.T, order="C")
+    cases = [(np.zeros((30, 24)), np.empty(24 * 30 - 1)),  # work one short
+             (np.zeros((29, 24)), np.empty(720)),  # T with a row too few
+             (np.zeros((30, 31)), np.empty(10_000))]  # blocks wider than k  # fmt: skip
+    for T, work in cases:
+        with pytest.raises(ValueError):
+            householder_lapack(Vt.copy(), R, tau, T, work, iw)
+        with pytest.raises(ValueError):
+            apply_reflectors_lapack(Vt, T, np.eye(30), work, iw, chars)
 
 
 def test_one_blas_thread_limits_and_restores():
