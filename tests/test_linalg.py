@@ -197,7 +197,7 @@ def test_transpose_in_place(n, seed):
 
 
 # ======================================================================================
-# the same by LAPACK (dgeqrf, dormqr)
+# the same by LAPACK (dgeqrt, dgemqrt)
 def _reflectors_lapack(Y, nb=None):
     n, k = Y.shape
     Vt = np.array(Y.T, dtype=float, order="C")  # (k, n): Y in Fortran order
@@ -252,7 +252,7 @@ def test_lapack_reflectors_match_the_hand_written_ones(n, data, seed, log_gradin
 
 def test_lapack_reflectors_rank_deficiency_and_non_finite_input():
     rng = np.random.default_rng(0)
-    for n in (5, 60):  # unblocked and blocked dgeqrf alike
+    for n in (5, 60):  # short and long reflectors alike
         Y = rng.standard_normal((n, 4))
         Y[:, 1] = 0.0  # a zero column: tau = 0 and R_11 = 0 exactly, as in householder_rows
         Y[:, 3] = 2.0 * Y[:, 0]  # a dependent column: R_33 = 0 up to round-off
