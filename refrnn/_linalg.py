@@ -598,6 +598,13 @@ def lapack_qr_work_size(n, k):
 
 
 @njit(cache=True)
+def _c_arrays(a, b, c, d):
+    """Whether all four arrays are C-contiguous (LAPACK gets their first entries' addresses)."""
+    return (a.flags.c_contiguous and b.flags.c_contiguous and c.flags.c_contiguous
+            and d.flags.c_contiguous)  # fmt: skip
+
+
+@njit(cache=True)
 def householder_lapack(Yt, R, tau, T, work, iw):
     r""":func:`householder_rows` by LAPACK's ``dgeqrt``, for large frames.
 
@@ -642,6 +649,9 @@ def householder_lapack(Yt, R, tau, T, work, iw):
     if T.shape[0] != k or not 1 <= nb <= k or work.shape[0] < nb * k:
         raise ValueError("householder_lapack: T must have shape (k, nb), 1 <= nb <= k, "
                          "and work at least nb * k entries")  # fmt: skip
+    if R.shape != (k, k) or tau.shape[0] < k or not _c_arrays(Yt, T, tau, work):
+        raise ValueError("householder_lapack: R must have shape (k, k), tau k entries, "
+                         "and Yt, T, tau and work must be C-contiguous")  # fmt: skip
     # LAPACK's norms would turn inf/NaN into NaN factors without telling: check first
     # (k n reads, against ~4 n k^2 flops of the factorisation).
     for j in range(k):
@@ -702,9 +712,10 @@ def apply_reflectors_lapack(Vt, T, Z, work, iw, chars):
     Z)^\top = Z^\top H_0 \cdots H_{k-1} = Z^\top Q_{\text{full}}`: ``dgemqrt`` with
     ``SIDE = "R"``, ``TRANS = "N"``, which applies the blocks :math:`I - V T_b V^\top`
     (matrix-matrix products) without forming :math:`Q`. For the Lyapunov step (k = n =
-    300) the reflectors and their factorisation (then ``dormqr`` and ``dgeqrf``) took
-    2.6 ms per step where ``dgeqrf``, ``dorgqr`` and a ``dgemm`` with the formed
-    :math:`Q` took 3.5 ms (measured through SciPy).
+    300) the factorisation and the reflectors applied took 2.6 ms per step by ``dgeqrf``
+    and ``dormqr``, where ``dgeqrf``, ``dorgqr`` and a ``dgemm`` with the formed
+    :math:`Q` took 3.5 ms (measured through SciPy); ``dgeqrt`` and ``dgemqrt`` took
+    0.89 of ``dgeqrf`` and ``dormqr``'s time (:data:`LAPACK_BLOCK`).
     """
     k, n = Vt.shape
     m = Z.shape[1]
@@ -712,6 +723,8 @@ def apply_reflectors_lapack(Vt, T, Z, work, iw, chars):
     if Z.shape[0] != n or T.shape[0] != k or not 1 <= nb <= k or work.shape[0] < nb * m:
         raise ValueError("apply_reflectors_lapack: Z must have n rows, T shape (k, nb) with "
                          "1 <= nb <= k, and work at least nb * m entries")  # fmt: skip
+    if not _c_arrays(Vt, T, Z, work):
+        raise ValueError("apply_reflectors_lapack: Vt, T, Z and work must be C-contiguous")
     chars[0], chars[1] = 82, 78  # "R", "N"
     iw[0], iw[1], iw[2], iw[3], iw[4], iw[5], iw[6] = m, n, k, nb, n, nb, m
     _dgemqrt(chars[0:].ctypes, chars[1:].ctypes, iw[0:].ctypes, iw[1:].ctypes, iw[2:].ctypes,

@@ -692,6 +692,6 @@ def sample_windows(X, n_windows, T, rng=None, *, return_starts=False):
     check_allocation("n_windows", S, "(n_windows, T+1, N) windows", S * (T + 1) * X.shape[1])
     if X.shape[0] < T + 1:
         raise ValueError(f"X has {X.shape[0]} samples, fewer than the window length T+1 = {T + 1}")
-    starts = as_rng(rng).integers(0, X.shape[0] - T, size=S)
+    starts = as_rng(rng).integers(0, X.shape[0] - T, size=S, dtype=np.int64)
     windows = X[starts[:, None] + np.arange(T + 1)]
     return (windows, starts) if return_starts else windows

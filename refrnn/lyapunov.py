@@ -91,9 +91,10 @@ def _lyapunov_kernel(kind, theta, dim, x, Q, n_transient, n_frame, n_steps, reor
     :math:`(J Q)^\top` is the first k rows of :math:`H_{k-1}\cdots H_0 J^\top`: :math:`Q`
     is never formed. For a full spectrum that is :math:`2\,\text{dim}^3` flops instead of
     :math:`\tfrac43\text{dim}^3` to form :math:`Q` plus :math:`2\,\text{dim}^3` for the
-    product (measured per step: 6.9 -> 5.0--5.5 us at dim = k = 20, 3.5 -> 2.5--3.0 ms at
-    300). On the LAPACK path, frames of few vectors are kept as :math:`Q^\top` instead
-    (``explicit``, :func:`_explicit_frame`), where forming it and one ``dgemm`` cost less.
+    product (measured per step: 6.9 -> 5.0--5.5 us at dim = k = 20; at 300 3.5 -> 2.5--3.0
+    ms with ``dgeqrf`` + ``dormqr``, 2.1 ms with ``dgeqrt`` + ``dgemqrt``). On the LAPACK
+    path, frames of few vectors are kept as :math:`Q^\top` instead (``explicit``,
+    :func:`_explicit_frame`), where forming it and one ``dgemm`` cost less.
     This :math:`Q` is the positive-diagonal one times :math:`S = \mathrm{diag}(\pm1)`;
     negating frame vectors negates columns of the next :math:`R` exactly, so the logged
     :math:`\log|R_{ii}|` are the same numbers. Two paths with the same arithmetic up to
@@ -319,15 +320,17 @@ _LAPACK_MIN_DIM = GEMM_MIN_DIM
 
 def _explicit_frame(dim, k):
     r"""Whether the LAPACK path keeps the frame as :math:`Q^\top` (formed by ``dorgqr``)
-    rather than as reflectors applied to the whole Jacobian: for few vectors, k < dim/4,
+    rather than as reflectors applied to the whole Jacobian: for few vectors, k < dim/3,
     where the reflectors' :math:`4\,\text{dim}^2 k` flops exceed :math:`2\,\text{dim}^2
     k` for the product plus :math:`4\,\text{dim}\,k^2` to form :math:`Q` by enough to
-    outweigh ``dgemqrt``'s better use of the cache. Measured per step, PLRNN, one thread
+    outweigh ``dgemqrt``'s better use of the cache (the crossover in the measurements
+    below lies between dim/4 and dim/3, where the two differ by <= 8 %; dim 48, k = 16
+    is a tie at 15 / 14 us). Measured per step, PLRNN, one thread
     (reflectors / explicit, us): dim 48 k 5, 12, 16, 24, 48: 6 / 5, 12 / 11, 15 / 14,
     24 / 24, 46 / 55; dim 64 k 10, 20, 32, 64: 13 / 11, 24 / 24, 36 / 39, 70 / 89; dim 100
     k 10, 20, 30, 50, 100: 24 / 17, 37 / 35, 51 / 49, 80 / 87, 162 / 249; dim 300 k 10,
     50, 75, 100, 300: 214 / 177, 507 / 433, 690 / 674, 933 / 990, 2140 / 2869."""
-    return dim >= _LAPACK_MIN_DIM and 4 * k < dim
+    return dim >= _LAPACK_MIN_DIM and 3 * k < dim
 
 
 #: Rate assumed by the up-front run-time estimate of :func:`lyapunov_spectrum`, in the

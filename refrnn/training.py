@@ -252,7 +252,8 @@ class TrainResult:
         All settings of the run; with a ``checkpoint``, also the fingerprints (short
         SHA-1 hashes) of the training and evaluation series, the initial model and the
         seed, which a resumed run must match (``data_fingerprint``,
-        ``eval_data_fingerprint``, ``initial_model_fingerprint``, ``rng_fingerprint``).
+        ``eval_data_fingerprint``, ``initial_model_fingerprint``; ``rng_fingerprint``,
+        None for ``rng=None``).
     best_model : RNNModel or None
         The model at the evaluation with the lowest median D_stsp of ``eval_starts`` free
         runs (against ``eval_data``, by default the training series), None if no
@@ -701,7 +702,7 @@ def _window_starts(X, S, T, rng, epoch_starts=None, batch=0):
     from ``rng``, without validating the series again for every batch (:func:`train`
     has validated it once)."""
     if epoch_starts is None:
-        return rng.integers(0, X.shape[0] - T, size=S)
+        return rng.integers(0, X.shape[0] - T, size=S, dtype=np.int64)
     return epoch_starts[batch]
 
 
@@ -710,10 +711,13 @@ def _epoch_window_starts(X, n_batches, S, T, rng, epoch_starts=None):
     ``epoch_starts`` if given, else one draw of ``n_batches * S`` starts. NumPy's bounded
     integers consume the bit generator value by value, whatever the size of the call, so
     this is what ``n_batches`` calls of :func:`_window_starts` draw, in the same order and
-    leaving the generator in the same state (tested), for one call's overhead (~5 us)
-    instead of ``n_batches``."""
+    leaving the generator in the same state, for one call's overhead (~5 us) instead of
+    ``n_batches``. This holds for int64 draws (NumPy keeps the unused half of a 64-bit
+    word, which its draws of ranges below 2**32 take 32 bits at a time, in the bit
+    generator's state, not in the call) -- a property of NumPy's implementation, not a
+    documented guarantee: the test checks it for the installed NumPy."""
     if epoch_starts is None:
-        return rng.integers(0, X.shape[0] - T, size=(n_batches, S))
+        return rng.integers(0, X.shape[0] - T, size=(n_batches, S), dtype=np.int64)
     return epoch_starts
 
 

@@ -299,6 +299,44 @@ def test_lapack_calls_refuse_short_scratch():
             householder_lapack(Vt.copy(), R, tau, T, work, iw)
         with pytest.raises(ValueError):
             apply_reflectors_lapack(Vt, T, np.eye(30), work, iw, chars)
+    T, work = block_factors(30), np.empty(720)
+    with pytest.raises(ValueError, match="n rows"):  # Z of another height than the reflectors
+        apply_reflectors_lapack(Vt, T, np.eye(29), work, iw, chars)
+    with pytest.raises(ValueError, match="C-contiguous"):  # strided: LAPACK would misread it
+        apply_reflectors_lapack(Vt, T, np.eye(60)[::2, :30], work, iw, chars)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        householder_lapack(np.asfortranarray(Vt), R, tau, T, work, iw)
+    with pytest.raises(ValueError, match="R must have shape"):
+        householder_lapack(Vt.copy(), R[:29], tau, T, work, iw)
+
+
+@pytest.mark.parametrize("n, k, m", [(60, 60, 60), (60, 30, 45), (50, 7, 50), (70, 49, 13)])
+def test_lapack_calls_stay_inside_their_scratch(n, k, m):
+    """dgeqrt and dgemqrt given exactly the documented workspace (nb k, nb m) and T (k, nb)
+    write nothing past them: sentinels after each buffer survive, whether nb divides k or
+    not."""
+    rng = np.random.default_rng(n + k)
+    nb = min(LAPACK_BLOCK, k)
+    pad = 64
+
+    def padded(size):
+        buf = np.full(size + pad, 1234.5)
+        return buf, buf[:size]
+
+    Tbuf, Tflat = padded(k * nb)
+    wbuf, work = padded(max(nb * k, nb * m))
+    T = Tflat.reshape(k, nb)
+    Vt, R, tau = rng.standard_normal((k, n)), np.empty((k, k)), np.empty(k)
+    iw, chars = np.zeros(8, np.int32), np.zeros(2, np.int8)
+    Y = Vt.T.copy()
+    assert householder_lapack(Vt, R, tau, T, work[: nb * k], iw)
+    Z = rng.standard_normal((n, m))
+    expected = _apply(Vt, tau, Z)
+    apply_reflectors_lapack(Vt, T, Z, work[: nb * m], iw, chars)
+    assert np.all(Tbuf[k * nb :] == 1234.5) and np.all(wbuf[work.shape[0] :] == 1234.5)
+    np.testing.assert_allclose(Z, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(np.abs(np.diag(R)), np.abs(np.linalg.qr(Y)[1].diagonal()),
+                               rtol=1e-12)  # fmt: skip
 
 
 def test_one_blas_thread_limits_and_restores():
