@@ -280,7 +280,7 @@ def main(argv=None):
     out["threads_epoch"] = thr
     log(f"    speed-up {thr['1 thread']['median'] / thr['2 threads']['median']:.2f}x")
     # the same per epoch inside a longer run: train's fixed cost per call (argument
-    # checks, fingerprints, setting up the run), which threads do not shorten, spread
+    # checks, setting up the run), which threads do not shorten, spread
     # over 20 epochs (not a target row; the target is the row above)
     thr20 = measure({"1 thread": _train_epoch_with_threads(1, n_epochs=20),
                      "2 threads": _train_epoch_with_threads(2, n_epochs=20)},
