@@ -311,10 +311,11 @@ def _initial_frame(frame, rng, dim, k, lapack):
 
 
 #: From this state dimension on, the QR iteration factorises and applies the reflectors
-#: by LAPACK (and multiplies by BLAS). A full-spectrum step of a PLRNN took 46 us by hand
-#: against 49 us by LAPACK at dim 48, 114 against 84 us at 64, 442 against 234 us at 100
-#: and 10 against 2.5 ms at 300 (one thread, measured); dim 48 is also where the batch
-#: kernels hand their products to BLAS.
+#: by LAPACK (and multiplies by BLAS). A full-spectrum step of a PLRNN took, by hand
+#: against by LAPACK (dgeqrt + dgemqrt; one thread, measured): 27 / 35 us at dim 40,
+#: 44 / 45 us at 48, 68 / 56 us at 56, 101 / 68 us at 64 (with dgeqrf + dormqr: 442 / 234
+#: us at 100, 10 / 2.5 ms at 300); dim 48 is also where the batch kernels hand their
+#: products to BLAS.
 _LAPACK_MIN_DIM = GEMM_MIN_DIM
 
 
