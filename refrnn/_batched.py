@@ -455,7 +455,7 @@ def _reduce(P, M, identity, B, Bpinv, through_pinv, T, chk, sq, G_theta, G_B, G_
     return 0, loss
 
 
-def _writable(a):
+def writable(a):
     """``a`` if it is a writable C-contiguous float64 array, else such a copy (what
     ``np.require(a, np.float64, ["C", "W"])`` returns, in a fifth of its time)."""
     f = a.flags
@@ -478,7 +478,7 @@ def batch_loss_and_grad(kind, theta_k, P, M, identity, B, Bpinv, windows, F, hav
     # the parallel _chunks with the one signature _train_batches compiles it for (writable
     # C arrays; see there): a caller's read-only windows or the model's read-only B and
     # B^+ are copied (at most ~0.1 ms for a large batch, against the kernel's milliseconds)
-    windows, B, Bpinv = _writable(windows), _writable(B), _writable(Bpinv)
+    windows, B, Bpinv = writable(windows), writable(B), writable(Bpinv)
     _chunks(kind, theta_k, M, identity, B, Bpinv, windows, F, have_forcing, tau, alpha,
             -2.0 / (S * (T1 - 1) * N), through_pinv, *ws.args())  # fmt: skip
     return _reduce(P, M, identity, B, Bpinv, through_pinv, T1 - 1, ws.chk, ws.sq, ws.G_theta,

@@ -620,7 +620,7 @@ class _FusedBatchStep:
         if forcing is not None and len(windows) != 1:
             raise ValueError("forcing states are given for one batch at a time")
         # writable C arrays only: one compiled signature of the kernel (see there)
-        windows = np.require(windows, np.float64, ["C", "W"])
+        windows = _batched.writable(windows)
         n_b, S, T1, N = windows.shape
         M, P = model.M, self.P
         every = tau_k if tau_k > 0 else T1

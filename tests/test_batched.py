@@ -427,12 +427,12 @@ def test_workspace_arrays_are_separate_aligned_and_writable(S, T):
 
 def test_writable_copies_only_what_the_kernels_cannot_take():
     a = np.zeros((3, 4))
-    assert _batched._writable(a) is a
+    assert _batched.writable(a) is a
     for other in (a.astype(np.float32), a[:, ::2], np.asfortranarray(np.zeros((3, 4)))):
-        out = _batched._writable(other)
+        out = _batched.writable(other)
         assert out.dtype == np.float64 and out.flags.c_contiguous and out.flags.writeable
         assert np.array_equal(out, other)
     ro = a.copy()
     ro.flags.writeable = False
-    out = _batched._writable(ro)
+    out = _batched.writable(ro)
     assert out is not ro and out.flags.writeable and np.array_equal(out, ro)
